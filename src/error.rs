@@ -1,0 +1,158 @@
+//! The errors nodefusion reports at its edge. Every plan-time error names what the user
+//! must fix: the node, the column, the function, the option or the file.
+
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+
+/// A nodefusion error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A node reads a column that neither the source nor any node provides.
+    #[error("node '{node}': unknown column '{column}'{}", hint_suffix(.hint))]
+    UnknownColumn {
+        node: String,
+        column: String,
+        hint: Option<String>,
+    },
+    /// A requested output column that nothing provides.
+    #[error("requested output column '{column}' does not exist{}", hint_suffix(.hint))]
+    UnknownOutput {
+        column: String,
+        hint: Option<String>,
+    },
+    /// Two nodes (or a node and the source) provide the same column.
+    #[error("column '{column}' is produced twice: by {first} and by {second}")]
+    DuplicateOutput {
+        column: String,
+        first: String,
+        second: String,
+    },
+    /// Two nodes of one pipeline share a name.
+    #[error("two nodes are named '{node}'")]
+    DuplicateNode { node: String },
+    /// The nodes' wiring has a cycle.
+    #[error("the nodes form a cycle: {}", .cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+    /// A node names a function that is not registered.
+    #[error("node '{node}': unknown function '{function}'{}", hint_suffix(.hint))]
+    UnknownFunction {
+        node: String,
+        function: String,
+        hint: Option<String>,
+    },
+    /// A node's inputs do not have the types its function takes.
+    #[error("node '{node}': type mismatch: {message}")]
+    TypeMismatch { node: String, message: String },
+    /// A node option (a parameter or a setting) is unknown or has a bad value.
+    #[error("node '{node}': bad option '{option}': {message}")]
+    BadOption {
+        node: String,
+        option: String,
+        message: String,
+    },
+    /// A node's definition is incomplete or contradictory.
+    #[error("node '{node}': {message}")]
+    InvalidNode { node: String, message: String },
+    /// A pipeline file or a `--set` override is malformed.
+    #[error("{origin}: {message}")]
+    Config { origin: String, message: String },
+    /// The output exists and the output mode says not to touch it.
+    #[error(
+        "output '{}' already exists; set mode = \"overwrite\" or \"append\" to write to it anyway",
+        .path.display()
+    )]
+    OutputExists { path: PathBuf },
+    /// A file could not be read or written.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input could not be read.
+    #[error("input '{path}': {message}")]
+    Input { path: String, message: String },
+    /// A node failed while running.
+    #[error("node '{node}' failed: {source}")]
+    NodeFailed {
+        node: String,
+        #[source]
+        source: DataFusionError,
+    },
+    /// An error from DataFusion that is not tied to one node.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    match hint {
+        Some(hint) => format!(" (did you mean '{hint}'?)"),
+        None => String::new(),
+    }
+}
+
+/// A nodefusion result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A wrapper for an I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+/// The candidate closest to `name` by edit distance, if it is close enough to be a likely
+/// typo (at most a third of the name's length, and at least one edit allowed).
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, candidate)| (*distance, candidate.len()))
+        .map(|(_, candidate)| candidate.to_string())
+}
+
+/// The Levenshtein distance between `a` and `b`, case-insensitive, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_finds_a_close_name_and_ignores_far_ones() {
+        let names = ["text", "title", "category"];
+        assert_eq!(nearest("txt", names), Some("text".to_string()));
+        assert_eq!(nearest("catgory", names), Some("category".to_string()));
+        assert_eq!(nearest("zzzzzz", names), None);
+    }
+
+    #[test]
+    fn messages_name_node_and_column_with_a_hint() {
+        let error = Error::UnknownColumn {
+            node: "clean".into(),
+            column: "txt".into(),
+            hint: Some("text".into()),
+        };
+        assert_eq!(
+            error.to_string(),
+            "node 'clean': unknown column 'txt' (did you mean 'text'?)"
+        );
+    }
+}

@@ -1,0 +1,497 @@
+//! Row-wise closures lifted into vectorized functions, so that a simple node stays one
+//! line: `RowFunction::new("lowercase", |s: &str| s.to_lowercase())`.
+//!
+//! A closure may take up to three arguments of the kinds [`RowArgument`] lists and return
+//! any [`RowOutput`]. A plain argument (`&str`, `i64`, `f64`, `bool`) makes the function
+//! strict: a null input gives a null output without calling the closure. An `Option<_>`
+//! argument sees nulls as `None`. Returning `Result<_, E>` turns an `Err` into an error that
+//! names the function and the row.
+
+use std::fmt::Display;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Float64Builder,
+    Int64Builder, PrimitiveArray, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::common::{Result, exec_datafusion_err, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+
+use super::arguments::{ScalarArguments, invoke_kernel};
+use super::documentation::describe;
+use crate::arrays::StringColumn;
+
+/// A type a row-wise closure can take as an argument.
+pub trait RowArgument {
+    /// What the closure receives for one row, borrowed from the column.
+    type Value<'a>;
+    /// The column the values are read from.
+    type Column<'a>;
+    /// The Arrow type an argument of type `data_type` is coerced to, if it can be.
+    fn coerce(data_type: &DataType) -> Option<DataType>;
+    /// A word for the expected type, used in error messages.
+    fn expected() -> &'static str;
+    /// Reads `array` (already coerced) as this argument's column.
+    fn column<'a>(function: &str, array: &'a ArrayRef) -> Result<Self::Column<'a>>;
+    /// The value at `row`; `None` where the closure must not be called (a null input to a
+    /// plain argument), `Some(None)` for a null given to an `Option` argument.
+    fn value<'a>(column: &Self::Column<'a>, row: usize) -> Option<Self::Value<'a>>;
+}
+
+fn coerce_string(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(data_type.clone()),
+        DataType::Null => Some(DataType::Utf8),
+        _ => None,
+    }
+}
+
+fn coerce_integer(data_type: &DataType) -> Option<DataType> {
+    (data_type.is_integer() || data_type.is_null()).then_some(DataType::Int64)
+}
+
+fn coerce_float(data_type: &DataType) -> Option<DataType> {
+    (data_type.is_numeric() || data_type.is_null()).then_some(DataType::Float64)
+}
+
+fn coerce_boolean(data_type: &DataType) -> Option<DataType> {
+    matches!(data_type, DataType::Boolean | DataType::Null).then_some(DataType::Boolean)
+}
+
+/// A column of one-row arrays broadcasts, as [`StringColumn`] does.
+#[derive(Debug, Clone, Copy)]
+pub struct Broadcasting<'a, A> {
+    array: &'a A,
+    broadcast: bool,
+}
+
+impl<'a, A: Array> Broadcasting<'a, A> {
+    fn new(array: &'a A) -> Self {
+        Self {
+            array,
+            broadcast: array.len() == 1,
+        }
+    }
+
+    #[inline]
+    fn row(&self, row: usize) -> Option<usize> {
+        let row = if self.broadcast { 0 } else { row };
+        self.array.is_valid(row).then_some(row)
+    }
+}
+
+macro_rules! primitive_argument {
+    ($plain:ty, $arrow:ty, $coerce:ident, $expected:literal, $as_array:expr) => {
+        impl RowArgument for $plain {
+            type Value<'a> = $plain;
+            type Column<'a> = Broadcasting<'a, $arrow>;
+            fn coerce(data_type: &DataType) -> Option<DataType> {
+                $coerce(data_type)
+            }
+            fn expected() -> &'static str {
+                $expected
+            }
+            fn column<'a>(function: &str, array: &'a ArrayRef) -> Result<Self::Column<'a>> {
+                $as_array(array).map(Broadcasting::new).ok_or_else(|| {
+                    exec_datafusion_err!("{function}: expected {}, got {}", $expected, array.data_type())
+                })
+            }
+            #[inline]
+            fn value<'a>(column: &Self::Column<'a>, row: usize) -> Option<Self::Value<'a>> {
+                column.row(row).map(|row| column.array.value(row))
+            }
+        }
+
+        impl RowArgument for Option<$plain> {
+            type Value<'a> = Option<$plain>;
+            type Column<'a> = Broadcasting<'a, $arrow>;
+            fn coerce(data_type: &DataType) -> Option<DataType> {
+                $coerce(data_type)
+            }
+            fn expected() -> &'static str {
+                $expected
+            }
+            fn column<'a>(function: &str, array: &'a ArrayRef) -> Result<Self::Column<'a>> {
+                <$plain as RowArgument>::column(function, array)
+            }
+            #[inline]
+            fn value<'a>(column: &Self::Column<'a>, row: usize) -> Option<Self::Value<'a>> {
+                Some(<$plain as RowArgument>::value(column, row))
+            }
+        }
+    };
+}
+
+fn as_int64(array: &ArrayRef) -> Option<&PrimitiveArray<Int64Type>> {
+    array.as_primitive_opt()
+}
+
+fn as_float64(array: &ArrayRef) -> Option<&PrimitiveArray<Float64Type>> {
+    array.as_primitive_opt()
+}
+
+fn as_boolean(array: &ArrayRef) -> Option<&BooleanArray> {
+    array.as_boolean_opt()
+}
+
+primitive_argument!(i64, PrimitiveArray<Int64Type>, coerce_integer, "an integer", as_int64);
+primitive_argument!(f64, PrimitiveArray<Float64Type>, coerce_float, "a number", as_float64);
+primitive_argument!(bool, BooleanArray, coerce_boolean, "a boolean", as_boolean);
+
+impl RowArgument for &str {
+    type Value<'a> = &'a str;
+    type Column<'a> = StringColumn<'a>;
+    fn coerce(data_type: &DataType) -> Option<DataType> {
+        coerce_string(data_type)
+    }
+    fn expected() -> &'static str {
+        "a string"
+    }
+    fn column<'a>(function: &str, array: &'a ArrayRef) -> Result<Self::Column<'a>> {
+        StringColumn::try_new(function, array)
+    }
+    #[inline]
+    fn value<'a>(column: &Self::Column<'a>, row: usize) -> Option<Self::Value<'a>> {
+        column.get(row)
+    }
+}
+
+impl RowArgument for Option<&str> {
+    type Value<'a> = Option<&'a str>;
+    type Column<'a> = StringColumn<'a>;
+    fn coerce(data_type: &DataType) -> Option<DataType> {
+        coerce_string(data_type)
+    }
+    fn expected() -> &'static str {
+        "a string"
+    }
+    fn column<'a>(function: &str, array: &'a ArrayRef) -> Result<Self::Column<'a>> {
+        StringColumn::try_new(function, array)
+    }
+    #[inline]
+    fn value<'a>(column: &Self::Column<'a>, row: usize) -> Option<Self::Value<'a>> {
+        Some(column.get(row))
+    }
+}
+
+/// A type a row-wise closure can return.
+pub trait RowOutput {
+    /// The builder of the output column.
+    type Builder: ArrayBuilder;
+    /// The Arrow type of the output column.
+    fn data_type() -> DataType;
+    /// A builder with room for `rows` values.
+    fn builder(rows: usize) -> Self::Builder;
+    /// Appends this value; an `Err` carries the closure's own error message.
+    fn append(self, builder: &mut Self::Builder) -> std::result::Result<(), String>;
+    /// Appends a null.
+    fn append_null(builder: &mut Self::Builder);
+}
+
+macro_rules! builder_output {
+    ($plain:ty, $builder:ty, $data_type:expr, $new:expr) => {
+        impl RowOutput for $plain {
+            type Builder = $builder;
+            fn data_type() -> DataType {
+                $data_type
+            }
+            fn builder(rows: usize) -> $builder {
+                $new(rows)
+            }
+            #[inline]
+            fn append(self, builder: &mut $builder) -> std::result::Result<(), String> {
+                builder.append_value(self);
+                Ok(())
+            }
+            fn append_null(builder: &mut $builder) {
+                builder.append_null();
+            }
+        }
+
+        impl RowOutput for Option<$plain> {
+            type Builder = $builder;
+            fn data_type() -> DataType {
+                $data_type
+            }
+            fn builder(rows: usize) -> $builder {
+                $new(rows)
+            }
+            #[inline]
+            fn append(self, builder: &mut $builder) -> std::result::Result<(), String> {
+                builder.append_option(self);
+                Ok(())
+            }
+            fn append_null(builder: &mut $builder) {
+                builder.append_null();
+            }
+        }
+    };
+}
+
+builder_output!(String, StringBuilder, DataType::Utf8, |rows| StringBuilder::with_capacity(rows, rows * 16));
+builder_output!(i64, Int64Builder, DataType::Int64, Int64Builder::with_capacity);
+builder_output!(f64, Float64Builder, DataType::Float64, Float64Builder::with_capacity);
+builder_output!(bool, BooleanBuilder, DataType::Boolean, BooleanBuilder::with_capacity);
+
+impl<T: RowOutput, E: Display> RowOutput for std::result::Result<T, E> {
+    type Builder = T::Builder;
+    fn data_type() -> DataType {
+        T::data_type()
+    }
+    fn builder(rows: usize) -> T::Builder {
+        T::builder(rows)
+    }
+    #[inline]
+    fn append(self, builder: &mut T::Builder) -> std::result::Result<(), String> {
+        match self {
+            Ok(value) => value.append(builder),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+    fn append_null(builder: &mut T::Builder) {
+        T::append_null(builder)
+    }
+}
+
+/// A closure that can be lifted into a vectorized function. `Marker` is the closure's
+/// signature as a function pointer type; it is inferred, never written.
+pub trait RowFn<Marker>: Send + Sync + 'static {
+    /// The number of arguments.
+    fn arity(&self) -> usize;
+    /// The types the arguments are coerced to, or an error naming the first that cannot be.
+    fn coerce_arguments(&self, function: &str, types: &[DataType]) -> Result<Vec<DataType>>;
+    /// The Arrow type of the result.
+    fn return_type(&self) -> DataType;
+    /// Calls the closure on each of `rows` rows of `arrays`.
+    fn evaluate(&self, function: &str, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef>;
+}
+
+macro_rules! row_fn {
+    ($count:literal; $($arg:ident $column:ident $value:ident),+) => {
+        impl<F, O, $($arg),+> RowFn<fn($($arg),+) -> O> for F
+        where
+            F: Fn($($arg),+) -> O + for<'a> Fn($($arg::Value<'a>),+) -> O + Send + Sync + 'static,
+            O: RowOutput,
+            $($arg: RowArgument),+
+        {
+            fn arity(&self) -> usize {
+                $count
+            }
+
+            fn coerce_arguments(&self, function: &str, types: &[DataType]) -> Result<Vec<DataType>> {
+                let [$($value),+] = types else {
+                    return plan_err!("{function} takes {} arguments, got {}", $count, types.len());
+                };
+                let mut position = 0;
+                Ok(vec![$({
+                    position += 1;
+                    $arg::coerce($value).ok_or_else(|| {
+                        datafusion::common::plan_datafusion_err!(
+                            "{function}: argument {position} must be {}, got {}",
+                            $arg::expected(),
+                            $value
+                        )
+                    })?
+                }),+])
+            }
+
+            fn return_type(&self) -> DataType {
+                O::data_type()
+            }
+
+            fn evaluate(&self, function: &str, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+                fn call<'r, F, O, $($arg: RowArgument),+>(f: &F, $($value: $arg::Value<'r>),+) -> O
+                where
+                    F: for<'a> Fn($($arg::Value<'a>),+) -> O,
+                {
+                    f($($value),+)
+                }
+                let [$($column),+] = arrays else {
+                    return exec_err!("{function} takes {} arguments, got {}", $count, arrays.len());
+                };
+                $(let $column = $arg::column(function, $column)?;)+
+                let mut builder = O::builder(rows);
+                for row in 0..rows {
+                    let ($(Some($value),)+) = ($($arg::value(&$column, row),)+) else {
+                        O::append_null(&mut builder);
+                        continue;
+                    };
+                    call::<F, O, $($arg),+>(self, $($value),+)
+                        .append(&mut builder)
+                        .map_err(|message| exec_datafusion_err!("{function} failed on row {row}: {message}"))?;
+                }
+                Ok(Arc::new(builder.finish()))
+            }
+        }
+    };
+}
+
+row_fn!(1; A a_column a_value);
+row_fn!(2; A a_column a_value, B b_column b_value);
+row_fn!(3; A a_column a_value, B b_column b_value, C c_column c_value);
+
+/// A row-wise closure as a DataFusion scalar function.
+pub struct RowFunction {
+    name: String,
+    signature: Signature,
+    return_type: DataType,
+    closure: Box<dyn DynRowFn>,
+    documentation: Option<Documentation>,
+}
+
+/// [`RowFn`] without its marker, so that closures of every signature can be stored alike.
+trait DynRowFn: Send + Sync {
+    fn coerce_arguments(&self, function: &str, types: &[DataType]) -> Result<Vec<DataType>>;
+    fn evaluate(&self, function: &str, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef>;
+}
+
+struct Erased<F, M> {
+    closure: F,
+    marker: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<F: RowFn<M>, M> DynRowFn for Erased<F, M> {
+    fn coerce_arguments(&self, function: &str, types: &[DataType]) -> Result<Vec<DataType>> {
+        self.closure.coerce_arguments(function, types)
+    }
+    fn evaluate(&self, function: &str, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+        self.closure.evaluate(function, arrays, rows)
+    }
+}
+
+impl RowFunction {
+    /// Lifts `closure` into a function called `name`.
+    pub fn new<M: 'static, F: RowFn<M>>(name: impl Into<String>, closure: F) -> Self {
+        Self {
+            name: name.into(),
+            signature: Signature::user_defined(Volatility::Immutable),
+            return_type: closure.return_type(),
+            closure: Box::new(Erased {
+                closure,
+                marker: std::marker::PhantomData,
+            }),
+            documentation: None,
+        }
+    }
+
+    /// Adds the one-line description `nodefusion functions` shows.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.documentation = Some(describe(&self.name, description));
+        self
+    }
+
+    /// This function as a DataFusion `ScalarUDF`.
+    pub fn into_udf(self) -> ScalarUDF {
+        ScalarUDF::new_from_impl(self)
+    }
+}
+
+impl std::fmt::Debug for RowFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowFunction")
+            .field("name", &self.name)
+            .field("return_type", &self.return_type)
+            .finish()
+    }
+}
+
+impl PartialEq for RowFunction {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for RowFunction {}
+
+impl std::hash::Hash for RowFunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for RowFunction {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.closure.coerce_arguments(&self.name, arg_types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.return_type.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        invoke_kernel(&self.name, args, ScalarArguments::Broadcast, |arrays, rows| {
+            self.closure.evaluate(&self.name, arrays, rows)
+        })
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.documentation.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray, StringViewArray};
+
+    use super::*;
+    use crate::function::test_support::call_arrays;
+
+    #[test]
+    fn lifts_a_string_closure_and_propagates_nulls() {
+        let lower = RowFunction::new("lower_case", |s: &str| s.to_lowercase());
+        let input: ArrayRef = Arc::new(StringViewArray::from(vec![Some("AbC"), None]));
+        let output = call_arrays(&lower, vec![input]).unwrap();
+        let output = output.as_string::<i32>();
+        assert_eq!(output.value(0), "abc");
+        assert!(output.is_null(1));
+    }
+
+    #[test]
+    fn option_arguments_see_nulls() {
+        let or_zero = RowFunction::new("or_zero", |x: Option<f64>| x.unwrap_or(0.0));
+        let input: ArrayRef = Arc::new(Float64Array::from(vec![Some(2.5), None]));
+        let output = call_arrays(&or_zero, vec![input]).unwrap();
+        assert_eq!(output.as_primitive::<Float64Type>().values(), &[2.5, 0.0]);
+    }
+
+    #[test]
+    fn two_arguments_of_different_kinds() {
+        let repeat = RowFunction::new("repeat_text", |s: &str, n: i64| s.repeat(n as usize));
+        let text: ArrayRef = Arc::new(StringArray::from(vec!["ab", "c"]));
+        let counts: ArrayRef = Arc::new(Int64Array::from(vec![2, 3]));
+        let output = call_arrays(&repeat, vec![text, counts]).unwrap();
+        let output = output.as_string::<i32>();
+        assert_eq!((output.value(0), output.value(1)), ("abab", "ccc"));
+    }
+
+    #[test]
+    fn a_closure_error_names_function_and_row() {
+        let parse = RowFunction::new("parse_int", |s: &str| s.parse::<i64>());
+        let input: ArrayRef = Arc::new(StringArray::from(vec!["1", "x"]));
+        let error = call_arrays(&parse, vec![input]).unwrap_err().to_string();
+        assert!(error.contains("parse_int failed on row 1"), "{error}");
+    }
+
+    #[test]
+    fn coercion_rejects_a_wrong_type_by_position() {
+        let lower = RowFunction::new("lower_case", |s: &str| s.to_lowercase());
+        let error = lower.coerce_types(&[DataType::Int64]).unwrap_err().to_string();
+        assert!(error.contains("argument 1 must be a string"), "{error}");
+        assert_eq!(
+            lower.coerce_types(&[DataType::Utf8View]).unwrap(),
+            vec![DataType::Utf8View]
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! `nodefusion-udfs`: the nodefusion function model and its built-in function library.
+//!
+//! - [`function`] holds the function model: vectorized functions over whole Arrow arrays
+//!   ([`function::VectorizedFunction`]), row-wise closures lifted into vectorized ones
+//!   ([`function::RowFunction`]), and the argument dispatch every function shares.
+//! - [`text`] and [`vector`] are the first families of built-in functions, one function per
+//!   file, each a DataFusion `ScalarUDFImpl` with its own documentation.
+//!
+//! A user adds every built-in to their own DataFusion context with one call:
+//!
+//! ```
+//! use datafusion::prelude::SessionContext;
+//!
+//! let mut ctx = SessionContext::new();
+//! nodefusion_udfs::register_all(&mut ctx).unwrap();
+//! ```
+
+pub mod arrays;
+pub mod function;
+pub mod text;
+pub mod vector;
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::ScalarUDF;
+
+/// Every built-in nodefusion function, ready to register.
+pub fn all_functions() -> Vec<Arc<ScalarUDF>> {
+    text::functions()
+        .into_iter()
+        .chain(vector::functions())
+        .collect()
+}
+
+/// Registers every built-in nodefusion function in `registry` (a `SessionContext` or a
+/// `SessionState`), replacing functions of the same name.
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    for function in all_functions() {
+        registry.register_udf(function)?;
+    }
+    Ok(())
+}
