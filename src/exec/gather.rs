@@ -46,10 +46,7 @@ impl GatherExec {
     /// Rows this operator has emitted so far in its current run; read while it runs to
     /// show progress.
     pub fn output_rows(&self) -> usize {
-        self.metrics
-            .clone_inner()
-            .output_rows()
-            .unwrap_or_default()
+        self.metrics.clone_inner().output_rows().unwrap_or_default()
     }
 }
 
@@ -153,7 +150,10 @@ impl ExecutionPlan for GatherExec {
                 Some((item, (receivers, workers, next, metrics)))
             },
         );
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            stream,
+        )))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

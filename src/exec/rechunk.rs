@@ -166,7 +166,7 @@ impl ExecutionPlan for RechunkExec {
         let state = (
             input,
             Rechunker::new(Arc::clone(&schema), self.batch_size),
-            VecDeque::new(),
+            VecDeque::<RecordBatch>::new(),
             metrics,
             false,
         );

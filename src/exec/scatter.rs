@@ -49,7 +49,11 @@ impl ScatterExec {
         }
         let properties = PlanProperties::clone(input.properties())
             .with_partitioning(Partitioning::UnknownPartitioning(partitions));
-        Ok(Self::with_properties(input, partitions, Arc::new(properties)))
+        Ok(Self::with_properties(
+            input,
+            partitions,
+            Arc::new(properties),
+        ))
     }
 
     fn with_properties(
@@ -89,7 +93,11 @@ impl ScatterExec {
 
 impl DisplayAs for ScatterExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ScatterExec: partitions={} (round-robin by batch)", self.partitions)
+        write!(
+            f,
+            "ScatterExec: partitions={} (round-robin by batch)",
+            self.partitions
+        )
     }
 }
 
@@ -163,6 +171,9 @@ impl ExecutionPlan for ScatterExec {
             let item = receiver.recv().await?;
             Some((item, (receiver, dealer)))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            stream,
+        )))
     }
 }

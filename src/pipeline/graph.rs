@@ -168,7 +168,10 @@ fn produced(pipeline: &Pipeline) -> Vec<(String, &Node)> {
 /// The names a pipeline shows its parent: its requested outputs that it produces, or
 /// everything it produces.
 fn exposed(pipeline: &Pipeline) -> Vec<String> {
-    let produced: Vec<String> = produced(pipeline).into_iter().map(|(name, _)| name).collect();
+    let produced: Vec<String> = produced(pipeline)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     match &pipeline.outputs {
         Some(requested) => requested
             .iter()
@@ -230,7 +233,10 @@ fn bind_params(node: &Node, path: &str, udf: &ScalarUDF) -> Result<Vec<ScalarVal
         }
     }
     let after_inputs = &slots[node.inputs.len().min(slots.len())..];
-    let bound = after_inputs.iter().take_while(|slot| slot.is_some()).count();
+    let bound = after_inputs
+        .iter()
+        .take_while(|slot| slot.is_some())
+        .count();
     if let Some(later) = after_inputs[bound..].iter().position(Option::is_some) {
         let missing = &names[node.inputs.len() + bound];
         let later = &names[node.inputs.len() + bound + later];
@@ -309,7 +315,9 @@ impl Flattener<'_> {
             }
             let settings = defaults
                 .iter()
-                .fold(node.settings.clone(), |settings, layer| settings.or_defaults(layer));
+                .fold(node.settings.clone(), |settings, layer| {
+                    settings.or_defaults(layer)
+                });
             let function = match &node.function {
                 NodeFunction::Named(name) => {
                     let udf = self.lookup_function(&path, name)?;
@@ -329,7 +337,8 @@ impl Flattener<'_> {
                             "a SQL node reads the columns its expression names; it takes no inputs or params",
                         ));
                     }
-                    let names = referenced_columns(expression).map_err(|message| invalid(&message))?;
+                    let names =
+                        referenced_columns(expression).map_err(|message| invalid(&message))?;
                     let columns = names
                         .into_iter()
                         .map(|name| {
@@ -353,9 +362,10 @@ impl Flattener<'_> {
                 }
             };
             let inputs = match &function {
-                FlatFunction::Sql { columns, .. } => {
-                    columns.iter().map(|(_, physical)| physical.clone()).collect()
-                }
+                FlatFunction::Sql { columns, .. } => columns
+                    .iter()
+                    .map(|(_, physical)| physical.clone())
+                    .collect(),
                 FlatFunction::Call { .. } => node
                     .inputs
                     .iter()
@@ -459,9 +469,8 @@ fn topological_order(nodes: Vec<FlatNode>) -> Result<Vec<FlatNode>> {
     let mut placed = vec![false; nodes.len()];
     let mut order = Vec::with_capacity(nodes.len());
     while order.len() < nodes.len() {
-        let next = (0..nodes.len()).find(|&index| {
-            !placed[index] && dependencies[index].iter().all(|&dep| placed[dep])
-        });
+        let next = (0..nodes.len())
+            .find(|&index| !placed[index] && dependencies[index].iter().all(|&dep| placed[dep]));
         let Some(next) = next else {
             return Err(Error::Cycle {
                 cycle: find_cycle(&nodes, &dependencies, &placed),
@@ -471,7 +480,10 @@ fn topological_order(nodes: Vec<FlatNode>) -> Result<Vec<FlatNode>> {
         order.push(next);
     }
     let mut slots: Vec<Option<FlatNode>> = nodes.into_iter().map(Some).collect();
-    Ok(order.into_iter().filter_map(|index| slots[index].take()).collect())
+    Ok(order
+        .into_iter()
+        .filter_map(|index| slots[index].take())
+        .collect())
 }
 
 /// A cycle among the nodes not yet placed, as node names with the first repeated last.
@@ -506,7 +518,10 @@ impl PipelineGraph {
             prefix: String::new(),
             parent: None,
             input_columns: input_columns.iter().cloned().collect(),
-            local: produced(pipeline).into_iter().map(|(name, _)| name).collect(),
+            local: produced(pipeline)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
             exposed: BTreeSet::new(),
             input_names: BTreeMap::new(),
             output_names: BTreeMap::new(),

@@ -9,7 +9,7 @@ mod sql_columns;
 
 use datafusion::prelude::SessionContext;
 
-pub use graph::{FlatNode, FlatFunction, PipelineGraph};
+pub use graph::{FlatFunction, FlatNode, PipelineGraph};
 pub use node::{Node, NodeFunction};
 
 use crate::compile::CompiledPipeline;
@@ -84,10 +84,6 @@ impl Pipeline {
 
     pub(crate) fn defaults_mut(&mut self) -> &mut PipelineDefaults {
         &mut self.defaults
-    }
-
-    pub(crate) fn nodes_mut(&mut self) -> &mut [Node] {
-        &mut self.nodes
     }
 
     /// Validates the pipeline against `input` and plans it, with the functions and

@@ -80,8 +80,8 @@ impl Node {
         kernel: impl Fn(&[ArrayRef]) -> datafusion::common::Result<ArrayRef> + Send + Sync + 'static,
     ) -> Self {
         let name = name.into();
-        let udf = VectorizedFunction::new(name.clone(), argument_types, return_type, kernel)
-            .into_udf();
+        let udf =
+            VectorizedFunction::new(name.clone(), argument_types, return_type, kernel).into_udf();
         Self::udf(name, udf)
     }
 

@@ -119,9 +119,7 @@ mod tests {
     use super::*;
 
     fn fixed(rows: Vec<Option<Vec<Option<f32>>>>, size: i32) -> ArrayRef {
-        Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
-            rows, size,
-        ))
+        Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(rows, size))
     }
 
     #[test]
@@ -131,16 +129,23 @@ mod tests {
         assert_eq!(column.get(0), Some(&[1.0, 2.0][..]));
         assert_eq!(column.get(1), None);
 
-        let list: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(
-            vec![Some(vec![Some(1.0)]), Some(vec![Some(2.0), Some(3.0)])],
-        ));
+        let list: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
+            Some(vec![Some(1.0)]),
+            Some(vec![Some(2.0), Some(3.0)]),
+        ]));
         let column = VectorColumn::try_new("test", &list).unwrap();
         assert_eq!(column.get(1), Some(&[2.0, 3.0][..]));
     }
 
     #[test]
     fn a_null_element_makes_the_vector_null() {
-        let array = fixed(vec![Some(vec![Some(1.0), None]), Some(vec![Some(1.0), Some(1.0)])], 2);
+        let array = fixed(
+            vec![
+                Some(vec![Some(1.0), None]),
+                Some(vec![Some(1.0), Some(1.0)]),
+            ],
+            2,
+        );
         let column = VectorColumn::try_new("test", &array).unwrap();
         assert_eq!(column.get(0), None);
         assert_eq!(column.get(1), Some(&[1.0, 1.0][..]));

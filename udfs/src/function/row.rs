@@ -97,7 +97,11 @@ macro_rules! primitive_argument {
             }
             fn column<'a>(function: &str, array: &'a ArrayRef) -> Result<Self::Column<'a>> {
                 $as_array(array).map(Broadcasting::new).ok_or_else(|| {
-                    exec_datafusion_err!("{function}: expected {}, got {}", $expected, array.data_type())
+                    exec_datafusion_err!(
+                        "{function}: expected {}, got {}",
+                        $expected,
+                        array.data_type()
+                    )
                 })
             }
             #[inline]
@@ -138,8 +142,20 @@ fn as_boolean(array: &ArrayRef) -> Option<&BooleanArray> {
     array.as_boolean_opt()
 }
 
-primitive_argument!(i64, PrimitiveArray<Int64Type>, coerce_integer, "an integer", as_int64);
-primitive_argument!(f64, PrimitiveArray<Float64Type>, coerce_float, "a number", as_float64);
+primitive_argument!(
+    i64,
+    PrimitiveArray<Int64Type>,
+    coerce_integer,
+    "an integer",
+    as_int64
+);
+primitive_argument!(
+    f64,
+    PrimitiveArray<Float64Type>,
+    coerce_float,
+    "a number",
+    as_float64
+);
 primitive_argument!(bool, BooleanArray, coerce_boolean, "a boolean", as_boolean);
 
 impl RowArgument for &str {
@@ -232,10 +248,27 @@ macro_rules! builder_output {
     };
 }
 
-builder_output!(String, StringBuilder, DataType::Utf8, |rows| StringBuilder::with_capacity(rows, rows * 16));
-builder_output!(i64, Int64Builder, DataType::Int64, Int64Builder::with_capacity);
-builder_output!(f64, Float64Builder, DataType::Float64, Float64Builder::with_capacity);
-builder_output!(bool, BooleanBuilder, DataType::Boolean, BooleanBuilder::with_capacity);
+builder_output!(String, StringBuilder, DataType::Utf8, |rows| {
+    StringBuilder::with_capacity(rows, rows * 16)
+});
+builder_output!(
+    i64,
+    Int64Builder,
+    DataType::Int64,
+    Int64Builder::with_capacity
+);
+builder_output!(
+    f64,
+    Float64Builder,
+    DataType::Float64,
+    Float64Builder::with_capacity
+);
+builder_output!(
+    bool,
+    BooleanBuilder,
+    DataType::Boolean,
+    BooleanBuilder::with_capacity
+);
 
 impl<T: RowOutput, E: Display> RowOutput for std::result::Result<T, E> {
     type Builder = T::Builder;
@@ -431,9 +464,12 @@ impl ScalarUDFImpl for RowFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(&self.name, args, ScalarArguments::Broadcast, |arrays, rows| {
-            self.closure.evaluate(&self.name, arrays, rows)
-        })
+        invoke_kernel(
+            &self.name,
+            args,
+            ScalarArguments::Broadcast,
+            |arrays, rows| self.closure.evaluate(&self.name, arrays, rows),
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -487,7 +523,10 @@ mod tests {
     #[test]
     fn coercion_rejects_a_wrong_type_by_position() {
         let lower = RowFunction::new("lower_case", |s: &str| s.to_lowercase());
-        let error = lower.coerce_types(&[DataType::Int64]).unwrap_err().to_string();
+        let error = lower
+            .coerce_types(&[DataType::Int64])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("argument 1 must be a string"), "{error}");
         assert_eq!(
             lower.coerce_types(&[DataType::Utf8View]).unwrap(),

@@ -95,9 +95,12 @@ impl ScalarUDFImpl for VectorizedFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(&self.name, args, ScalarArguments::Expand, |arrays, _rows| {
-            (self.kernel)(arrays)
-        })
+        invoke_kernel(
+            &self.name,
+            args,
+            ScalarArguments::Expand,
+            |arrays, _rows| (self.kernel)(arrays),
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -137,6 +140,9 @@ mod tests {
     fn scalars_in_give_a_scalar_out() {
         let one = ColumnarValue::Scalar(ScalarValue::Int64(Some(1)));
         let result = call(&add_columns(), vec![one.clone(), one], 5).unwrap();
-        assert!(matches!(result, ColumnarValue::Scalar(ScalarValue::Int64(Some(2)))));
+        assert!(matches!(
+            result,
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(2)))
+        ));
     }
 }

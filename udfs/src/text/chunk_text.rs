@@ -159,31 +159,34 @@ impl ScalarUDFImpl for ChunkText {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(self.name(), args, ScalarArguments::Broadcast, |arrays, rows| {
-            let text = StringColumn::try_new(self.name(), &arrays[0])?;
-            let max_chars = as_int64_array(&arrays[1])?;
-            let overlap = as_int64_array(&arrays[2])?;
-            let mut builder = ListBuilder::new(StringBuilder::with_capacity(
-                rows,
-                text.value_bytes(),
-            ));
-            for row in 0..rows {
-                let (Some(value), Some(max_chars), Some(overlap)) = (
-                    text.get(row),
-                    value_at(max_chars, row),
-                    value_at(overlap, row),
-                ) else {
-                    builder.append_null();
-                    continue;
-                };
-                let (max_chars, overlap) = checked_sizes(row, max_chars, overlap)?;
-                for piece in chunk(value, max_chars, overlap) {
-                    builder.values().append_value(piece);
+        invoke_kernel(
+            self.name(),
+            args,
+            ScalarArguments::Broadcast,
+            |arrays, rows| {
+                let text = StringColumn::try_new(self.name(), &arrays[0])?;
+                let max_chars = as_int64_array(&arrays[1])?;
+                let overlap = as_int64_array(&arrays[2])?;
+                let mut builder =
+                    ListBuilder::new(StringBuilder::with_capacity(rows, text.value_bytes()));
+                for row in 0..rows {
+                    let (Some(value), Some(max_chars), Some(overlap)) = (
+                        text.get(row),
+                        value_at(max_chars, row),
+                        value_at(overlap, row),
+                    ) else {
+                        builder.append_null();
+                        continue;
+                    };
+                    let (max_chars, overlap) = checked_sizes(row, max_chars, overlap)?;
+                    for piece in chunk(value, max_chars, overlap) {
+                        builder.values().append_value(piece);
+                    }
+                    builder.append(true);
                 }
-                builder.append(true);
-            }
-            Ok(Arc::new(builder.finish()))
-        })
+                Ok(Arc::new(builder.finish()))
+            },
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -201,7 +204,10 @@ mod tests {
 
     #[test]
     fn breaks_on_whitespace() {
-        assert_eq!(chunk("the quick brown fox", 10, 0), vec!["the quick", "brown fox"]);
+        assert_eq!(
+            chunk("the quick brown fox", 10, 0),
+            vec!["the quick", "brown fox"]
+        );
         assert_eq!(chunk("  spaced   out  ", 100, 0), vec!["spaced   out"]);
     }
 
@@ -271,7 +277,10 @@ mod tests {
         let error = chunk_column(text.clone(), 0, 0).unwrap_err().to_string();
         assert!(error.contains("max_chars must be at least 1"), "{error}");
         let error = chunk_column(text, 5, 5).unwrap_err().to_string();
-        assert!(error.contains("overlap must be between 0 and max_chars - 1 = 4"), "{error}");
+        assert!(
+            error.contains("overlap must be between 0 and max_chars - 1 = 4"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -95,21 +95,26 @@ impl ScalarUDFImpl for NormalizeText {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(self.name(), args, ScalarArguments::Broadcast, |arrays, rows| {
-            let text = StringColumn::try_new(self.name(), &arrays[0])?;
-            let mut builder = StringBuilder::with_capacity(rows, text.value_bytes());
-            let mut normalized = String::new();
-            for row in 0..rows {
-                match text.get(row) {
-                    Some(value) => {
-                        normalize(value, &mut normalized);
-                        builder.append_value(&normalized);
+        invoke_kernel(
+            self.name(),
+            args,
+            ScalarArguments::Broadcast,
+            |arrays, rows| {
+                let text = StringColumn::try_new(self.name(), &arrays[0])?;
+                let mut builder = StringBuilder::with_capacity(rows, text.value_bytes());
+                let mut normalized = String::new();
+                for row in 0..rows {
+                    match text.get(row) {
+                        Some(value) => {
+                            normalize(value, &mut normalized);
+                            builder.append_value(&normalized);
+                        }
+                        None => builder.append_null(),
                     }
-                    None => builder.append_null(),
                 }
-            }
-            Ok(Arc::new(builder.finish()))
-        })
+                Ok(Arc::new(builder.finish()))
+            },
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {

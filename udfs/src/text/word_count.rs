@@ -18,9 +18,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         "Counts the whitespace-separated words of a text.",
         "word_count(text)",
     )
-    .with_sql_example(
-        "```sql\n> SELECT word_count('one two  three');\n+---+\n| 3 |\n+---+\n```",
-    )
+    .with_sql_example("```sql\n> SELECT word_count('one two  three');\n+---+\n| 3 |\n+---+\n```")
     .with_argument("text", "The text: a string column or literal.")
     .build()
 });
@@ -62,17 +60,22 @@ impl ScalarUDFImpl for WordCount {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(self.name(), args, ScalarArguments::Broadcast, |arrays, rows| {
-            let text = StringColumn::try_new(self.name(), &arrays[0])?;
-            let mut builder = Int64Builder::with_capacity(rows);
-            for row in 0..rows {
-                builder.append_option(
-                    text.get(row)
-                        .map(|value| value.split_whitespace().count() as i64),
-                );
-            }
-            Ok(Arc::new(builder.finish()))
-        })
+        invoke_kernel(
+            self.name(),
+            args,
+            ScalarArguments::Broadcast,
+            |arrays, rows| {
+                let text = StringColumn::try_new(self.name(), &arrays[0])?;
+                let mut builder = Int64Builder::with_capacity(rows);
+                for row in 0..rows {
+                    builder.append_option(
+                        text.get(row)
+                            .map(|value| value.split_whitespace().count() as i64),
+                    );
+                }
+                Ok(Arc::new(builder.finish()))
+            },
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -98,7 +101,10 @@ mod tests {
         ]));
         let output = call_arrays(&WordCount::new(), vec![input]).unwrap();
         let counts = output.as_primitive::<Int64Type>();
-        assert_eq!((counts.value(0), counts.value(1), counts.value(3)), (3, 0, 3));
+        assert_eq!(
+            (counts.value(0), counts.value(1), counts.value(3)),
+            (3, 0, 3)
+        );
         assert!(counts.is_null(2));
     }
 }

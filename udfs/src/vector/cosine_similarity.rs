@@ -44,7 +44,7 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, ListArray};
-    use datafusion::arrow::datatypes::{Float32Type, DataType};
+    use datafusion::arrow::datatypes::{DataType, Float32Type};
     use datafusion::logical_expr::ScalarUDFImpl;
 
     use super::*;
@@ -52,11 +52,13 @@ mod tests {
     use crate::vector::PairwiseVectorFunction;
 
     fn vectors(rows: Vec<Option<Vec<f32>>>) -> ArrayRef {
-        Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
-            rows.into_iter()
-                .map(|row| row.map(|v| v.into_iter().map(Some).collect::<Vec<_>>())),
-            2,
-        ))
+        Arc::new(
+            FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+                rows.into_iter()
+                    .map(|row| row.map(|v| v.into_iter().map(Some).collect::<Vec<_>>())),
+                2,
+            ),
+        )
     }
 
     #[test]
@@ -95,7 +97,10 @@ mod tests {
         ]));
         let function = PairwiseVectorFunction::<CosineSimilarity>::new();
         let error = call_arrays(&function, vec![a, b]).unwrap_err().to_string();
-        assert!(error.contains("different lengths at row 0: 3 and 2"), "{error}");
+        assert!(
+            error.contains("different lengths at row 0: 3 and 2"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -50,14 +50,21 @@ mod tests {
 
     #[test]
     fn distances_with_a_null_row() {
-        let a: ArrayRef = Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
-            vec![Some(vec![Some(0.0), Some(0.0)]), Some(vec![Some(1.0), Some(1.0)])],
-            2,
-        ));
-        let b: ArrayRef = Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
-            vec![Some(vec![Some(3.0), Some(4.0)]), None],
-            2,
-        ));
+        let a: ArrayRef = Arc::new(
+            FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+                vec![
+                    Some(vec![Some(0.0), Some(0.0)]),
+                    Some(vec![Some(1.0), Some(1.0)]),
+                ],
+                2,
+            ),
+        );
+        let b: ArrayRef = Arc::new(
+            FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+                vec![Some(vec![Some(3.0), Some(4.0)]), None],
+                2,
+            ),
+        );
         let output = call_arrays(&PairwiseVectorFunction::<L2Distance>::new(), vec![a, b]).unwrap();
         let output = output.as_primitive::<Float32Type>();
         assert_eq!(output.value(0), 5.0);

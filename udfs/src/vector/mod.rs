@@ -22,9 +22,15 @@ pub use vector_norm::VectorNorm;
 /// Every vector function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        Arc::new(ScalarUDF::new_from_impl(PairwiseVectorFunction::<CosineSimilarity>::new())),
-        Arc::new(ScalarUDF::new_from_impl(PairwiseVectorFunction::<DotProduct>::new())),
-        Arc::new(ScalarUDF::new_from_impl(PairwiseVectorFunction::<L2Distance>::new())),
+        Arc::new(ScalarUDF::new_from_impl(PairwiseVectorFunction::<
+            CosineSimilarity,
+        >::new())),
+        Arc::new(ScalarUDF::new_from_impl(
+            PairwiseVectorFunction::<DotProduct>::new(),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
+            PairwiseVectorFunction::<L2Distance>::new(),
+        )),
         Arc::new(ScalarUDF::new_from_impl(VectorNorm::new())),
     ]
 }

@@ -86,7 +86,11 @@ impl<M: PairwiseMetric> ScalarUDFImpl for PairwiseVectorFunction<M> {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let [a, b] = arg_types else {
-            return plan_err!("{} takes 2 vectors, got {} arguments", M::NAME, arg_types.len());
+            return plan_err!(
+                "{} takes 2 vectors, got {} arguments",
+                M::NAME,
+                arg_types.len()
+            );
         };
         Ok(vec![
             coerce_vector_type(M::NAME, a)?,

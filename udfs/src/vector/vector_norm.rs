@@ -19,9 +19,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         "The Euclidean (L2) norm of a vector.",
         "vector_norm(a)",
     )
-    .with_sql_example(
-        "```sql\n> SELECT vector_norm([3.0, 4.0]);\n+-----+\n| 5.0 |\n+-----+\n```",
-    )
+    .with_sql_example("```sql\n> SELECT vector_norm([3.0, 4.0]);\n+-----+\n| 5.0 |\n+-----+\n```")
     .with_argument("a", "A vector: FixedSizeList<Float32> or List<Float32>.")
     .build()
 });
@@ -60,7 +58,10 @@ impl ScalarUDFImpl for VectorNorm {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let [a] = arg_types else {
-            return plan_err!("vector_norm takes 1 vector, got {} arguments", arg_types.len());
+            return plan_err!(
+                "vector_norm takes 1 vector, got {} arguments",
+                arg_types.len()
+            );
         };
         Ok(vec![coerce_vector_type(self.name(), a)?])
     }
@@ -70,14 +71,19 @@ impl ScalarUDFImpl for VectorNorm {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(self.name(), args, ScalarArguments::Broadcast, |arrays, rows| {
-            let vectors = VectorColumn::try_new(self.name(), &arrays[0])?;
-            let mut builder = Float32Builder::with_capacity(rows);
-            for row in 0..rows {
-                builder.append_option(vectors.get(row).map(|v| dot(v, v).sqrt()));
-            }
-            Ok(Arc::new(builder.finish()))
-        })
+        invoke_kernel(
+            self.name(),
+            args,
+            ScalarArguments::Broadcast,
+            |arrays, rows| {
+                let vectors = VectorColumn::try_new(self.name(), &arrays[0])?;
+                let mut builder = Float32Builder::with_capacity(rows);
+                for row in 0..rows {
+                    builder.append_option(vectors.get(row).map(|v| dot(v, v).sqrt()));
+                }
+                Ok(Arc::new(builder.finish()))
+            },
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {

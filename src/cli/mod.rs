@@ -1,0 +1,103 @@
+//! The subcommands and their arguments.
+
+mod functions;
+mod pipeline;
+mod progress;
+mod sql;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// nodefusion: pipelines of functions over Apache Arrow, compiled into DataFusion plans.
+#[derive(Debug, Parser)]
+#[command(name = "nodefusion", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline file: read its input, compute its nodes, write its output.
+    Run(PipelineArgs),
+    /// Print a pipeline's DAG (text and Mermaid) and the DataFusion plans it compiles into.
+    Explain(PipelineArgs),
+    /// Run SQL: a query, a file of statements, or an interactive shell when given neither.
+    Sql(SqlArgs),
+    /// List every function with its signature and a one-line description.
+    Functions,
+    /// Generate deterministic sample documents (id, title, text, category) as Parquet.
+    GenDocs(GenDocsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PipelineArgs {
+    /// The pipeline file (TOML).
+    pipeline: PathBuf,
+    /// Read this input instead of the file's `[input] path`.
+    #[arg(long)]
+    input: Option<String>,
+    /// Write this output instead of the file's `[output] path`.
+    #[arg(long)]
+    output: Option<String>,
+    /// Override any key of the file, e.g. `defaults.batch_size=64` or
+    /// `nodes.clean.batch_size=16`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// How `nodefusion sql` prints results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Debug, clap::Args)]
+struct SqlArgs {
+    /// The SQL to run (several statements may be separated by `;`).
+    query: Option<String>,
+    /// Run the statements in this file.
+    #[arg(short = 'f', long = "file", conflicts_with = "query")]
+    file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+    /// Write the results to this file instead of stdout (required for parquet).
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct GenDocsArgs {
+    /// How many documents.
+    #[arg(long)]
+    rows: usize,
+    /// The random seed: the same seed gives the same documents.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The Parquet file to write.
+    #[arg(long)]
+    output: PathBuf,
+}
+
+/// Runs the command `cli` names.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => pipeline::run(args).await,
+        Command::Explain(args) => pipeline::explain(args).await,
+        Command::Sql(args) => sql::run(args).await,
+        Command::Functions => functions::list(),
+        Command::GenDocs(args) => {
+            nodefusion::datagen::write_docs(args.rows, args.seed, &args.output)?;
+            println!("wrote {} documents to {}", args.rows, args.output.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `nodefusion run` and `nodefusion explain`.
+
+use anyhow::anyhow;
+use nodefusion::config::{PipelineSpec, load};
+use nodefusion::{CompiledPipeline, new_context};
+
+use super::PipelineArgs;
+use super::progress::Progress;
+
+/// The `--set` overrides, with `--input` and `--output` as overrides of their paths.
+fn overrides(args: &PipelineArgs) -> Vec<String> {
+    let mut overrides = args.set.clone();
+    let quoted = |path: &str| toml::Value::String(path.to_string()).to_string();
+    if let Some(input) = &args.input {
+        overrides.push(format!("input.path={}", quoted(input)));
+    }
+    if let Some(output) = &args.output {
+        overrides.push(format!("output.path={}", quoted(output)));
+    }
+    overrides
+}
+
+async fn compile(args: &PipelineArgs) -> anyhow::Result<(PipelineSpec, CompiledPipeline)> {
+    let spec = load(&args.pipeline, &overrides(args))?;
+    let input = spec.input.clone().ok_or_else(|| {
+        anyhow!(
+            "{}: no input; add an [input] path or pass --input",
+            args.pipeline.display()
+        )
+    })?;
+    let ctx = new_context()?;
+    let compiled = spec.pipeline.compile(&ctx, &input).await?;
+    Ok((spec, compiled))
+}
+
+/// Runs the pipeline into its output, with a progress bar, and prints the summary.
+pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
+    let (spec, compiled) = compile(&args).await?;
+    let output = spec.output.ok_or_else(|| {
+        anyhow!(
+            "{}: no output; add an [output] path or pass --output",
+            args.pipeline.display()
+        )
+    })?;
+    let progress = Progress::new(compiled.expected_rows(), args.quiet);
+    let summary = tokio::select! {
+        summary = compiled.write_observed(&output, |rows| progress.set(rows)) => summary,
+        _ = tokio::signal::ctrl_c() => {
+            progress.finish();
+            return Err(anyhow!("interrupted; nothing was written to {}", output.path().display()));
+        }
+    };
+    progress.finish();
+    print!("{}", summary?);
+    Ok(())
+}
+
+/// Prints the DAG and the plans.
+pub async fn explain(args: PipelineArgs) -> anyhow::Result<()> {
+    let (_, compiled) = compile(&args).await?;
+    println!("{}", nodefusion::explain::explain(&compiled));
+    Ok(())
+}

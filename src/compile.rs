@@ -1,0 +1,385 @@
+//! Compiling a pipeline into DataFusion plans. The validated [`PipelineGraph`] becomes a
+//! `LogicalPlan`:
+//!
+//! ```text
+//! Projection: the requested columns
+//!   Gather                        (when partitions > 1)
+//!     Projection: ..., f(x) AS y  one per node, in topological order, keeping only the
+//!     ...                         columns later nodes or the outputs still need
+//!       Scatter: partitions=N     (when partitions > 1)
+//!         Rechunk: batch_size=B   one Rechunk/Scatter/Gather segment per run of nodes
+//!           TableScan: input        that share a batch size
+//! ```
+//!
+//! That plan is type-checked by DataFusion's analyzer and planned once into a physical
+//! plan, without the optimizer passes that would merge the per-node projections. A
+//! [`CompiledPipeline`] then runs as often as wanted, on new input too, without planning
+//! again.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::config::ConfigNonZeroUsize;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, DFSchemaRef};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext, execute_stream};
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::io::Input;
+use crate::pipeline::{FlatFunction, FlatNode, Pipeline, PipelineGraph};
+use crate::plan::{Exchange, ExchangeNode, NodefusionQueryPlanner};
+use crate::run::fresh_instance;
+use crate::settings::DEFAULT_BATCH_SIZE;
+
+/// The table name the input is scanned as.
+const INPUT_TABLE: &str = "input";
+
+/// A pipeline validated against an input and planned, ready to run.
+#[derive(Debug)]
+pub struct CompiledPipeline {
+    pub(crate) graph: PipelineGraph,
+    pub(crate) input: Input,
+    input_schema: SchemaRef,
+    scan_projection: Vec<usize>,
+    logical: LogicalPlan,
+    pub(crate) physical: Arc<dyn ExecutionPlan>,
+    pub(crate) state: SessionState,
+}
+
+/// The session state pipelines are planned and run with: the user's functions, object
+/// stores and options, a single scan partition (parallelism comes from scatter/gather),
+/// nodefusion's planner, and no physical optimizer passes (they would merge the per-node
+/// projections and re-order the plan).
+fn pipeline_state(ctx: &SessionContext) -> Result<SessionState> {
+    let mut config = ctx.state().config().clone();
+    config.options_mut().execution.target_partitions = 1;
+    Ok(SessionStateBuilder::new_from_existing(ctx.state())
+        .with_config(config)
+        .with_query_planner(Arc::new(NodefusionQueryPlanner))
+        .with_physical_optimizer_rules(vec![])
+        .build())
+}
+
+/// A DataFusion planning error's own message, without the error kind's prefix.
+fn plan_message(error: DataFusionError) -> String {
+    match error.find_root() {
+        DataFusionError::Plan(message) => message.clone(),
+        root => root.strip_backtrace(),
+    }
+}
+
+fn column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+/// The expression computing `node` over a plan with `schema`.
+fn node_expression(node: &FlatNode, schema: &DFSchemaRef, state: &SessionState) -> Result<Expr> {
+    match &node.function {
+        FlatFunction::Call { udf, params } => {
+            let arguments = node
+                .inputs
+                .iter()
+                .map(|input| column(input))
+                .chain(params.iter().map(|value| lit(value.clone())))
+                .collect();
+            Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
+                Arc::clone(udf),
+                arguments,
+            )))
+        }
+        FlatFunction::Sql {
+            expression,
+            columns,
+        } => {
+            let invalid = |message: String| Error::InvalidNode {
+                node: node.path.clone(),
+                message: format!("SQL expression '{expression}': {message}"),
+            };
+            // The expression sees the columns by the names it uses for them.
+            let fields = columns
+                .iter()
+                .map(|(name, physical)| {
+                    let field = schema.field_with_unqualified_name(physical)?;
+                    Ok((None, Arc::new(field.as_ref().clone().with_name(name))))
+                })
+                .collect::<datafusion::common::Result<Vec<_>>>()?;
+            let view = DFSchema::new_with_metadata(fields, Default::default())?;
+            let parsed = state
+                .create_logical_expr(expression, &view)
+                .map_err(|error| invalid(plan_message(error)))?;
+            let renamed = parsed.transform(|expr| {
+                if let Expr::Column(found) = &expr
+                    && let Some((_, physical)) =
+                        columns.iter().find(|(name, _)| *name == found.name)
+                {
+                    return Ok(Transformed::yes(column(physical)));
+                }
+                Ok(Transformed::no(expr))
+            })?;
+            Ok(renamed.data)
+        }
+    }
+}
+
+/// The type error of `node`, naming its input columns and their types.
+fn type_mismatch(node: &FlatNode, schema: &DFSchema, error: DataFusionError) -> Error {
+    let inputs = node
+        .inputs
+        .iter()
+        .map(|input| {
+            let data_type = schema
+                .field_with_unqualified_name(input)
+                .map_or_else(|_| "?".to_string(), |field| field.data_type().to_string());
+            format!("{input}: {data_type}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let function = match &node.function {
+        FlatFunction::Call { udf, .. } => udf.name().to_string(),
+        FlatFunction::Sql { .. } => "the SQL expression".to_string(),
+    };
+    Error::TypeMismatch {
+        node: node.path.clone(),
+        message: format!("{function} cannot take ({inputs}): {}", plan_message(error)),
+    }
+}
+
+/// Consecutive nodes that share a batch size, as index ranges.
+fn segments(nodes: &[FlatNode]) -> Vec<(usize, std::ops::Range<usize>)> {
+    let mut segments: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        let batch_size = node.settings.effective_batch_size();
+        match segments.last_mut() {
+            Some((size, range)) if *size == batch_size => range.end = index + 1,
+            _ => segments.push((batch_size, index..index + 1)),
+        }
+    }
+    segments
+}
+
+/// The logical plan of `graph` over `table`, and the input columns it scans.
+fn logical_plan(
+    graph: &PipelineGraph,
+    state: &SessionState,
+    table: Arc<dyn TableProvider>,
+) -> Result<(LogicalPlan, Vec<usize>)> {
+    let schema = table.schema();
+    let projection = graph
+        .used_input_columns()
+        .iter()
+        .map(|name| schema.index_of(name))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(DataFusionError::from)?;
+    let mut plan = LogicalPlanBuilder::scan(
+        INPUT_TABLE,
+        provider_as_source(table),
+        Some(projection.clone()),
+    )?
+    .build()?;
+
+    // live_after[i]: the columns still needed once node i has run.
+    let mut live_after = vec![BTreeSet::new(); graph.nodes.len()];
+    let mut live: BTreeSet<&str> = graph.outputs.iter().map(String::as_str).collect();
+    for (index, node) in graph.nodes.iter().enumerate().rev() {
+        live_after[index] = live.iter().map(|name| name.to_string()).collect();
+        live.extend(node.inputs.iter().map(String::as_str));
+    }
+
+    let partitions = graph.defaults.effective_partitions();
+    for (batch_size, range) in segments(&graph.nodes) {
+        plan = ExchangeNode::plan(plan, Exchange::Rechunk { batch_size });
+        if partitions > 1 {
+            plan = ExchangeNode::plan(plan, Exchange::Scatter { partitions });
+        }
+        for index in range {
+            let node = &graph.nodes[index];
+            let schema = Arc::clone(plan.schema());
+            let expression = node_expression(node, &schema, state)?;
+            let mut expressions: Vec<Expr> = schema
+                .columns()
+                .into_iter()
+                .filter(|existing| {
+                    live_after[index].contains(&existing.name) && existing.name != node.output
+                })
+                .map(Expr::Column)
+                .collect();
+            expressions.push(expression.alias(&node.output));
+            plan = LogicalPlanBuilder::from(plan)
+                .project(expressions)
+                .and_then(LogicalPlanBuilder::build)
+                .map_err(|error| type_mismatch(node, &schema, error))?;
+        }
+        if partitions > 1 {
+            plan = ExchangeNode::plan(plan, Exchange::Gather);
+        }
+    }
+    let outputs = graph.outputs.iter().map(|name| column(name));
+    let plan = LogicalPlanBuilder::from(plan).project(outputs)?.build()?;
+    Ok((plan, projection))
+}
+
+impl CompiledPipeline {
+    pub(crate) async fn try_new(
+        pipeline: &Pipeline,
+        ctx: &SessionContext,
+        input: &Input,
+    ) -> Result<Self> {
+        let mut state = pipeline_state(ctx)?;
+        let table = input.table(&state).await?;
+        let input_schema = table.schema();
+        let columns: Vec<String> = input_schema
+            .fields()
+            .iter()
+            .map(|field| field.name().clone())
+            .collect();
+        let graph = PipelineGraph::build(pipeline, &state, &columns)?;
+        let scan_batch_size = graph.nodes.first().map_or_else(
+            || pipeline.defaults().batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            |node| node.settings.effective_batch_size(),
+        );
+        state.config_mut().options_mut().execution.batch_size =
+            ConfigNonZeroUsize::try_new(scan_batch_size)?;
+        let (logical, scan_projection) = logical_plan(&graph, &state, table)?;
+        let logical =
+            state
+                .analyzer()
+                .execute_and_check(logical, state.config_options(), |_, _| {})?;
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&logical, &state)
+            .await?;
+        Ok(Self {
+            graph,
+            input: input.clone(),
+            input_schema,
+            scan_projection,
+            logical,
+            physical,
+            state,
+        })
+    }
+
+    /// The validated, ordered and pruned graph.
+    pub fn graph(&self) -> &PipelineGraph {
+        &self.graph
+    }
+
+    /// The input this pipeline was compiled for.
+    pub fn input(&self) -> &Input {
+        &self.input
+    }
+
+    /// The logical plan (type-checked).
+    pub fn logical_plan(&self) -> &LogicalPlan {
+        &self.logical
+    }
+
+    /// The physical plan.
+    pub fn physical_plan(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.physical
+    }
+
+    /// The schema of the rows the pipeline returns.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.physical.schema()
+    }
+
+    /// The number of input rows, when the input's metadata tells it.
+    pub fn expected_rows(&self) -> Option<usize> {
+        let mut leaf = Arc::clone(&self.physical);
+        while let Some(child) = leaf.children().first() {
+            leaf = Arc::clone(child);
+        }
+        StatisticsContext::new()
+            .compute(leaf.as_ref(), &StatisticsArgs::new())
+            .ok()
+            .and_then(|statistics| statistics.num_rows.get_value().copied())
+    }
+
+    /// Runs the pipeline and streams its rows.
+    pub fn execute(&self) -> Result<SendableRecordBatchStream> {
+        let plan = fresh_instance(&self.physical, None)?;
+        Ok(execute_stream(plan, self.state.task_ctx())?)
+    }
+
+    /// Runs the pipeline and collects its rows.
+    pub async fn collect(&self) -> Result<Vec<RecordBatch>> {
+        let plan = fresh_instance(&self.physical, None)?;
+        Ok(datafusion::physical_plan::collect(plan, self.state.task_ctx()).await?)
+    }
+
+    /// Runs the compiled plan on `batches` instead of its input, without planning again.
+    /// The batches must have the input's schema.
+    pub async fn run_batches(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        for batch in &batches {
+            self.check_schema("record batches", &batch.schema())?;
+        }
+        let leaf = MemorySourceConfig::try_new_exec(
+            &[batches],
+            Arc::clone(&self.input_schema),
+            Some(self.scan_projection.clone()),
+        )?;
+        let plan = fresh_instance(&self.physical, Some(leaf))?;
+        Ok(datafusion::physical_plan::collect(plan, self.state.task_ctx()).await?)
+    }
+
+    /// This pipeline over `input`, which must have the same columns with the same types;
+    /// only the scan is planned anew.
+    pub async fn with_input(&self, input: &Input) -> Result<CompiledPipeline> {
+        let table = input.table(&self.state).await?;
+        self.check_schema(input.location(), &table.schema())?;
+        let leaf = table
+            .scan(&self.state, Some(&self.scan_projection), &[], None)
+            .await?;
+        Ok(Self {
+            graph: self.graph.clone(),
+            input: input.clone(),
+            input_schema: Arc::clone(&self.input_schema),
+            scan_projection: self.scan_projection.clone(),
+            logical: self.logical.clone(),
+            physical: fresh_instance(&self.physical, Some(leaf))?,
+            state: self.state.clone(),
+        })
+    }
+
+    /// Checks that `schema` has the compiled input's columns at the same positions with
+    /// the same types (the plan reads columns by position).
+    fn check_schema(&self, location: &str, schema: &SchemaRef) -> Result<()> {
+        for &index in &self.scan_projection {
+            let expected = self.input_schema.field(index);
+            let problem = match schema.fields().get(index) {
+                Some(found) if found.name() != expected.name() => format!(
+                    "column {} is '{}', the pipeline was compiled for '{}'",
+                    index + 1,
+                    found.name(),
+                    expected.name()
+                ),
+                Some(found) if found.data_type() != expected.data_type() => format!(
+                    "column '{}' is {}, the pipeline was compiled for {}",
+                    expected.name(),
+                    found.data_type(),
+                    expected.data_type()
+                ),
+                Some(_) => continue,
+                None => format!("column '{}' is missing", expected.name()),
+            };
+            return Err(Error::Input {
+                path: location.to_string(),
+                message: problem,
+            });
+        }
+        Ok(())
+    }
+}

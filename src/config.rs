@@ -1,0 +1,324 @@
+//! Pipeline files: the TOML form of a [`Pipeline`] with its input and output, and
+//! `--set KEY=VALUE` overrides of any key (`defaults.batch_size=64`,
+//! `nodes.clean.batch_size=16`, `output.path=out/x.parquet`).
+//!
+//! ```toml
+//! name = "clean_docs"
+//! [input]
+//! path = "data/docs.parquet"
+//! [output]
+//! path = "out/clean.parquet"
+//! columns = ["id", "clean_text", "words"]
+//! [defaults]
+//! batch_size = 8192
+//! [[nodes]]
+//! name = "clean"
+//! function = "normalize_text"
+//! inputs = ["text"]
+//! output = "clean_text"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use datafusion::common::ScalarValue;
+use serde::Deserialize;
+
+use crate::error::{Error, Result, nearest};
+use crate::io::{FileFormat, Input, Output, WriteMode};
+use crate::pipeline::{Node, Pipeline};
+use crate::settings::{NodeSettings, PipelineDefaults};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineFile {
+    name: Option<String>,
+    input: Option<InputSection>,
+    output: Option<OutputSection>,
+    #[serde(default)]
+    defaults: PipelineDefaults,
+    #[serde(default)]
+    nodes: Vec<NodeSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputSection {
+    path: String,
+    format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputSection {
+    path: Option<String>,
+    columns: Option<Vec<String>>,
+    #[serde(default)]
+    mode: WriteMode,
+    compression: Option<String>,
+    row_group_size: Option<usize>,
+    #[serde(default)]
+    partition_by: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSection {
+    name: String,
+    function: Option<String>,
+    sql: Option<String>,
+    pipeline: Option<String>,
+    #[serde(default)]
+    inputs: Vec<String>,
+    output: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+    batch_size: Option<usize>,
+    #[serde(default)]
+    map_inputs: BTreeMap<String, String>,
+    #[serde(default)]
+    map_outputs: BTreeMap<String, String>,
+}
+
+/// A pipeline file, loaded.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// Its `[input]`, if the file has one.
+    pub input: Option<Input>,
+    /// Its `[output]`, if the file gives a path.
+    pub output: Option<Output>,
+    /// The file it was loaded from.
+    pub file: PathBuf,
+}
+
+/// Loads the pipeline file at `path`, with `overrides` (`KEY=VALUE`) applied first.
+pub fn load(path: impl AsRef<Path>, overrides: &[String]) -> Result<PipelineSpec> {
+    load_nested(path.as_ref(), overrides, &mut Vec::new())
+}
+
+fn config_error(file: &Path, message: impl Into<String>) -> Error {
+    Error::Config {
+        origin: file.display().to_string(),
+        message: message.into(),
+    }
+}
+
+fn load_nested(
+    path: &Path,
+    overrides: &[String],
+    stack: &mut Vec<PathBuf>,
+) -> Result<PipelineSpec> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let canonical = path.canonicalize().map_err(Error::io(path))?;
+    if stack.contains(&canonical) {
+        return Err(config_error(path, "the pipeline includes itself"));
+    }
+    let file: PipelineFile = if overrides.is_empty() {
+        toml::from_str(&text).map_err(|error| config_error(path, error.to_string()))?
+    } else {
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|error| config_error(path, error.to_string()))?;
+        for item in overrides {
+            apply_override(&mut table, item)
+                .map_err(|message| config_error(path, format!("--set {item}: {message}")))?;
+        }
+        let rewritten =
+            toml::to_string(&table).map_err(|error| config_error(path, error.to_string()))?;
+        toml::from_str(&rewritten).map_err(|error| config_error(path, error.to_string()))?
+    };
+    stack.push(canonical);
+    let spec = build_spec(path, file, stack);
+    stack.pop();
+    spec
+}
+
+fn build_spec(path: &Path, file: PipelineFile, stack: &mut Vec<PathBuf>) -> Result<PipelineSpec> {
+    let name = file.name.unwrap_or_else(|| {
+        path.file_stem().map_or_else(
+            || "pipeline".into(),
+            |stem| stem.to_string_lossy().into_owned(),
+        )
+    });
+    let mut pipeline = Pipeline::new(name);
+    *pipeline.defaults_mut() = file.defaults;
+    for section in file.nodes {
+        pipeline = pipeline.node(build_node(path, section, stack)?);
+    }
+    let input = file
+        .input
+        .map(|section| {
+            let input = Input::path(section.path);
+            match section.format {
+                None => Ok(input),
+                Some(format) => FileFormat::parse(&format)
+                    .map(|format| input.with_format(format))
+                    .ok_or_else(|| {
+                        config_error(
+                            path,
+                            format!("input.format '{format}' is not parquet, csv or json"),
+                        )
+                    }),
+            }
+        })
+        .transpose()?;
+    let mut output = None;
+    if let Some(section) = file.output {
+        if let Some(columns) = section.columns {
+            pipeline = pipeline.outputs(columns);
+        }
+        if let Some(target) = section.path {
+            let mut parquet = Output::parquet(target)
+                .mode(section.mode)
+                .partition_by(section.partition_by);
+            if let Some(compression) = section.compression {
+                parquet = parquet.compression(compression);
+            }
+            if let Some(rows) = section.row_group_size {
+                parquet = parquet.row_group_size(rows);
+            }
+            output = Some(parquet);
+        }
+    }
+    Ok(PipelineSpec {
+        pipeline,
+        input,
+        output,
+        file: path.to_path_buf(),
+    })
+}
+
+fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Result<Node> {
+    let node_name = section.name.clone();
+    let invalid = |message: String| Error::InvalidNode {
+        node: node_name.clone(),
+        message,
+    };
+    let mut node = match (section.function, section.sql, section.pipeline) {
+        (Some(function), None, None) => Node::function(&section.name, function),
+        (None, Some(sql), None) => Node::sql(&section.name, sql),
+        (None, None, Some(inner)) => {
+            let inner_path = path.parent().unwrap_or(Path::new(".")).join(inner);
+            let inner = load_nested(&inner_path, &[], stack)?;
+            Node::pipeline(&section.name, inner.pipeline)
+        }
+        _ => {
+            return Err(invalid(
+                "give exactly one of `function`, `sql` or `pipeline`".to_string(),
+            ));
+        }
+    };
+    if !section.inputs.is_empty() {
+        node = node.inputs(section.inputs);
+    }
+    if let Some(output) = section.output {
+        node = node.output(output);
+    }
+    for (name, value) in section.params {
+        let scalar = toml_scalar(&value).ok_or_else(|| Error::BadOption {
+            node: section.name.clone(),
+            option: format!("params.{name}"),
+            message: format!("{value} is not a number, string or boolean"),
+        })?;
+        node = node.param(name, scalar);
+    }
+    for (inner, outer) in section.map_inputs {
+        node = node.map_input(inner, outer);
+    }
+    for (inner, outer) in section.map_outputs {
+        node = node.map_output(inner, outer);
+    }
+    *node.settings_mut() = NodeSettings {
+        batch_size: section.batch_size,
+    };
+    Ok(node)
+}
+
+fn toml_scalar(value: &toml::Value) -> Option<ScalarValue> {
+    match value {
+        toml::Value::Integer(integer) => Some(ScalarValue::Int64(Some(*integer))),
+        toml::Value::Float(float) => Some(ScalarValue::Float64(Some(*float))),
+        toml::Value::String(string) => Some(ScalarValue::Utf8(Some(string.clone()))),
+        toml::Value::Boolean(boolean) => Some(ScalarValue::Boolean(Some(*boolean))),
+        _ => None,
+    }
+}
+
+/// Sets the dotted key of `item` (`KEY=VALUE`) in `table`. `nodes.NAME.KEY` addresses the
+/// node named NAME. The value is read as TOML, or as a plain string when it is not TOML.
+fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String> {
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| "expected KEY=VALUE".to_string())?;
+    let value = toml::from_str::<toml::Table>(&format!("value = {raw}"))
+        .ok()
+        .and_then(|mut parsed| parsed.remove("value"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let (last, path) = parts.split_last().ok_or_else(|| "empty key".to_string())?;
+    let mut current = table;
+    let mut index = 0;
+    while index < path.len() {
+        let part = path[index];
+        if part == "nodes" {
+            let name = path.get(index + 1).ok_or("nodes.NAME.KEY names a node")?;
+            let nodes = current
+                .get_mut("nodes")
+                .and_then(toml::Value::as_array_mut)
+                .ok_or("the pipeline has no nodes")?;
+            let names: Vec<String> = nodes
+                .iter()
+                .filter_map(|node| node.get("name")?.as_str().map(str::to_string))
+                .collect();
+            let node = nodes
+                .iter_mut()
+                .find(|node| node.get("name").and_then(toml::Value::as_str) == Some(name))
+                .and_then(toml::Value::as_table_mut);
+            current = node.ok_or_else(|| {
+                let hint = nearest(name, names.iter().map(String::as_str))
+                    .map(|hint| format!(" (did you mean '{hint}'?)"))
+                    .unwrap_or_default();
+                format!("no node named '{name}'{hint}")
+            })?;
+            index += 2;
+        } else {
+            current = current
+                .entry(part)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| format!("'{part}' is not a table"))?;
+            index += 1;
+        }
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn overrides_reach_defaults_nodes_and_new_sections() {
+        let mut pipeline =
+            table("[defaults]\nbatch_size = 8\n[[nodes]]\nname = \"clean\"\nfunction = \"f\"\n");
+        apply_override(&mut pipeline, "defaults.batch_size=64").unwrap();
+        apply_override(&mut pipeline, "nodes.clean.batch_size=16").unwrap();
+        apply_override(&mut pipeline, "output.path=out/x.parquet").unwrap();
+        assert_eq!(pipeline["defaults"]["batch_size"].as_integer(), Some(64));
+        assert_eq!(pipeline["nodes"][0]["batch_size"].as_integer(), Some(16));
+        assert_eq!(pipeline["output"]["path"].as_str(), Some("out/x.parquet"));
+    }
+
+    #[test]
+    fn an_override_of_an_unknown_node_suggests_the_nearest() {
+        let mut pipeline = table("[[nodes]]\nname = \"clean\"\nfunction = \"f\"\n");
+        let error = apply_override(&mut pipeline, "nodes.clen.batch_size=1").unwrap_err();
+        assert_eq!(error, "no node named 'clen' (did you mean 'clean'?)");
+    }
+}

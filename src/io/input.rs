@@ -1,0 +1,190 @@
+//! [`Input`]: a pipeline's source rows. A path may be a file, a directory, a glob or an
+//! object-store URL; files of a directory are read in path order.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+
+use super::register_object_store;
+use crate::error::{Error, Result};
+
+/// A file format nodefusion reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Newline-delimited JSON objects.
+    Json,
+}
+
+impl FileFormat {
+    /// The format a path's extension implies, if any.
+    pub fn from_extension(path: &str) -> Option<Self> {
+        let extension = Path::new(path.trim_end_matches('/'))
+            .extension()?
+            .to_str()?
+            .to_ascii_lowercase();
+        match extension.as_str() {
+            "parquet" | "pq" => Some(Self::Parquet),
+            "csv" => Some(Self::Csv),
+            "json" | "jsonl" | "ndjson" => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    /// Parses a format name: `parquet`, `csv` or `json`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "parquet" => Some(Self::Parquet),
+            "csv" => Some(Self::Csv),
+            "json" | "ndjson" => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    fn listing_options(self) -> ListingOptions {
+        match self {
+            Self::Parquet => ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet"),
+            Self::Csv => ListingOptions::new(Arc::new(CsvFormat::default().with_has_header(true)))
+                .with_file_extension(".csv"),
+            Self::Json => {
+                ListingOptions::new(Arc::new(JsonFormat::default())).with_file_extension(".json")
+            }
+        }
+    }
+}
+
+impl fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Parquet => "parquet",
+            Self::Csv => "csv",
+            Self::Json => "json",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Files {
+        location: String,
+        format: FileFormat,
+    },
+    Batches {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
+}
+
+/// A pipeline's source rows.
+#[derive(Debug, Clone)]
+pub struct Input {
+    source: Source,
+}
+
+impl Input {
+    /// Files at `location`, in the format their extension implies (Parquet by default).
+    pub fn path(location: impl Into<String>) -> Self {
+        let location = location.into();
+        let format = FileFormat::from_extension(&location).unwrap_or(FileFormat::Parquet);
+        Self {
+            source: Source::Files { location, format },
+        }
+    }
+
+    /// These files read as `format` whatever their extension.
+    pub fn with_format(self, format: FileFormat) -> Self {
+        match self.source {
+            Source::Files { location, .. } => Self {
+                source: Source::Files { location, format },
+            },
+            batches => Self { source: batches },
+        }
+    }
+
+    /// Record batches in memory.
+    pub fn batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        Self {
+            source: Source::Batches { schema, batches },
+        }
+    }
+
+    /// The location, or "record batches" for input in memory.
+    pub fn location(&self) -> &str {
+        match &self.source {
+            Source::Files { location, .. } => location,
+            Source::Batches { .. } => "record batches",
+        }
+    }
+
+    /// The input as a table DataFusion can scan.
+    pub(crate) async fn table(&self, state: &dyn Session) -> Result<Arc<dyn TableProvider>> {
+        match &self.source {
+            Source::Batches { schema, batches } => {
+                let table = MemTable::try_new(Arc::clone(schema), vec![batches.clone()])?;
+                Ok(Arc::new(table))
+            }
+            Source::Files { location, format } => {
+                let input_error = |message: String| Error::Input {
+                    path: location.clone(),
+                    message,
+                };
+                register_object_store(state.runtime_env(), location)?;
+                let url =
+                    ListingTableUrl::parse(location).map_err(|e| input_error(e.to_string()))?;
+                let mut options = format.listing_options();
+                if Path::new(location).is_file() {
+                    // A file named explicitly is read whatever its extension.
+                    options = options.with_file_extension("");
+                }
+                let config = ListingTableConfig::new(url)
+                    .with_listing_options(options)
+                    .infer_schema(state)
+                    .await
+                    .map_err(|e| input_error(e.strip_backtrace()))?;
+                let table =
+                    ListingTable::try_new(config).map_err(|e| input_error(e.strip_backtrace()))?;
+                Ok(Arc::new(table))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Source::Files { location, format } => write!(f, "{location} ({format})"),
+            Source::Batches { batches, .. } => write!(f, "{} record batches", batches.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_extension() {
+        assert_eq!(FileFormat::from_extension("a/b.CSV"), Some(FileFormat::Csv));
+        assert_eq!(
+            FileFormat::from_extension("s3://b/x.parquet"),
+            Some(FileFormat::Parquet)
+        );
+        assert_eq!(FileFormat::from_extension("dir/"), None);
+        assert_eq!(FileFormat::parse("json"), Some(FileFormat::Json));
+    }
+}

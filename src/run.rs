@@ -1,0 +1,271 @@
+//! Running a compiled pipeline into a Parquet [`Output`]: a fresh instance of the plan per
+//! run, the sink writing into the output's staging location, progress while it runs, the
+//! commit, and the [`RunSummary`] (rows in and out, wall time, time per node).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::common::config::TableParquetOptions;
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
+};
+
+use crate::compile::CompiledPipeline;
+use crate::error::{Error, Result};
+use crate::exec::RechunkExec;
+use crate::io::{Output, Staging};
+
+/// A new instance of `plan` with fresh per-run state and metrics, its leaf (the scan)
+/// replaced by `leaf` when given. Nothing is planned again.
+pub(crate) fn fresh_instance(
+    plan: &Arc<dyn ExecutionPlan>,
+    leaf: Option<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let children = plan.children();
+    if children.is_empty() {
+        return Ok(leaf.unwrap_or_else(|| Arc::clone(plan)));
+    }
+    let children = children
+        .into_iter()
+        .map(|child| fresh_instance(child, leaf.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::clone(plan).replace_children(
+        children,
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
+    )?)
+}
+
+/// The operators of a linear plan from its leaf up.
+fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPlan>> {
+    let mut chain = vec![Arc::clone(plan)];
+    while let Some(child) = chain
+        .last()
+        .and_then(|last| last.children().first().cloned())
+    {
+        chain.push(Arc::clone(child));
+    }
+    chain.reverse();
+    chain
+}
+
+fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    plan.metrics()
+        .and_then(|metrics| metrics.output_rows())
+        .unwrap_or_default()
+}
+
+/// Time and rows of one node in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTiming {
+    /// The node's name.
+    pub node: String,
+    /// Rows it computed.
+    pub rows: usize,
+    /// CPU time spent computing, summed over partitions.
+    pub compute: Duration,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Rows read from the input.
+    pub rows_in: usize,
+    /// Rows written.
+    pub rows_out: usize,
+    /// Time from start to commit.
+    pub wall_time: Duration,
+    /// Per node, in topological order.
+    pub nodes: Vec<NodeTiming>,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.wall_time.as_secs_f64();
+        writeln!(
+            f,
+            "{}: {} rows in, {} rows out in {:.3} s ({:.0} rows/s)",
+            self.pipeline,
+            self.rows_in,
+            self.rows_out,
+            seconds,
+            self.rows_in as f64 / seconds.max(1e-9)
+        )?;
+        let width = self
+            .nodes
+            .iter()
+            .map(|n| n.node.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        if !self.nodes.is_empty() {
+            writeln!(f, "  {:<width$}  {:>12}  {:>12}", "node", "rows", "compute")?;
+        }
+        for node in &self.nodes {
+            writeln!(
+                f,
+                "  {:<width$}  {:>12}  {:>9.1} ms",
+                node.node,
+                node.rows,
+                node.compute.as_secs_f64() * 1000.0
+            )?;
+        }
+        for file in &self.files {
+            writeln!(f, "  wrote {}", file.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl CompiledPipeline {
+    /// Runs the pipeline into `output` and commits it.
+    pub async fn write(&self, output: &Output) -> Result<RunSummary> {
+        self.write_observed(output, |_| {}).await
+    }
+
+    /// Like [`Self::write`], calling `observe(rows written so far)` about ten times a
+    /// second while it runs.
+    pub async fn write_observed(
+        &self,
+        output: &Output,
+        mut observe: impl FnMut(usize),
+    ) -> Result<RunSummary> {
+        let started = Instant::now();
+        self.check_partition_columns(output)?;
+        let staging = output.stage()?;
+        let plan = crate::run::fresh_instance(&self.physical, None)?;
+        let sink = self.sink_plan(Arc::clone(&plan), output, &staging).await?;
+        let last = Arc::clone(&plan);
+        let run = SpawnedTask::spawn(collect(sink, self.state.task_ctx())).join();
+        tokio::pin!(run);
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        let result = loop {
+            tokio::select! {
+                result = &mut run => break result,
+                _ = ticker.tick() => observe(output_rows(&last)),
+            }
+        };
+        result.map_err(|error| {
+            Error::DataFusion(datafusion::error::DataFusionError::External(Box::new(
+                error,
+            )))
+        })??;
+        observe(output_rows(&last));
+        let files = staging.commit()?;
+        Ok(self.summarize(&plan, started.elapsed(), files))
+    }
+
+    fn check_partition_columns(&self, output: &Output) -> Result<()> {
+        let schema = self.output_schema();
+        for column in output.partition_columns() {
+            if schema.field_with_name(column).is_err() {
+                return Err(Error::Config {
+                    origin: "output.partition_by".into(),
+                    message: format!("'{column}' is not an output column"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// DataFusion's Parquet sink for `output`, writing `plan` into `staging`.
+    async fn sink_plan(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        output: &Output,
+        staging: &Staging,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut parquet: TableParquetOptions = self.state.default_table_options().parquet;
+        parquet.global.compression = Some(output.compression_name().to_lowercase());
+        if let Some(rows) = output.row_group_rows() {
+            parquet.global.max_row_group_size = rows;
+        }
+        let file_type =
+            format_as_file_type(Arc::new(ParquetFormatFactory::new_with_options(parquet)));
+        let options = HashMap::from([(
+            "single_file_output".to_string(),
+            output.is_single_file().to_string(),
+        )]);
+        let empty = LogicalPlan::EmptyRelation(EmptyRelation {
+            produce_one_row: false,
+            schema: Arc::clone(self.logical_plan().schema()),
+        });
+        let copy = LogicalPlanBuilder::copy_to(
+            empty,
+            staging.write_path().to_string_lossy().into_owned(),
+            file_type,
+            options,
+            output.partition_columns().to_vec(),
+        )?
+        .build()?;
+        let sink = self
+            .state
+            .query_planner()
+            .create_physical_plan(&copy, &self.state)
+            .await
+            .map_err(|error| Error::Config {
+                origin: output.path().display().to_string(),
+                message: error.strip_backtrace(),
+            })?;
+        Ok(sink.replace_children(
+            vec![plan],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )?)
+    }
+
+    /// The summary of a finished run of `plan`.
+    pub(crate) fn summarize(
+        &self,
+        plan: &Arc<dyn ExecutionPlan>,
+        wall_time: Duration,
+        files: Vec<PathBuf>,
+    ) -> RunSummary {
+        let chain = chain_from_leaf(plan);
+        let projections: Vec<&Arc<dyn ExecutionPlan>> = chain
+            .iter()
+            .filter(|operator| operator.is::<ProjectionExec>())
+            .collect();
+        let nodes = self
+            .graph
+            .nodes
+            .iter()
+            .zip(&projections)
+            .map(|(node, projection)| {
+                let metrics = projection.metrics().map(|m| m.aggregate_by_name());
+                NodeTiming {
+                    node: node.path.clone(),
+                    rows: output_rows(projection),
+                    compute: Duration::from_nanos(
+                        metrics
+                            .and_then(|m| m.elapsed_compute())
+                            .unwrap_or_default() as u64,
+                    ),
+                }
+            })
+            .collect();
+        let rows_out = output_rows(plan);
+        let rows_in = chain
+            .iter()
+            .find(|operator| operator.is::<RechunkExec>())
+            .map_or(rows_out, output_rows);
+        RunSummary {
+            pipeline: self.graph.name.clone(),
+            rows_in,
+            rows_out,
+            wall_time,
+            nodes,
+            files,
+        }
+    }
+}
