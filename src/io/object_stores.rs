@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
+use object_store::{ClientOptions, ObjectStore};
 
 use crate::error::{Error, Result};
 
@@ -43,6 +43,7 @@ pub fn register_object_store(runtime: &RuntimeEnv, location: &str) -> Result<()>
             .map(|store| Arc::new(store) as _),
         "http" | "https" => HttpBuilder::new()
             .with_url(base.as_str())
+            .with_client_options(ClientOptions::new().with_allow_http(true))
             .build()
             .map(|store| Arc::new(store) as _),
         other => return Err(input_error(format!("unsupported URL scheme '{other}'"))),
