@@ -31,7 +31,11 @@ pub(crate) fn fresh_instance(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let children = plan.children();
     if children.is_empty() {
-        return Ok(leaf.unwrap_or_else(|| Arc::clone(plan)));
+        return match leaf {
+            Some(leaf) => Ok(leaf),
+            // A scan keeps per-execution state (the files left to read): reset it.
+            None => Ok(Arc::clone(plan).reset_state()?),
+        };
     }
     let children = children
         .into_iter()

@@ -1,0 +1,211 @@
+//! Parquet output: values read back by a second reader, compression and row groups,
+//! partitioned directories, and the commit that leaves nothing behind when a run fails.
+
+mod support;
+
+use std::fs::File;
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+use datafusion::parquet::record::Field;
+use nodefusion::{Input, Node, Output, Pipeline, WriteMode, new_context};
+use support::{column_text, docs_file, files_below};
+
+fn pipeline() -> Pipeline {
+    Pipeline::new("docs")
+        .node(Node::function("clean", "normalize_text").inputs(["text"]).output("clean_text"))
+        .node(Node::function("words", "word_count").inputs(["clean_text"]).output("words"))
+        .outputs(["id", "category", "clean_text", "words"])
+        .partitions(2)
+}
+
+/// Reads a Parquet file with the parquet crate's record API, not Arrow's: a second reader.
+fn read_records(path: &Path) -> Vec<(i64, String, Option<i64>)> {
+    let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+    reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| {
+            let row = row.unwrap();
+            let mut id = 0;
+            let mut text = String::from("NULL");
+            let mut words = None;
+            for (name, value) in row.get_column_iter() {
+                match (name.as_str(), value) {
+                    ("id", Field::Long(v)) => id = *v,
+                    ("clean_text", Field::Str(v)) => text = v.clone(),
+                    ("words", Field::Long(v)) => words = Some(*v),
+                    _ => {}
+                }
+            }
+            (id, text, words)
+        })
+        .collect()
+}
+
+async fn expected_rows(input: &Input) -> Vec<RecordBatch> {
+    pipeline().compile(&new_context().unwrap(), input).await.unwrap().collect().await.unwrap()
+}
+
+#[tokio::test]
+async fn written_values_read_back_identically_by_a_second_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 500, 21).to_string_lossy());
+    let target = dir.path().join("out").join("clean.parquet");
+    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let summary = compiled.write(&Output::parquet(&target)).await.unwrap();
+    assert_eq!((summary.rows_in, summary.rows_out), (500, 500));
+    assert_eq!(summary.files, vec![target.clone()]);
+    let names: Vec<&str> = summary.nodes.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, vec!["clean", "words"]);
+    assert!(summary.nodes.iter().all(|n| n.rows == 500));
+
+    let expected = expected_rows(&input).await;
+    let records = read_records(&target);
+    let ids: Vec<String> = records.iter().map(|r| r.0.to_string()).collect();
+    let texts: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
+    let words: Vec<String> = records
+        .iter()
+        .map(|r| r.2.map_or("NULL".to_string(), |w| w.to_string()))
+        .collect();
+    assert_eq!(ids, column_text(&expected, "id"));
+    assert_eq!(texts, column_text(&expected, "clean_text"));
+    assert_eq!(words, column_text(&expected, "words"));
+}
+
+#[tokio::test]
+async fn output_is_zstd_by_default_with_the_row_group_size_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 250, 3).to_string_lossy());
+    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let default_target = dir.path().join("default.parquet");
+    compiled.write(&Output::parquet(&default_target)).await.unwrap();
+    let small_groups = dir.path().join("small.parquet");
+    compiled
+        .write(&Output::parquet(&small_groups).row_group_size(100).compression("snappy"))
+        .await
+        .unwrap();
+
+    let metadata = |path: &Path| {
+        SerializedFileReader::new(File::open(path).unwrap()).unwrap().metadata().clone()
+    };
+    let default = metadata(&default_target);
+    assert_eq!(default.num_row_groups(), 1);
+    assert!(matches!(default.row_group(0).column(0).compression(), Compression::ZSTD(_)));
+    let small = metadata(&small_groups);
+    assert_eq!(small.num_row_groups(), 3);
+    assert_eq!(small.row_group(0).num_rows(), 100);
+    assert_eq!(small.row_group(0).column(0).compression(), Compression::SNAPPY);
+}
+
+#[tokio::test]
+async fn error_mode_refuses_an_existing_output_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 20, 1).to_string_lossy());
+    let target = dir.path().join("out.parquet");
+    std::fs::write(&target, b"keep me").unwrap();
+    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let error = compiled.write(&Output::parquet(&target)).await.unwrap_err();
+    assert!(error.to_string().contains("already exists"), "{error}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+}
+
+#[tokio::test]
+async fn overwriting_twice_gives_the_rows_once_and_appending_adds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 30, 1).to_string_lossy());
+    let ctx = new_context().unwrap();
+    let compiled = pipeline().compile(&ctx, &input).await.unwrap();
+    let single = dir.path().join("single.parquet");
+    for _ in 0..2 {
+        compiled.write(&Output::parquet(&single).mode(WriteMode::Overwrite)).await.unwrap();
+    }
+    assert_eq!(read_records(&single).len(), 30);
+
+    let directory = dir.path().join("appended");
+    for _ in 0..2 {
+        compiled.write(&Output::parquet(&directory).mode(WriteMode::Append)).await.unwrap();
+    }
+    let files = files_below(&directory);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let rows: usize = files.iter().map(|f| read_records(&directory.join(f)).len()).sum();
+    assert_eq!(rows, 60);
+}
+
+#[tokio::test]
+async fn partitioned_output_writes_one_directory_per_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 200, 8).to_string_lossy());
+    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let target = dir.path().join("by_category");
+    let summary = compiled
+        .write(&Output::parquet(&target).partition_by(["category"]))
+        .await
+        .unwrap();
+    let files = files_below(&target);
+    assert!(files.len() > 1);
+    assert!(files.iter().all(|f| f.to_string_lossy().starts_with("category=")), "{files:?}");
+    assert_eq!(summary.files.len(), files.len());
+    let rows: usize = files.iter().map(|f| read_records(&target.join(f)).len()).sum();
+    assert_eq!(rows, 200);
+
+    let ctx = new_context().unwrap();
+    let sql = format!(
+        "SELECT count(*) AS n, count(DISTINCT category) AS c FROM '{}/'",
+        target.display()
+    );
+    let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    assert_eq!(column_text(&batches, "n"), vec!["200"]);
+    assert_eq!(column_text(&batches, "c"), vec![files.len().to_string()]);
+}
+
+#[tokio::test]
+async fn a_partition_column_that_is_not_an_output_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 10, 8).to_string_lossy());
+    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let error = compiled
+        .write(&Output::parquet(dir.path().join("x")).partition_by(["title"]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "output.partition_by: 'title' is not an output column");
+}
+
+#[tokio::test]
+async fn a_failed_run_leaves_nothing_at_the_target_and_no_staging_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 3000, 5).to_string_lossy());
+    let failing = Pipeline::new("failing")
+        .node(
+            Node::row_fn("explode", |id: i64| {
+                if id == 2500 { Err("row 2500 is bad") } else { Ok(id) }
+            })
+            .inputs(["id"]),
+        )
+        .batch_size(256)
+        .partitions(2);
+    let compiled = failing.compile(&new_context().unwrap(), &input).await.unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    for target in [out.join("single.parquet"), out.join("directory")] {
+        let error = compiled.write(&Output::parquet(&target)).await.unwrap_err();
+        assert!(error.to_string().contains("row 2500 is bad"), "{error}");
+        assert!(!target.exists());
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn an_empty_input_writes_an_empty_file_with_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "empty.parquet", 0, 1).to_string_lossy());
+    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let target = dir.path().join("empty_out.parquet");
+    let summary = compiled.write(&Output::parquet(&target)).await.unwrap();
+    assert_eq!(summary.rows_out, 0);
+    let reader = SerializedFileReader::new(File::open(&target).unwrap()).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
+    assert_eq!(reader.metadata().file_metadata().schema_descr().num_columns(), 4);
+}
