@@ -15,8 +15,16 @@ use support::{column_text, docs_file, files_below};
 
 fn pipeline() -> Pipeline {
     Pipeline::new("docs")
-        .node(Node::function("clean", "normalize_text").inputs(["text"]).output("clean_text"))
-        .node(Node::function("words", "word_count").inputs(["clean_text"]).output("words"))
+        .node(
+            Node::function("clean", "normalize_text")
+                .inputs(["text"])
+                .output("clean_text"),
+        )
+        .node(
+            Node::function("words", "word_count")
+                .inputs(["clean_text"])
+                .output("words"),
+        )
         .outputs(["id", "category", "clean_text", "words"])
         .partitions(2)
 }
@@ -46,7 +54,13 @@ fn read_records(path: &Path) -> Vec<(i64, String, Option<i64>)> {
 }
 
 async fn expected_rows(input: &Input) -> Vec<RecordBatch> {
-    pipeline().compile(&new_context().unwrap(), input).await.unwrap().collect().await.unwrap()
+    pipeline()
+        .compile(&new_context().unwrap(), input)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -54,7 +68,10 @@ async fn written_values_read_back_identically_by_a_second_reader() {
     let dir = tempfile::tempdir().unwrap();
     let input = Input::path(docs_file(dir.path(), "docs.parquet", 500, 21).to_string_lossy());
     let target = dir.path().join("out").join("clean.parquet");
-    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let summary = compiled.write(&Output::parquet(&target)).await.unwrap();
     assert_eq!((summary.rows_in, summary.rows_out), (500, 500));
     assert_eq!(summary.files, vec![target.clone()]);
@@ -79,25 +96,44 @@ async fn written_values_read_back_identically_by_a_second_reader() {
 async fn output_is_zstd_by_default_with_the_row_group_size_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let input = Input::path(docs_file(dir.path(), "docs.parquet", 250, 3).to_string_lossy());
-    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let default_target = dir.path().join("default.parquet");
-    compiled.write(&Output::parquet(&default_target)).await.unwrap();
+    compiled
+        .write(&Output::parquet(&default_target))
+        .await
+        .unwrap();
     let small_groups = dir.path().join("small.parquet");
     compiled
-        .write(&Output::parquet(&small_groups).row_group_size(100).compression("snappy"))
+        .write(
+            &Output::parquet(&small_groups)
+                .row_group_size(100)
+                .compression("snappy"),
+        )
         .await
         .unwrap();
 
     let metadata = |path: &Path| {
-        SerializedFileReader::new(File::open(path).unwrap()).unwrap().metadata().clone()
+        SerializedFileReader::new(File::open(path).unwrap())
+            .unwrap()
+            .metadata()
+            .clone()
     };
     let default = metadata(&default_target);
     assert_eq!(default.num_row_groups(), 1);
-    assert!(matches!(default.row_group(0).column(0).compression(), Compression::ZSTD(_)));
+    assert!(matches!(
+        default.row_group(0).column(0).compression(),
+        Compression::ZSTD(_)
+    ));
     let small = metadata(&small_groups);
     assert_eq!(small.num_row_groups(), 3);
     assert_eq!(small.row_group(0).num_rows(), 100);
-    assert_eq!(small.row_group(0).column(0).compression(), Compression::SNAPPY);
+    assert_eq!(
+        small.row_group(0).column(0).compression(),
+        Compression::SNAPPY
+    );
 }
 
 #[tokio::test]
@@ -106,7 +142,10 @@ async fn error_mode_refuses_an_existing_output_and_leaves_it_alone() {
     let input = Input::path(docs_file(dir.path(), "docs.parquet", 20, 1).to_string_lossy());
     let target = dir.path().join("out.parquet");
     std::fs::write(&target, b"keep me").unwrap();
-    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let error = compiled.write(&Output::parquet(&target)).await.unwrap_err();
     assert!(error.to_string().contains("already exists"), "{error}");
     assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
@@ -120,17 +159,26 @@ async fn overwriting_twice_gives_the_rows_once_and_appending_adds_them() {
     let compiled = pipeline().compile(&ctx, &input).await.unwrap();
     let single = dir.path().join("single.parquet");
     for _ in 0..2 {
-        compiled.write(&Output::parquet(&single).mode(WriteMode::Overwrite)).await.unwrap();
+        compiled
+            .write(&Output::parquet(&single).mode(WriteMode::Overwrite))
+            .await
+            .unwrap();
     }
     assert_eq!(read_records(&single).len(), 30);
 
     let directory = dir.path().join("appended");
     for _ in 0..2 {
-        compiled.write(&Output::parquet(&directory).mode(WriteMode::Append)).await.unwrap();
+        compiled
+            .write(&Output::parquet(&directory).mode(WriteMode::Append))
+            .await
+            .unwrap();
     }
     let files = files_below(&directory);
     assert_eq!(files.len(), 2, "{files:?}");
-    let rows: usize = files.iter().map(|f| read_records(&directory.join(f)).len()).sum();
+    let rows: usize = files
+        .iter()
+        .map(|f| read_records(&directory.join(f)).len())
+        .sum();
     assert_eq!(rows, 60);
 }
 
@@ -138,7 +186,10 @@ async fn overwriting_twice_gives_the_rows_once_and_appending_adds_them() {
 async fn partitioned_output_writes_one_directory_per_value() {
     let dir = tempfile::tempdir().unwrap();
     let input = Input::path(docs_file(dir.path(), "docs.parquet", 200, 8).to_string_lossy());
-    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let target = dir.path().join("by_category");
     let summary = compiled
         .write(&Output::parquet(&target).partition_by(["category"]))
@@ -146,9 +197,17 @@ async fn partitioned_output_writes_one_directory_per_value() {
         .unwrap();
     let files = files_below(&target);
     assert!(files.len() > 1);
-    assert!(files.iter().all(|f| f.to_string_lossy().starts_with("category=")), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.to_string_lossy().starts_with("category=")),
+        "{files:?}"
+    );
     assert_eq!(summary.files.len(), files.len());
-    let rows: usize = files.iter().map(|f| read_records(&target.join(f)).len()).sum();
+    let rows: usize = files
+        .iter()
+        .map(|f| read_records(&target.join(f)).len())
+        .sum();
     assert_eq!(rows, 200);
 
     let ctx = new_context().unwrap();
@@ -165,12 +224,18 @@ async fn partitioned_output_writes_one_directory_per_value() {
 async fn a_partition_column_that_is_not_an_output_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let input = Input::path(docs_file(dir.path(), "docs.parquet", 10, 8).to_string_lossy());
-    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let error = compiled
         .write(&Output::parquet(dir.path().join("x")).partition_by(["title"]))
         .await
         .unwrap_err();
-    assert_eq!(error.to_string(), "output.partition_by: 'title' is not an output column");
+    assert_eq!(
+        error.to_string(),
+        "output.partition_by: 'title' is not an output column"
+    );
 }
 
 #[tokio::test]
@@ -180,13 +245,20 @@ async fn a_failed_run_leaves_nothing_at_the_target_and_no_staging_behind() {
     let failing = Pipeline::new("failing")
         .node(
             Node::row_fn("explode", |id: i64| {
-                if id == 2500 { Err("row 2500 is bad") } else { Ok(id) }
+                if id == 2500 {
+                    Err("row 2500 is bad")
+                } else {
+                    Ok(id)
+                }
             })
             .inputs(["id"]),
         )
         .batch_size(256)
         .partitions(2);
-    let compiled = failing.compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = failing
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     for target in [out.join("single.parquet"), out.join("directory")] {
@@ -201,11 +273,21 @@ async fn a_failed_run_leaves_nothing_at_the_target_and_no_staging_behind() {
 async fn an_empty_input_writes_an_empty_file_with_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let input = Input::path(docs_file(dir.path(), "empty.parquet", 0, 1).to_string_lossy());
-    let compiled = pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let target = dir.path().join("empty_out.parquet");
     let summary = compiled.write(&Output::parquet(&target)).await.unwrap();
     assert_eq!(summary.rows_out, 0);
     let reader = SerializedFileReader::new(File::open(&target).unwrap()).unwrap();
     assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
-    assert_eq!(reader.metadata().file_metadata().schema_descr().num_columns(), 4);
+    assert_eq!(
+        reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .num_columns(),
+        4
+    );
 }

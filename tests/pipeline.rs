@@ -485,7 +485,10 @@ async fn a_compiled_pipeline_runs_on_another_file_of_the_same_schema() {
 async fn a_compiled_pipeline_gives_the_same_rows_every_run() {
     let dir = tempfile::tempdir().unwrap();
     let input = Input::path(docs_file(dir.path(), "docs.parquet", 50, 6).to_string_lossy());
-    let compiled = docs_pipeline().compile(&new_context().unwrap(), &input).await.unwrap();
+    let compiled = docs_pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
     let first = rows_text(&compiled.collect().await.unwrap());
     assert_eq!(first.len(), 50);
     assert_eq!(rows_text(&compiled.collect().await.unwrap()), first);

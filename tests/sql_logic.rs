@@ -42,8 +42,15 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DataFusionError> {
                     .map(|(index, formatter)| {
                         let text = formatter.value(row).to_string();
                         let is_string = batch.column(index).is_valid(row)
-                            && matches!(batch.column(index).data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
-                        if text.is_empty() && is_string { "(empty)".to_string() } else { text }
+                            && matches!(
+                                batch.column(index).data_type(),
+                                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                            );
+                        if text.is_empty() && is_string {
+                            "(empty)".to_string()
+                        } else {
+                            text
+                        }
                     })
                     .collect(),
             );
@@ -65,7 +72,11 @@ impl AsyncDB for Nodefusion {
             return Ok(DBOutput::StatementComplete(0));
         }
         Ok(DBOutput::Rows {
-            types: schema.fields().iter().map(|f| column_type(f.data_type())).collect(),
+            types: schema
+                .fields()
+                .iter()
+                .map(|f| column_type(f.data_type()))
+                .collect(),
             rows: rows(&batches)?,
         })
     }
@@ -95,7 +106,8 @@ async fn every_slt_file_passes() {
     for file in &files {
         let mut runner = Runner::new(|| async {
             Ok(Nodefusion {
-                ctx: nodefusion::new_context().map_err(|e| DataFusionError::External(Box::new(e)))?,
+                ctx: nodefusion::new_context()
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
             })
         });
         if let Err(error) = runner.run_file_async(file).await {

@@ -47,7 +47,12 @@ async fn run_statements(
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await?;
         let frame = ctx.execute_logical_plan(plan).await?;
-        emit(frame, format, output).await?;
+        if frame.schema().fields().is_empty() {
+            // A statement without a result (CREATE, SET, ...): run it, print nothing.
+            frame.collect().await?;
+        } else {
+            emit(frame, format, output).await?;
+        }
     }
     Ok(())
 }

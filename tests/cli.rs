@@ -1,0 +1,369 @@
+//! The `nodefusion` command line, run as a user runs it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use support::docs_file;
+
+fn nodefusion(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nodefusion"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A working directory with the sample documents and the project's main pipeline file.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    docs_file(&dir.path().join("data"), "docs.parquet", 400, 42);
+    let main_pipeline = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/clean_docs.toml");
+    std::fs::copy(main_pipeline, dir.path().join("pipelines/clean_docs.toml")).unwrap();
+    dir
+}
+
+fn sql_rows(dir: &Path, query: &str) -> Vec<String> {
+    let output = nodefusion(dir, &["sql", query, "--format", "csv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn run_executes_the_main_pipeline_and_prints_a_summary() {
+    let dir = workspace();
+    let output = nodefusion(dir.path(), &["run", "pipelines/clean_docs.toml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = stdout(&output);
+    assert!(
+        summary.starts_with("clean_docs: 400 rows in, 400 rows out in "),
+        "{summary}"
+    );
+    for node in ["clean", "words", "short"] {
+        assert!(
+            summary
+                .lines()
+                .any(|line| line.trim_start().starts_with(node)),
+            "{summary}"
+        );
+    }
+    assert!(
+        summary.contains("wrote out/clean_docs.parquet"),
+        "{summary}"
+    );
+    assert_eq!(
+        sql_rows(
+            dir.path(),
+            "SELECT count(*), count(DISTINCT id) FROM 'out/clean_docs.parquet'"
+        ),
+        vec!["400,400"]
+    );
+    // mode = "overwrite": running again replaces the output rather than adding to it.
+    assert!(
+        nodefusion(dir.path(), &["run", "pipelines/clean_docs.toml", "--quiet"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        sql_rows(dir.path(), "SELECT count(*) FROM 'out/clean_docs.parquet'"),
+        vec!["400"]
+    );
+}
+
+#[test]
+fn input_output_and_set_override_the_file() {
+    let dir = workspace();
+    docs_file(&dir.path().join("data"), "other.parquet", 90, 7);
+    let output = nodefusion(
+        dir.path(),
+        &[
+            "run",
+            "pipelines/clean_docs.toml",
+            "--input",
+            "data/other.parquet",
+            "--output",
+            "out/other.parquet",
+            "--set",
+            "defaults.batch_size=7",
+            "--set",
+            "nodes.clean.batch_size=3",
+            "--set",
+            "output.columns=[\"id\", \"words\"]",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        sql_rows(
+            dir.path(),
+            "SELECT count(*), min(id), max(id) FROM 'out/other.parquet'"
+        ),
+        vec!["90,0,89"]
+    );
+    let explain = nodefusion(
+        dir.path(),
+        &[
+            "explain",
+            "pipelines/clean_docs.toml",
+            "--set",
+            "defaults.batch_size=7",
+            "--set",
+            "nodes.clean.batch_size=3",
+        ],
+    );
+    let text = stdout(&explain);
+    assert!(
+        text.contains("clean: normalize_text(text) -> clean_text  [batch_size=3]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("words: word_count(clean_text) -> words  [batch_size=7]"),
+        "{text}"
+    );
+    assert!(text.contains("RechunkExec: batch_size=3"), "{text}");
+}
+
+#[test]
+fn errors_go_to_stderr_once_with_a_non_zero_exit() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[input]\npath = \"data/docs.parquet\"\n[output]\npath = \"out/x.parquet\"\n\
+         [[nodes]]\nname = \"clean\"\nfunction = \"normalize_text\"\ninputs = [\"txt\"]\n",
+    )
+    .unwrap();
+    let output = nodefusion(dir.path(), &["run", "bad.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "error: node 'clean': unknown column 'txt' (did you mean 'text'?)\n"
+    );
+    assert!(stdout(&output).is_empty());
+    assert!(!dir.path().join("out/x.parquet").exists());
+}
+
+#[test]
+fn an_unknown_key_in_a_pipeline_file_is_named() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "[input]\npath = \"data/docs.parquet\"\n[[nodes]]\nname = \"clean\"\nfunction = \"normalize_text\"\ninputs = [\"text\"]\nbatchsize = 4\n",
+    )
+    .unwrap();
+    let output = nodefusion(dir.path(), &["explain", "typo.toml"]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.starts_with("error: typo.toml: "), "{message}");
+    assert!(message.contains("unknown field `batchsize`"), "{message}");
+}
+
+#[test]
+fn set_on_an_unknown_node_suggests_the_nearest() {
+    let dir = workspace();
+    let output = nodefusion(
+        dir.path(),
+        &[
+            "run",
+            "pipelines/clean_docs.toml",
+            "--set",
+            "nodes.clen.batch_size=4",
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains(
+            "--set nodes.clen.batch_size=4: no node named 'clen' (did you mean 'clean'?)"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn an_existing_output_is_refused_in_error_mode() {
+    let dir = workspace();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/clean_docs.parquet"), b"precious").unwrap();
+    let output = nodefusion(
+        dir.path(),
+        &[
+            "run",
+            "pipelines/clean_docs.toml",
+            "--set",
+            "output.mode=\"error\"",
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("already exists"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/clean_docs.parquet")).unwrap(),
+        b"precious"
+    );
+}
+
+#[test]
+fn explain_prints_the_dag_mermaid_and_the_plans() {
+    let dir = workspace();
+    let output = nodefusion(dir.path(), &["explain", "pipelines/clean_docs.toml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "== DAG ==",
+        "clean: normalize_text(text) -> clean_text",
+        "short: sql(words < 50) -> is_short",
+        "flowchart LR",
+        "input -->|text| n0",
+        "n1 -->|words| n2",
+        "== Logical plan ==",
+        "TableScan: input projection=[id, text, category]",
+        "== Physical plan ==",
+        "ScatterExec: partitions=2",
+        "GatherExec",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+#[test]
+fn sql_prints_tables_csv_json_and_writes_parquet() {
+    let dir = workspace();
+    let query =
+        "SELECT id, word_count(text) AS words FROM 'data/docs.parquet' WHERE id < 2 ORDER BY id";
+    let table = stdout(&nodefusion(dir.path(), &["sql", query]));
+    assert!(table.contains("| id | words |"), "{table}");
+    let csv = stdout(&nodefusion(dir.path(), &["sql", query, "--format", "csv"]));
+    assert!(csv.starts_with("id,words\n0,"), "{csv}");
+    let json = stdout(&nodefusion(dir.path(), &["sql", query, "--format", "json"]));
+    assert!(json.starts_with("{\"id\":0,\"words\":"), "{json}");
+    let written = nodefusion(
+        dir.path(),
+        &[
+            "sql",
+            query,
+            "--format",
+            "parquet",
+            "--output",
+            "two.parquet",
+        ],
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    assert_eq!(
+        sql_rows(dir.path(), "SELECT count(*) FROM 'two.parquet'"),
+        vec!["2"]
+    );
+}
+
+#[test]
+fn sql_runs_a_file_of_statements() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE EXTERNAL TABLE docs STORED AS PARQUET LOCATION 'data/docs.parquet';\n\
+         -- a comment\nSELECT count(*) AS n FROM docs WHERE text IS NULL OR word_count(text) >= 0;\n",
+    )
+    .unwrap();
+    let output = nodefusion(dir.path(), &["sql", "-f", "q.sql", "--format", "csv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "n\n400\n");
+}
+
+#[test]
+fn the_shell_runs_statements_until_quit_and_survives_errors() {
+    let dir = workspace();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nodefusion"))
+        .arg("sql")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"SELECT no_such_function(1);\nSELECT normalize_text('A, B')\n  AS cleaned;\n\\q\n",
+        )
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).contains("| a b     |"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("no_such_function"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn functions_lists_every_function_with_signature_and_description() {
+    let dir = workspace();
+    let text = stdout(&nodefusion(dir.path(), &["functions"]));
+    let ours = text.split("DataFusion scalar functions").next().unwrap();
+    for expected in [
+        "normalize_text(text)",
+        "word_count(text)",
+        "chunk_text(text, max_chars, overlap)",
+        "cosine_similarity(a, b)",
+        "dot_product(a, b)",
+        "l2_distance(a, b)",
+        "vector_norm(a)",
+        "Counts the whitespace-separated words of a text.",
+    ] {
+        assert!(ours.contains(expected), "missing {expected:?}");
+    }
+    assert!(text.contains("DataFusion scalar functions"));
+    assert!(
+        text.lines()
+            .any(|line| line.trim_start().starts_with("lower(")),
+        "lower is listed"
+    );
+    assert!(text.contains("DataFusion aggregate functions"));
+}
+
+#[test]
+fn gen_docs_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, seed) in [("a.parquet", "5"), ("b.parquet", "5"), ("c.parquet", "6")] {
+        let output = nodefusion(
+            dir.path(),
+            &[
+                "gen-docs", "--rows", "300", "--seed", seed, "--output", name,
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("a.parquet"), read("b.parquet"));
+    assert_ne!(read("a.parquet"), read("c.parquet"));
+    assert_eq!(
+        sql_rows(dir.path(), "SELECT count(*), min(character_length(text)), max(character_length(text)) <= 4000 FROM 'a.parquet'")[0]
+            .split(',')
+            .collect::<Vec<_>>()[..2],
+        ["300", "20"][..]
+    );
+}
