@@ -1,1 +1,145 @@
-fn main() {}
+//! SEEDS.md section 5: the runtime overhead of a pipeline. Chains of 3, 5 and 10 trivial
+//! nodes (add a constant, multiply by a constant, pass through) over 10 to 1,000,000 rows,
+//! a compiled pipeline run again and again on new input (`run_batches`, no planning).
+//!
+//! Baseline, in the same process: the same arithmetic as direct Arrow kernel calls with no
+//! engine at all. `cargo bench --bench pipeline_overhead`; the figures in README come from
+//! the `overhead/...` and `kernels/...` lines.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::compute::kernels::numeric::{add, mul};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use nodefusion::{CompiledPipeline, Input, Node, Pipeline, new_context};
+
+const ROWS: [usize; 4] = [10, 100, 1_000, 1_000_000];
+const NODES: [usize; 3] = [3, 5, 10];
+const BATCH_ROWS: usize = 8192;
+
+fn batches(rows: usize) -> Vec<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    (0..rows)
+        .step_by(BATCH_ROWS)
+        .map(|start| {
+            let end = (start + BATCH_ROWS).min(rows);
+            let column: ArrayRef = Arc::new(Int64Array::from_iter_values(start as i64..end as i64));
+            RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap()
+        })
+        .collect()
+}
+
+/// Node i: add 1, multiply by 2, or pass through, in turn; each reads the one before.
+fn chain(nodes: usize, partitions: usize) -> Pipeline {
+    let mut pipeline = Pipeline::new("overhead")
+        .partitions(partitions)
+        .batch_size(BATCH_ROWS);
+    let mut previous = "x".to_string();
+    for index in 0..nodes {
+        let output = format!("v{index}");
+        let expression = match index % 3 {
+            0 => format!("{previous} + 1"),
+            1 => format!("{previous} * 2"),
+            _ => previous.clone(),
+        };
+        pipeline = pipeline.node(Node::sql(format!("n{index}"), expression).output(&output));
+        previous = output;
+    }
+    pipeline.outputs([previous])
+}
+
+/// The same chain as direct kernel calls.
+fn kernels(batches: &[RecordBatch], nodes: usize) -> usize {
+    let one = Int64Array::new_scalar(1);
+    let two = Int64Array::new_scalar(2);
+    let mut rows = 0;
+    for batch in batches {
+        let mut value = Arc::clone(batch.column(0));
+        for index in 0..nodes {
+            value = match index % 3 {
+                0 => add(&value, &one).unwrap(),
+                1 => mul(&value, &two).unwrap(),
+                _ => value,
+            };
+        }
+        rows += black_box(value).len();
+    }
+    rows
+}
+
+fn compiled(
+    runtime: &tokio::runtime::Runtime,
+    nodes: usize,
+    partitions: usize,
+    sample: &[RecordBatch],
+) -> CompiledPipeline {
+    let ctx = new_context().unwrap();
+    let input = Input::batches(sample[0].schema(), sample.to_vec());
+    runtime
+        .block_on(chain(nodes, partitions).compile(&ctx, &input))
+        .unwrap()
+}
+
+fn overhead(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("overhead");
+    for &rows in &ROWS {
+        let input = batches(rows);
+        for &nodes in &NODES {
+            group.throughput(Throughput::Elements((rows * nodes) as u64));
+            let pipeline = compiled(&runtime, nodes, 1, &input);
+            group.bench_with_input(
+                BenchmarkId::new(format!("{nodes}_nodes"), rows),
+                &input,
+                |b, input| {
+                    b.to_async(&runtime).iter(|| async {
+                        let out = pipeline.run_batches(input.clone()).await.unwrap();
+                        black_box(out)
+                    });
+                },
+            );
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("kernels");
+    for &rows in &ROWS {
+        let input = batches(rows);
+        for &nodes in &NODES {
+            group.throughput(Throughput::Elements((rows * nodes) as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("{nodes}_nodes"), rows),
+                &input,
+                |b, input| {
+                    b.iter(|| kernels(input, nodes));
+                },
+            );
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("overhead_two_partitions");
+    let input = batches(1_000_000);
+    for &nodes in &NODES {
+        group.throughput(Throughput::Elements((1_000_000 * nodes) as u64));
+        let pipeline = compiled(&runtime, nodes, 2, &input);
+        group.bench_with_input(
+            BenchmarkId::new(format!("{nodes}_nodes"), 1_000_000),
+            &input,
+            |b, input| {
+                b.to_async(&runtime).iter(|| async {
+                    black_box(pipeline.run_batches(input.clone()).await.unwrap())
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, overhead);
+criterion_main!(benches);

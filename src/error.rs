@@ -73,13 +73,6 @@ pub enum Error {
     /// An input could not be read.
     #[error("input '{path}': {message}")]
     Input { path: String, message: String },
-    /// A node failed while running.
-    #[error("node '{node}' failed: {source}")]
-    NodeFailed {
-        node: String,
-        #[source]
-        source: DataFusionError,
-    },
     /// An error from DataFusion that is not tied to one node.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),

@@ -13,18 +13,17 @@ use datafusion::parquet::record::Field;
 use nodefusion::{Input, Node, Output, Pipeline, WriteMode, new_context};
 use support::{column_text, docs_file, files_below};
 
+/// A node calling the registered `function` on one input column.
+fn call(name: &str, function: &str, input: &str, output: &str) -> Node {
+    Node::function(name, function)
+        .inputs([input])
+        .output(output)
+}
+
 fn pipeline() -> Pipeline {
     Pipeline::new("docs")
-        .node(
-            Node::function("clean", "normalize_text")
-                .inputs(["text"])
-                .output("clean_text"),
-        )
-        .node(
-            Node::function("words", "word_count")
-                .inputs(["clean_text"])
-                .output("words"),
-        )
+        .node(call("clean", "normalize_text", "text", "clean_text"))
+        .node(call("words", "word_count", "clean_text", "words"))
         .outputs(["id", "category", "clean_text", "words"])
         .partitions(2)
 }

@@ -11,18 +11,17 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use nodefusion::{Error, Input, Node, Pipeline, new_context};
 use support::{column_text, docs_file, ids, rows_text};
 
+/// A node calling the registered `function` on one input column.
+fn call(name: &str, function: &str, input: &str, output: &str) -> Node {
+    Node::function(name, function)
+        .inputs([input])
+        .output(output)
+}
+
 fn docs_pipeline() -> Pipeline {
     Pipeline::new("docs")
-        .node(
-            Node::function("clean", "normalize_text")
-                .inputs(["text"])
-                .output("clean_text"),
-        )
-        .node(
-            Node::function("words", "word_count")
-                .inputs(["clean_text"])
-                .output("words"),
-        )
+        .node(call("clean", "normalize_text", "text", "clean_text"))
+        .node(call("words", "word_count", "clean_text", "words"))
         .node(Node::sql("short", "words < 50").output("is_short"))
 }
 
@@ -59,16 +58,8 @@ async fn a_sql_node_reading_an_unknown_column_is_an_unknown_column() {
 #[tokio::test]
 async fn two_nodes_writing_one_column_is_a_duplicate_output() {
     let pipeline = Pipeline::new("p")
-        .node(
-            Node::function("a", "normalize_text")
-                .inputs(["text"])
-                .output("x"),
-        )
-        .node(
-            Node::function("b", "normalize_text")
-                .inputs(["title"])
-                .output("x"),
-        );
+        .node(call("a", "normalize_text", "text", "x"))
+        .node(call("b", "normalize_text", "title", "x"));
     let error = compile_error(pipeline).await;
     assert_eq!(
         error.to_string(),
@@ -78,11 +69,7 @@ async fn two_nodes_writing_one_column_is_a_duplicate_output() {
 
 #[tokio::test]
 async fn a_node_writing_an_input_column_is_a_duplicate_output() {
-    let pipeline = Pipeline::new("p").node(
-        Node::function("a", "normalize_text")
-            .inputs(["text"])
-            .output("title"),
-    );
+    let pipeline = Pipeline::new("p").node(call("a", "normalize_text", "text", "title"));
     let error = compile_error(pipeline).await;
     assert!(
         error.to_string().contains("by the input and by node 'a'"),
@@ -93,16 +80,8 @@ async fn a_node_writing_an_input_column_is_a_duplicate_output() {
 #[tokio::test]
 async fn two_nodes_with_one_name_are_an_error() {
     let pipeline = Pipeline::new("p")
-        .node(
-            Node::function("a", "normalize_text")
-                .inputs(["text"])
-                .output("x"),
-        )
-        .node(
-            Node::function("a", "word_count")
-                .inputs(["text"])
-                .output("y"),
-        );
+        .node(call("a", "normalize_text", "text", "x"))
+        .node(call("a", "word_count", "text", "y"));
     assert_eq!(
         compile_error(pipeline).await.to_string(),
         "two nodes are named 'a'"
@@ -112,16 +91,8 @@ async fn two_nodes_with_one_name_are_an_error() {
 #[tokio::test]
 async fn a_cycle_is_reported_with_its_nodes() {
     let pipeline = Pipeline::new("p")
-        .node(
-            Node::function("first", "normalize_text")
-                .inputs(["b"])
-                .output("a"),
-        )
-        .node(
-            Node::function("second", "normalize_text")
-                .inputs(["a"])
-                .output("b"),
-        );
+        .node(call("first", "normalize_text", "b", "a"))
+        .node(call("second", "normalize_text", "a", "b"));
     let error = compile_error(pipeline).await;
     assert_eq!(
         error.to_string(),
@@ -261,16 +232,8 @@ async fn nodes_are_wired_by_name_whatever_order_they_are_given_in() {
     let forward = docs_pipeline().compile(&ctx, &input).await.unwrap();
     let reversed = Pipeline::new("docs")
         .node(Node::sql("short", "words < 50").output("is_short"))
-        .node(
-            Node::function("words", "word_count")
-                .inputs(["clean_text"])
-                .output("words"),
-        )
-        .node(
-            Node::function("clean", "normalize_text")
-                .inputs(["text"])
-                .output("clean_text"),
-        )
+        .node(call("words", "word_count", "clean_text", "words"))
+        .node(call("clean", "normalize_text", "text", "clean_text"))
         .compile(&ctx, &input)
         .await
         .unwrap();
@@ -295,16 +258,8 @@ async fn nodes_are_wired_by_name_whatever_order_they_are_given_in() {
 
 fn inner_cleaning() -> Pipeline {
     Pipeline::new("cleaning")
-        .node(
-            Node::function("clean", "normalize_text")
-                .inputs(["text"])
-                .output("clean_text"),
-        )
-        .node(
-            Node::function("count", "word_count")
-                .inputs(["clean_text"])
-                .output("words"),
-        )
+        .node(call("clean", "normalize_text", "text", "clean_text"))
+        .node(call("count", "word_count", "clean_text", "words"))
         .outputs(["words"])
 }
 
@@ -349,16 +304,8 @@ async fn a_nested_pipeline_runs_with_renamed_inputs_and_outputs() {
     );
 
     let direct = Pipeline::new("direct")
-        .node(
-            Node::function("clean", "normalize_text")
-                .inputs(["title"])
-                .output("t"),
-        )
-        .node(
-            Node::function("count", "word_count")
-                .inputs(["t"])
-                .output("title_words"),
-        )
+        .node(call("clean", "normalize_text", "title", "t"))
+        .node(call("count", "word_count", "t", "title_words"))
         .outputs(["title_words"])
         .compile(&ctx, &input)
         .await

@@ -81,9 +81,7 @@ impl ExecutionPlan for GatherExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Ok([input]) = <[_; 1]>::try_from(children) else {
-            return internal_err!("GatherExec takes one input");
-        };
+        let input = super::only_child(self.name(), children)?;
         Ok(Arc::new(match options.children_properties {
             ChildrenPropertiesMode::Keep => Self {
                 input,

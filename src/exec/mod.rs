@@ -13,6 +13,22 @@ mod gather;
 mod rechunk;
 mod scatter;
 
+use std::sync::Arc;
+
+use datafusion::common::{Result, internal_err};
+use datafusion::physical_plan::ExecutionPlan;
+
 pub use gather::GatherExec;
 pub use rechunk::{RechunkExec, Rechunker};
 pub use scatter::ScatterExec;
+
+/// The one child of a single-input operator, or an internal error naming `operator`.
+fn only_child(
+    operator: &str,
+    children: Vec<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    match <[_; 1]>::try_from(children) {
+        Ok([child]) => Ok(child),
+        Err(children) => internal_err!("{operator} takes one input, got {}", children.len()),
+    }
+}

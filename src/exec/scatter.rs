@@ -126,9 +126,7 @@ impl ExecutionPlan for ScatterExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Ok([input]) = <[_; 1]>::try_from(children) else {
-            return internal_err!("ScatterExec takes one input");
-        };
+        let input = super::only_child(self.name(), children)?;
         Ok(Arc::new(match options.children_properties {
             ChildrenPropertiesMode::Keep => {
                 Self::with_properties(input, self.partitions, Arc::clone(&self.properties))

@@ -310,7 +310,8 @@ impl Flattener<'_> {
                 message: message.to_string(),
             };
             let is_nested = matches!(node.function, NodeFunction::Pipeline(_));
-            if !is_nested && !(node.input_names.is_empty() && node.output_names.is_empty()) {
+            let renames = !node.input_names.is_empty() || !node.output_names.is_empty();
+            if renames && !is_nested {
                 return Err(invalid("only a pipeline node renames inputs and outputs"));
             }
             let settings = defaults

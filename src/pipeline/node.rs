@@ -7,7 +7,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
-use nodefusion_udfs::function::{RowFn, RowFunction, VectorizedFunction};
+use nodefusion_udfs::function::{RowFn, UserFunction};
 
 use super::Pipeline;
 use crate::settings::NodeSettings;
@@ -68,7 +68,7 @@ impl Node {
     /// the node: `Node::row_fn("lower", |s: &str| s.to_lowercase())`.
     pub fn row_fn<M: 'static, F: RowFn<M>>(name: impl Into<String>, closure: F) -> Self {
         let name = name.into();
-        let udf = RowFunction::new(name.clone(), closure).into_udf();
+        let udf = UserFunction::row(name.clone(), closure).into_udf();
         Self::udf(name, udf)
     }
 
@@ -81,7 +81,7 @@ impl Node {
     ) -> Self {
         let name = name.into();
         let udf =
-            VectorizedFunction::new(name.clone(), argument_types, return_type, kernel).into_udf();
+            UserFunction::vectorized(name.clone(), argument_types, return_type, kernel).into_udf();
         Self::udf(name, udf)
     }
 

@@ -1,8 +1,8 @@
 //! `nodefusion-udfs`: the nodefusion function model and its built-in function library.
 //!
-//! - [`function`] holds the function model: vectorized functions over whole Arrow arrays
-//!   ([`function::VectorizedFunction`]), row-wise closures lifted into vectorized ones
-//!   ([`function::RowFunction`]), and the argument dispatch every function shares.
+//! - [`function`] holds the function model: a user's functions over whole Arrow arrays or
+//!   row-wise closures lifted into vectorized ones ([`function::UserFunction`]), and the
+//!   argument dispatch every function shares.
 //! - [`text`] and [`vector`] are the first families of built-in functions, one function per
 //!   file, each a DataFusion `ScalarUDFImpl` with its own documentation.
 //!

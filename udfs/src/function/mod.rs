@@ -3,19 +3,19 @@
 //!
 //! | kind | written as |
 //! | --- | --- |
-//! | vectorized | [`VectorizedFunction`]: `Fn(&[ArrayRef]) -> Result<ArrayRef>` |
-//! | row-wise | [`RowFunction`]: a closure such as `\|s: &str\| s.to_lowercase()` |
+//! | vectorized | [`UserFunction::vectorized`]: `Fn(&[ArrayRef]) -> Result<ArrayRef>` |
+//! | row-wise | [`UserFunction::row`]: a closure such as `\|s: &str\| s.to_lowercase()` |
 //! | built-in | a `ScalarUDFImpl` whose kernel goes through [`invoke_kernel`] |
 
 mod arguments;
 mod documentation;
 mod row;
-mod vectorized;
+mod user;
 
 pub use arguments::{ScalarArguments, invoke_kernel};
 pub use documentation::{DOC_SECTION_TEXT, DOC_SECTION_USER, DOC_SECTION_VECTOR, describe};
-pub use row::{RowArgument, RowFn, RowFunction, RowOutput};
-pub use vectorized::{Kernel, VectorizedFunction};
+pub use row::{RowArgument, RowFn, RowOutput};
+pub use user::{Kernel, UserFunction};
 
 #[cfg(test)]
 pub(crate) mod test_support;

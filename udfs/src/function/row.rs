@@ -1,5 +1,5 @@
 //! Row-wise closures lifted into vectorized functions, so that a simple node stays one
-//! line: `RowFunction::new("lowercase", |s: &str| s.to_lowercase())`.
+//! line: `UserFunction::row("lowercase", |s: &str| s.to_lowercase())`.
 //!
 //! A closure may take up to three arguments of the kinds [`RowArgument`] lists and return
 //! any [`RowOutput`]. A plain argument (`&str`, `i64`, `f64`, `bool`) makes the function
@@ -16,13 +16,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{Result, exec_datafusion_err, exec_err, plan_err};
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
 
-use super::arguments::{ScalarArguments, invoke_kernel};
-use super::documentation::describe;
 use crate::arrays::StringColumn;
 
 /// A type a row-wise closure can take as an argument.
@@ -367,17 +361,8 @@ row_fn!(1; A a_column a_value);
 row_fn!(2; A a_column a_value, B b_column b_value);
 row_fn!(3; A a_column a_value, B b_column b_value, C c_column c_value);
 
-/// A row-wise closure as a DataFusion scalar function.
-pub struct RowFunction {
-    name: String,
-    signature: Signature,
-    return_type: DataType,
-    closure: Box<dyn DynRowFn>,
-    documentation: Option<Documentation>,
-}
-
 /// [`RowFn`] without its marker, so that closures of every signature can be stored alike.
-trait DynRowFn: Send + Sync {
+pub(crate) trait DynRowFn: Send + Sync {
     fn coerce_arguments(&self, function: &str, types: &[DataType]) -> Result<Vec<DataType>>;
     fn evaluate(&self, function: &str, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef>;
 }
@@ -396,85 +381,14 @@ impl<F: RowFn<M>, M> DynRowFn for Erased<F, M> {
     }
 }
 
-impl RowFunction {
-    /// Lifts `closure` into a function called `name`.
-    pub fn new<M: 'static, F: RowFn<M>>(name: impl Into<String>, closure: F) -> Self {
-        Self {
-            name: name.into(),
-            signature: Signature::user_defined(Volatility::Immutable),
-            return_type: closure.return_type(),
-            closure: Box::new(Erased {
-                closure,
-                marker: std::marker::PhantomData,
-            }),
-            documentation: None,
-        }
-    }
-
-    /// Adds the one-line description `nodefusion functions` shows.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.documentation = Some(describe(&self.name, description));
-        self
-    }
-
-    /// This function as a DataFusion `ScalarUDF`.
-    pub fn into_udf(self) -> ScalarUDF {
-        ScalarUDF::new_from_impl(self)
-    }
-}
-
-impl std::fmt::Debug for RowFunction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowFunction")
-            .field("name", &self.name)
-            .field("return_type", &self.return_type)
-            .finish()
-    }
-}
-
-impl PartialEq for RowFunction {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other)
-    }
-}
-
-impl Eq for RowFunction {}
-
-impl std::hash::Hash for RowFunction {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for RowFunction {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.closure.coerce_arguments(&self.name, arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(self.return_type.clone())
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(
-            &self.name,
-            args,
-            ScalarArguments::Broadcast,
-            |arrays, rows| self.closure.evaluate(&self.name, arrays, rows),
-        )
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.documentation.as_ref()
-    }
+/// `closure` with its signature erased, and its return type.
+pub(crate) fn erase<M: 'static, F: RowFn<M>>(closure: F) -> (Box<dyn DynRowFn>, DataType) {
+    let return_type = closure.return_type();
+    let erased = Erased {
+        closure,
+        marker: std::marker::PhantomData,
+    };
+    (Box::new(erased), return_type)
 }
 
 #[cfg(test)]
@@ -482,11 +396,13 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray, StringViewArray};
 
     use super::*;
+    use crate::function::UserFunction;
     use crate::function::test_support::call_arrays;
+    use datafusion::logical_expr::ScalarUDFImpl;
 
     #[test]
     fn lifts_a_string_closure_and_propagates_nulls() {
-        let lower = RowFunction::new("lower_case", |s: &str| s.to_lowercase());
+        let lower = UserFunction::row("lower_case", |s: &str| s.to_lowercase());
         let input: ArrayRef = Arc::new(StringViewArray::from(vec![Some("AbC"), None]));
         let output = call_arrays(&lower, vec![input]).unwrap();
         let output = output.as_string::<i32>();
@@ -496,7 +412,7 @@ mod tests {
 
     #[test]
     fn option_arguments_see_nulls() {
-        let or_zero = RowFunction::new("or_zero", |x: Option<f64>| x.unwrap_or(0.0));
+        let or_zero = UserFunction::row("or_zero", |x: Option<f64>| x.unwrap_or(0.0));
         let input: ArrayRef = Arc::new(Float64Array::from(vec![Some(2.5), None]));
         let output = call_arrays(&or_zero, vec![input]).unwrap();
         assert_eq!(output.as_primitive::<Float64Type>().values(), &[2.5, 0.0]);
@@ -504,7 +420,7 @@ mod tests {
 
     #[test]
     fn two_arguments_of_different_kinds() {
-        let repeat = RowFunction::new("repeat_text", |s: &str, n: i64| s.repeat(n as usize));
+        let repeat = UserFunction::row("repeat_text", |s: &str, n: i64| s.repeat(n as usize));
         let text: ArrayRef = Arc::new(StringArray::from(vec!["ab", "c"]));
         let counts: ArrayRef = Arc::new(Int64Array::from(vec![2, 3]));
         let output = call_arrays(&repeat, vec![text, counts]).unwrap();
@@ -514,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_closure_error_names_function_and_row() {
-        let parse = RowFunction::new("parse_int", |s: &str| s.parse::<i64>());
+        let parse = UserFunction::row("parse_int", |s: &str| s.parse::<i64>());
         let input: ArrayRef = Arc::new(StringArray::from(vec!["1", "x"]));
         let error = call_arrays(&parse, vec![input]).unwrap_err().to_string();
         assert!(error.contains("parse_int failed on row 1"), "{error}");
@@ -522,7 +438,7 @@ mod tests {
 
     #[test]
     fn coercion_rejects_a_wrong_type_by_position() {
-        let lower = RowFunction::new("lower_case", |s: &str| s.to_lowercase());
+        let lower = UserFunction::row("lower_case", |s: &str| s.to_lowercase());
         let error = lower
             .coerce_types(&[DataType::Int64])
             .unwrap_err()

@@ -1,6 +1,7 @@
-//! [`VectorizedFunction`]: a user's function over whole Arrow arrays, as a DataFusion
-//! scalar function. The kernel always sees arrays of the batch's length; the dispatch of
-//! scalar arguments and the check of the result's length are done for it.
+//! [`UserFunction`]: a function a user writes in code, as a DataFusion scalar function:
+//! either a row-wise closure lifted into a vectorized function ([`UserFunction::row`], see
+//! [`super::row`]) or a kernel over whole Arrow arrays ([`UserFunction::vectorized`]). The
+//! dispatch of scalar arguments and the check of the result's length are done for both.
 
 use std::sync::Arc;
 
@@ -14,23 +15,44 @@ use datafusion::logical_expr::{
 
 use super::arguments::{ScalarArguments, invoke_kernel};
 use super::documentation::describe;
+use super::row::{DynRowFn, RowFn, erase};
 
-/// The kernel of a vectorized function.
+/// The kernel of a vectorized function: arrays in, an array of the same length out.
 pub type Kernel = dyn Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync;
 
-/// A function over whole arrays with fixed argument types and a fixed return type.
-pub struct VectorizedFunction {
+enum Body {
+    /// Called row by row; scalar arguments broadcast.
+    Row(Box<dyn DynRowFn>),
+    /// Called on whole arrays of the batch's length.
+    Vectorized(Arc<Kernel>),
+}
+
+/// A user's function, ready to register or to use as a pipeline node.
+pub struct UserFunction {
     name: String,
     signature: Signature,
     return_type: DataType,
-    kernel: Arc<Kernel>,
+    body: Body,
     documentation: Option<Documentation>,
 }
 
-impl VectorizedFunction {
-    /// A function `name(argument_types...) -> return_type` computed by `kernel`. Arguments
-    /// of other types are coerced to `argument_types` where DataFusion can.
-    pub fn new(
+impl UserFunction {
+    /// Lifts a row-wise `closure` into a function called `name`: `UserFunction::row("lower",
+    /// |s: &str| s.to_lowercase())`. See [`super::row`] for the argument and result types.
+    pub fn row<M: 'static, F: RowFn<M>>(name: impl Into<String>, closure: F) -> Self {
+        let (closure, return_type) = erase(closure);
+        Self {
+            name: name.into(),
+            signature: Signature::user_defined(Volatility::Immutable),
+            return_type,
+            body: Body::Row(closure),
+            documentation: None,
+        }
+    }
+
+    /// A function `name(argument_types...) -> return_type` computed by `kernel` over whole
+    /// arrays. Arguments of other types are coerced to `argument_types` where DataFusion can.
+    pub fn vectorized(
         name: impl Into<String>,
         argument_types: Vec<DataType>,
         return_type: DataType,
@@ -40,7 +62,7 @@ impl VectorizedFunction {
             name: name.into(),
             signature: Signature::exact(argument_types, Volatility::Immutable),
             return_type,
-            kernel: Arc::new(kernel),
+            body: Body::Vectorized(Arc::new(kernel)),
             documentation: None,
         }
     }
@@ -57,9 +79,9 @@ impl VectorizedFunction {
     }
 }
 
-impl std::fmt::Debug for VectorizedFunction {
+impl std::fmt::Debug for UserFunction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VectorizedFunction")
+        f.debug_struct("UserFunction")
             .field("name", &self.name)
             .field("signature", &self.signature)
             .field("return_type", &self.return_type)
@@ -67,21 +89,22 @@ impl std::fmt::Debug for VectorizedFunction {
     }
 }
 
-impl PartialEq for VectorizedFunction {
+impl PartialEq for UserFunction {
+    /// Two user functions are the same function only when they are the same value.
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && Arc::ptr_eq(&self.kernel, &other.kernel)
+        std::ptr::eq(self, other)
     }
 }
 
-impl Eq for VectorizedFunction {}
+impl Eq for UserFunction {}
 
-impl std::hash::Hash for VectorizedFunction {
+impl std::hash::Hash for UserFunction {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.name.hash(state);
     }
 }
 
-impl ScalarUDFImpl for VectorizedFunction {
+impl ScalarUDFImpl for UserFunction {
     fn name(&self) -> &str {
         &self.name
     }
@@ -90,17 +113,31 @@ impl ScalarUDFImpl for VectorizedFunction {
         &self.signature
     }
 
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match &self.body {
+            Body::Row(closure) => closure.coerce_arguments(&self.name, arg_types),
+            Body::Vectorized(_) => Ok(arg_types.to_vec()),
+        }
+    }
+
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(self.return_type.clone())
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_kernel(
-            &self.name,
-            args,
-            ScalarArguments::Expand,
-            |arrays, _rows| (self.kernel)(arrays),
-        )
+        match &self.body {
+            Body::Row(closure) => invoke_kernel(
+                &self.name,
+                args,
+                ScalarArguments::Broadcast,
+                |arrays, rows| closure.evaluate(&self.name, arrays, rows),
+            ),
+            Body::Vectorized(kernel) => {
+                invoke_kernel(&self.name, args, ScalarArguments::Expand, |arrays, _| {
+                    kernel(arrays)
+                })
+            }
+        }
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -118,8 +155,8 @@ mod tests {
     use super::*;
     use crate::function::test_support::call;
 
-    fn add_columns() -> VectorizedFunction {
-        VectorizedFunction::new(
+    fn add_columns() -> UserFunction {
+        UserFunction::vectorized(
             "add_columns",
             vec![DataType::Int64, DataType::Int64],
             DataType::Int64,
