@@ -367,3 +367,39 @@ fn gen_docs_is_deterministic() {
         ["300", "20"][..]
     );
 }
+
+#[test]
+fn nested_pipeline_files_and_parameters_run() {
+    let dir = workspace();
+    for name in ["cleaning.toml", "title_stats.toml"] {
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("pipelines")
+            .join(name);
+        std::fs::copy(source, dir.path().join("pipelines").join(name)).unwrap();
+    }
+    let output = nodefusion(
+        dir.path(),
+        &["run", "pipelines/title_stats.toml", "--quiet"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = stdout(&output);
+    for node in [
+        "titles/clean",
+        "titles/count",
+        "texts/clean",
+        "texts/count",
+        "chunks",
+        "wordy_title",
+    ] {
+        assert!(summary.contains(node), "{node} missing from {summary}");
+    }
+    let checked = sql_rows(
+        dir.path(),
+        "SELECT count(*), sum(CASE WHEN o.title_words = word_count(normalize_text(d.title)) \
+         AND (o.text_words IS NOT DISTINCT FROM word_count(normalize_text(d.text))) \
+         AND (o.chunks IS NOT DISTINCT FROM chunk_text(d.text, 200, 40)) \
+         AND o.wordy_title = (o.title_words > 5) THEN 1 ELSE 0 END) \
+         FROM 'out/title_stats.parquet' o JOIN 'data/docs.parquet' d ON o.id = d.id",
+    );
+    assert_eq!(checked, vec!["400,400"]);
+}
