@@ -1,6 +1,7 @@
 //! `normalize_text(text)`: Unicode NFKC, lowercase, every punctuation character (general
 //! category P*) replaced by a space, runs of whitespace collapsed to one space, trimmed.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::StringBuilder;
@@ -9,7 +10,7 @@ use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use crate::arrays::StringColumn;
@@ -55,13 +56,36 @@ impl Default for NormalizeText {
 /// Writes the normalized form of `text` into `out` (cleared first).
 pub fn normalize(text: &str, out: &mut String) {
     out.clear();
-    if text.is_ascii() {
-        // NFKC leaves ASCII unchanged.
-        push_words(text.chars().map(|c| c.to_ascii_lowercase()), out);
+    // NFKC changes nothing in ASCII, nor in most text already in NFC form.
+    let composed: Cow<str> = if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes
+    {
+        Cow::Borrowed(text)
     } else {
-        let lowered = text.nfkc().collect::<String>().to_lowercase();
-        push_words(lowered.chars(), out);
+        Cow::Owned(text.nfkc().collect())
+    };
+    if composed.is_ascii() {
+        push_words(composed.chars().map(|c| c.to_ascii_lowercase()), out);
+    } else {
+        // `str::to_lowercase` knows the context rules (a final sigma).
+        push_words(composed.to_lowercase().chars(), out);
     }
+}
+
+/// Whether `c` separates words: whitespace or punctuation (general category P*), with a
+/// table lookup for ASCII.
+#[inline]
+fn is_separator(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_whitespace() || c == '\u{b}' || (c.is_ascii_punctuation() && !is_ascii_symbol(c))
+    } else {
+        c.is_whitespace() || c.general_category_group() == GeneralCategoryGroup::Punctuation
+    }
+}
+
+/// The ASCII characters `is_ascii_punctuation` accepts that Unicode files under symbols.
+#[inline]
+fn is_ascii_symbol(c: char) -> bool {
+    matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '`' | '|' | '~')
 }
 
 /// Appends `chars` to `out`, punctuation and whitespace folded into single spaces between
@@ -69,7 +93,7 @@ pub fn normalize(text: &str, out: &mut String) {
 fn push_words(chars: impl Iterator<Item = char>, out: &mut String) {
     let mut space_pending = false;
     for c in chars {
-        if c.is_whitespace() || c.general_category_group() == GeneralCategoryGroup::Punctuation {
+        if is_separator(c) {
             space_pending = !out.is_empty();
         } else {
             if space_pending {
@@ -158,6 +182,16 @@ mod tests {
     fn unicode_punctuation_and_spaces() {
         assert_eq!(normalized("«Bonjour»\u{3000}l’ami…"), "bonjour l ami");
         assert_eq!(normalized("ΟΔΥΣΣΕΥΣ"), "οδυσσευς");
+    }
+
+    #[test]
+    fn the_ascii_fast_path_agrees_with_unicode_categories() {
+        for byte in 0u8..128 {
+            let c = byte as char;
+            let unicode = c.is_whitespace()
+                || c.general_category_group() == GeneralCategoryGroup::Punctuation;
+            assert_eq!(is_separator(c), unicode, "{c:?}");
+        }
     }
 
     #[test]
