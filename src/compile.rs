@@ -5,7 +5,8 @@
 //! Projection: the requested columns
 //!   Gather                        (when partitions > 1)
 //!     Projection: ..., f(x) AS y  one per node, in topological order, keeping only the
-//!     ...                         columns later nodes or the outputs still need
+//!     ...                         columns later nodes or the outputs still need; a
+//!     NodeCall: g(y) AS z         stateful or async function gets a NodeCall instead
 //!       Scatter: partitions=N     (when partitions > 1)
 //!         Rechunk: batch_size=B   one Rechunk/Scatter/Gather segment per run of nodes
 //!           TableScan: input        that share a batch size
@@ -35,13 +36,14 @@ use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext, execute_stream};
 use datafusion::prelude::SessionContext;
+use nodefusion_udfs::function::{NodeFunction, node_function};
 
 use crate::error::{Error, Result};
 use crate::io::Input;
 use crate::pipeline::{FlatFunction, FlatNode, Pipeline, PipelineGraph};
-use crate::plan::{Exchange, ExchangeNode, NodefusionQueryPlanner};
+use crate::plan::{Exchange, ExchangeNode, NodeCallNode, NodefusionQueryPlanner};
 use crate::run::fresh_instance;
-use crate::settings::DEFAULT_BATCH_SIZE;
+use crate::settings::{DEFAULT_BATCH_SIZE, RunSettings, SessionOptions};
 
 /// The table name the input is scanned as.
 const INPUT_TABLE: &str = "input";
@@ -156,6 +158,14 @@ fn type_mismatch(node: &FlatNode, schema: &DFSchema, error: DataFusionError) -> 
     }
 }
 
+/// The stateful or async function `node` calls, if it calls one.
+fn node_call_function(node: &FlatNode) -> Option<NodeFunction> {
+    match &node.function {
+        FlatFunction::Call { udf, .. } => node_function(udf),
+        FlatFunction::Sql { .. } => None,
+    }
+}
+
 /// Consecutive nodes that share a batch size, as index ranges.
 fn segments(nodes: &[FlatNode]) -> Vec<(usize, std::ops::Range<usize>)> {
     let mut segments: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
@@ -207,14 +217,34 @@ fn logical_plan(
             let node = &graph.nodes[index];
             let schema = Arc::clone(plan.schema());
             let expression = node_expression(node, &schema, state)?;
+            let live = |existing: &Column| {
+                live_after[index].contains(&existing.name) && existing.name != node.output
+            };
             let mut expressions: Vec<Expr> = schema
                 .columns()
                 .into_iter()
-                .filter(|existing| {
-                    live_after[index].contains(&existing.name) && existing.name != node.output
-                })
+                .filter(live)
                 .map(Expr::Column)
                 .collect();
+            if let Some(function) = node_call_function(node) {
+                // Stateful and async functions get the node operator, then the columns no
+                // later node needs are dropped.
+                let settings = RunSettings::resolve(
+                    &node.settings,
+                    None,
+                    !matches!(function, NodeFunction::Stateful(_)),
+                );
+                plan =
+                    NodeCallNode::plan(plan, &node.path, expression, &node.output, settings, true)
+                        .map_err(|error| type_mismatch(node, &schema, error))?;
+                if expressions.len() + 1 < plan.schema().fields().len() {
+                    expressions.push(column(&node.output));
+                    plan = LogicalPlanBuilder::from(plan)
+                        .project(expressions)?
+                        .build()?;
+                }
+                continue;
+            }
             expressions.push(expression.alias(&node.output));
             plan = LogicalPlanBuilder::from(plan)
                 .project(expressions)
@@ -244,9 +274,22 @@ impl CompiledPipeline {
             .iter()
             .map(|field| field.name().clone())
             .collect();
-        let graph = PipelineGraph::build(pipeline, &state, &columns)?;
+        let mut graph = PipelineGraph::build(pipeline, &state, &columns)?;
+        let session = state
+            .config_options()
+            .extensions
+            .get::<SessionOptions>()
+            .cloned()
+            .unwrap_or_default();
+        graph.apply_session(&session);
         let scan_batch_size = graph.nodes.first().map_or_else(
-            || pipeline.defaults().batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            || {
+                pipeline
+                    .defaults()
+                    .nodes
+                    .batch_size
+                    .unwrap_or(DEFAULT_BATCH_SIZE)
+            },
             |node| node.settings.effective_batch_size(),
         );
         state.config_mut().options_mut().execution.batch_size =

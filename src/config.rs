@@ -27,7 +27,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result, nearest};
 use crate::io::{FileFormat, Input, Output, WriteMode};
 use crate::pipeline::{Node, Pipeline};
-use crate::settings::{NodeSettings, PipelineDefaults};
+use crate::settings::{NodeSettings, OnError, PipelineDefaults};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +74,10 @@ struct NodeSection {
     #[serde(default)]
     params: BTreeMap<String, toml::Value>,
     batch_size: Option<usize>,
+    max_concurrency: Option<usize>,
+    on_error: Option<OnError>,
+    timeout_ms: Option<u64>,
+    max_retries: Option<u32>,
     #[serde(default)]
     map_inputs: BTreeMap<String, String>,
     #[serde(default)]
@@ -231,6 +235,10 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
     }
     *node.settings_mut() = NodeSettings {
         batch_size: section.batch_size,
+        max_concurrency: section.max_concurrency,
+        on_error: section.on_error,
+        timeout_ms: section.timeout_ms,
+        max_retries: section.max_retries,
     };
     Ok(node)
 }

@@ -13,6 +13,7 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
@@ -20,7 +21,7 @@ use datafusion::physical_plan::{
 
 use crate::compile::CompiledPipeline;
 use crate::error::{Error, Result};
-use crate::exec::RechunkExec;
+use crate::exec::{NodeExec, RechunkExec};
 use crate::io::{Output, Staging};
 
 /// A new instance of `plan` with fresh per-run state and metrics, its leaf (the scan)
@@ -47,6 +48,22 @@ pub(crate) fn fresh_instance(
     )?)
 }
 
+/// Whether `operator` computes the node `path` writing `output`: its NodeExec, or the
+/// projection with a computed (not copied) column `output`.
+fn computes(operator: &Arc<dyn ExecutionPlan>, path: &str, output: &str) -> bool {
+    if let Some(node) = operator.downcast_ref::<NodeExec>() {
+        return node.spec().node == path;
+    }
+    operator
+        .downcast_ref::<ProjectionExec>()
+        .is_some_and(|projection| {
+            projection
+                .expr()
+                .iter()
+                .any(|e| e.alias == output && !e.expr.is::<PhysicalColumn>())
+        })
+}
+
 /// The operators of a linear plan from its leaf up.
 fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPlan>> {
     let mut chain = vec![Arc::clone(plan)];
@@ -67,14 +84,50 @@ fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
 }
 
 /// Time and rows of one node in a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeTiming {
     /// The node's name.
     pub node: String,
     /// Rows it computed.
     pub rows: usize,
-    /// CPU time spent computing, summed over partitions.
+    /// Time spent computing, summed over partitions (for async nodes: waiting for calls).
     pub compute: Duration,
+    /// Stateful nodes: instances built.
+    pub instances_built: usize,
+    /// Stateful nodes: time spent building them.
+    pub init_time: Duration,
+    /// Rows the function failed on that got a null (`on_error = "null"`).
+    pub failed_rows: usize,
+    /// Async nodes: calls tried again.
+    pub retries: usize,
+}
+
+impl NodeTiming {
+    /// The figures of `operator`, the operator computing `node`.
+    fn of(node: &str, operator: &Arc<dyn ExecutionPlan>) -> Self {
+        let metrics = operator.metrics().map(|m| m.aggregate_by_name());
+        let value = |name: &str| {
+            metrics
+                .as_ref()
+                .and_then(|m| m.sum_by_name(name))
+                .map_or(0, |v| v.as_usize())
+        };
+        let is_node = operator.is::<NodeExec>();
+        let nanos = |name: &str| Duration::from_nanos(value(name) as u64);
+        NodeTiming {
+            node: node.to_string(),
+            rows: output_rows(operator),
+            compute: if is_node {
+                nanos("compute_time")
+            } else {
+                nanos("elapsed_compute")
+            },
+            instances_built: value("instances_built"),
+            init_time: nanos("init_time"),
+            failed_rows: value("failed_rows"),
+            retries: value("retries"),
+        }
+    }
 }
 
 /// What a run did.
@@ -236,26 +289,15 @@ impl CompiledPipeline {
         files: Vec<PathBuf>,
     ) -> RunSummary {
         let chain = chain_from_leaf(plan);
-        let projections: Vec<&Arc<dyn ExecutionPlan>> = chain
-            .iter()
-            .filter(|operator| operator.is::<ProjectionExec>())
-            .collect();
         let nodes = self
             .graph
             .nodes
             .iter()
-            .zip(&projections)
-            .map(|(node, projection)| {
-                let metrics = projection.metrics().map(|m| m.aggregate_by_name());
-                NodeTiming {
-                    node: node.path.clone(),
-                    rows: output_rows(projection),
-                    compute: Duration::from_nanos(
-                        metrics
-                            .and_then(|m| m.elapsed_compute())
-                            .unwrap_or_default() as u64,
-                    ),
-                }
+            .filter_map(|node| {
+                chain
+                    .iter()
+                    .find(|operator| computes(operator, &node.path, &node.output))
+                    .map(|operator| NodeTiming::of(&node.path, operator))
             })
             .collect();
         let rows_out = output_rows(plan);

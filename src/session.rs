@@ -1,10 +1,17 @@
-//! A DataFusion session ready for nodefusion: every nodefusion function registered, files
-//! queryable by path (`SELECT * FROM 'data/docs.parquet'`), one partition per core.
+//! A DataFusion session ready for nodefusion: every nodefusion function registered, the
+//! node operator for stateful and async functions in SQL (the [`LiftNodeCalls`] rule and
+//! nodefusion's planner), the `nodefusion.*` session options, files queryable by path
+//! (`SELECT * FROM 'data/docs.parquet'`), one partition per core.
+
+use std::sync::Arc;
 
 use datafusion::execution::FunctionRegistry;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
+use crate::plan::{LiftNodeCalls, NodefusionQueryPlanner};
+use crate::settings::SessionOptions;
 
 /// Adds every nodefusion function to `registry` (a user's own `SessionContext` or
 /// `SessionState`). The same as [`nodefusion_udfs::register_all`].
@@ -12,10 +19,23 @@ pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
     Ok(nodefusion_udfs::register_all(registry)?)
 }
 
-/// A new session with every nodefusion function registered and files queryable by path.
+/// A new session with every nodefusion feature.
 pub fn new_context() -> Result<SessionContext> {
-    let config = SessionConfig::new().with_information_schema(true);
-    let mut ctx = SessionContext::new_with_config(config).enable_url_table();
+    new_context_with_config(SessionConfig::new())
+}
+
+/// A new session with every nodefusion feature, from a user's own configuration.
+pub fn new_context_with_config(config: SessionConfig) -> Result<SessionContext> {
+    let config = config
+        .with_information_schema(true)
+        .with_option_extension(SessionOptions::default());
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_query_planner(Arc::new(NodefusionQueryPlanner))
+        .build();
+    let mut ctx = SessionContext::new_with_state(state).enable_url_table();
+    ctx.add_analyzer_rule(Arc::new(LiftNodeCalls));
     register_functions(&mut ctx)?;
     Ok(ctx)
 }

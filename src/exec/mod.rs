@@ -1,15 +1,20 @@
-//! nodefusion's own physical operators. A pipeline's nodes run in parallel between a
+//! nodefusion's own physical operators: [`NodeExec`] runs stateful and async nodes; a
+//! pipeline's nodes run in parallel between a
 //! [`ScatterExec`] and a [`GatherExec`] while the output keeps the input's row order:
 //!
 //! ```text
 //! GatherExec            N partitions -> 1, batches taken back in round-robin order
-//!   ProjectionExec ...  one per node, run on every partition (one batch in, one out)
+//!   ProjectionExec ...  one per node (NodeExec for stateful and async nodes), run on
+//!                       every partition, one batch in and one batch out
 //!     ScatterExec       1 partition -> N, batch i to partition i % N
 //!       RechunkExec     batches of exactly batch_size rows (the last may be shorter)
 //!         scan
 //! ```
 
+mod calls;
 mod gather;
+mod instances;
+mod node;
 mod rechunk;
 mod scatter;
 
@@ -19,7 +24,8 @@ use datafusion::common::{Result, internal_err};
 use datafusion::physical_plan::ExecutionPlan;
 
 pub use gather::GatherExec;
-pub use rechunk::{RechunkExec, Rechunker};
+pub use node::{NodeExec, NodeSpec};
+pub use rechunk::{RechunkExec, Rechunker, rechunk_stream};
 pub use scatter::ScatterExec;
 
 /// The one child of a single-input operator, or an internal error naming `operator`.

@@ -74,6 +74,51 @@ impl Rechunker {
     }
 }
 
+/// `input` re-cut into batches of `batch_size` rows; `observe` sees each batch made.
+pub fn rechunk_stream(
+    input: SendableRecordBatchStream,
+    batch_size: usize,
+    observe: impl Fn(&RecordBatch) + Send + 'static,
+) -> SendableRecordBatchStream {
+    let schema = input.schema();
+    let state = (
+        input,
+        Rechunker::new(Arc::clone(&schema), batch_size),
+        VecDeque::<RecordBatch>::new(),
+        false,
+    );
+    let stream = futures::stream::unfold(
+        state,
+        |(mut input, mut rechunker, mut ready, mut done)| async move {
+            loop {
+                if let Some(batch) = ready.pop_front() {
+                    return Some((Ok(batch), (input, rechunker, ready, done)));
+                }
+                if done {
+                    return None;
+                }
+                let step = match input.next().await {
+                    Some(Ok(batch)) => rechunker.push(batch, &mut ready),
+                    Some(Err(error)) => Err(error),
+                    None => {
+                        done = true;
+                        rechunker.finish().map(|last| ready.extend(last))
+                    }
+                };
+                if let Err(error) = step {
+                    return Some((Err(error), (input, rechunker, ready, true)));
+                }
+            }
+        },
+    )
+    .inspect(move |item| {
+        if let Ok(batch) = item {
+            observe(batch);
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+}
+
 /// The operator around a [`Rechunker`].
 #[derive(Debug, Clone)]
 pub struct RechunkExec {
@@ -159,41 +204,10 @@ impl ExecutionPlan for RechunkExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
-        let schema = input.schema();
         let metrics = BaselineMetrics::new(&self.metrics, partition);
-        let state = (
-            input,
-            Rechunker::new(Arc::clone(&schema), self.batch_size),
-            VecDeque::<RecordBatch>::new(),
-            metrics,
-            false,
-        );
-        let stream = futures::stream::unfold(
-            state,
-            |(mut input, mut rechunker, mut ready, metrics, mut done)| async move {
-                loop {
-                    if let Some(batch) = ready.pop_front() {
-                        metrics.record_output(batch.num_rows());
-                        return Some((Ok(batch), (input, rechunker, ready, metrics, done)));
-                    }
-                    if done {
-                        return None;
-                    }
-                    let step = match input.next().await {
-                        Some(Ok(batch)) => rechunker.push(batch, &mut ready),
-                        Some(Err(error)) => Err(error),
-                        None => {
-                            done = true;
-                            rechunker.finish().map(|last| ready.extend(last))
-                        }
-                    };
-                    if let Err(error) = step {
-                        return Some((Err(error), (input, rechunker, ready, metrics, true)));
-                    }
-                }
-            },
-        );
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+        Ok(rechunk_stream(input, self.batch_size, move |batch| {
+            metrics.record_output(batch.num_rows());
+        }))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
+use nodefusion_udfs::function::node_function;
 
 use super::sql_columns::referenced_columns;
 use super::{Node, NodeFunction, Pipeline};
 use crate::error::{Error, Result, nearest};
-use crate::settings::{NodeSettings, PipelineDefaults};
+use crate::settings::{NodeSettings, PipelineDefaults, SessionOptions};
 
 /// What a flattened node computes.
 #[derive(Debug, Clone)]
@@ -373,11 +374,11 @@ impl Flattener<'_> {
                     .map(|name| level.resolve_input(&path, name))
                     .collect::<Result<Vec<_>>>()?,
             };
-            if let Some(0) = settings.batch_size {
+            if let Some((option, message)) = settings.check() {
                 return Err(Error::BadOption {
                     node: path,
-                    option: "batch_size".into(),
-                    message: "must be at least 1".into(),
+                    option: option.into(),
+                    message: message.into(),
                 });
             }
             self.nodes.push(FlatNode {
@@ -581,6 +582,25 @@ impl PipelineGraph {
             outputs,
             defaults: pipeline.defaults.clone(),
         })
+    }
+
+    /// Applies the session's options below each node's own settings and the pipelines'
+    /// defaults, and a node function's preferred batch size below all of them.
+    pub fn apply_session(&mut self, options: &SessionOptions) {
+        for node in self.nodes.iter_mut().chain(self.pruned.iter_mut()) {
+            match &node.function {
+                FlatFunction::Call { udf, .. } => {
+                    node.settings = node.settings.or(&options.for_function(udf.name()));
+                    if let Some(function) = node_function(udf) {
+                        node.settings.batch_size = node
+                            .settings
+                            .batch_size
+                            .or(function.meta().default_batch_size());
+                    }
+                }
+                FlatFunction::Sql { .. } => node.settings = node.settings.or(&options.all),
+            }
+        }
     }
 
     /// The input columns some node or output reads.

@@ -15,7 +15,7 @@ pub use node::{Node, NodeFunction};
 use crate::compile::CompiledPipeline;
 use crate::error::Result;
 use crate::io::Input;
-use crate::settings::PipelineDefaults;
+use crate::settings::{OnError, PipelineDefaults};
 
 /// A pipeline: named nodes wired by column name.
 #[derive(Debug, Clone)]
@@ -52,7 +52,19 @@ impl Pipeline {
 
     /// The default rows per batch for nodes that do not set their own.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.defaults.batch_size = Some(batch_size);
+        self.defaults.nodes.batch_size = Some(batch_size);
+        self
+    }
+
+    /// The default instances (stateful) or calls in flight (async) per node.
+    pub fn max_concurrency(mut self, max_concurrency: usize) -> Self {
+        self.defaults.nodes.max_concurrency = Some(max_concurrency);
+        self
+    }
+
+    /// The default for what nodes do with rows their function fails on.
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.defaults.nodes.on_error = Some(on_error);
         self
     }
 

@@ -10,7 +10,7 @@ use datafusion::logical_expr::ScalarUDF;
 use nodefusion_udfs::function::{RowFn, UserFunction};
 
 use super::Pipeline;
-use crate::settings::NodeSettings;
+use crate::settings::{NodeSettings, OnError};
 
 /// What a node computes.
 #[derive(Debug, Clone)]
@@ -118,6 +118,31 @@ impl Node {
     /// Rows per batch the node's function is called with.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.settings.batch_size = Some(batch_size);
+        self
+    }
+
+    /// Stateful functions: the most instances alive at once across partitions; async
+    /// functions: the most calls in flight.
+    pub fn max_concurrency(mut self, max_concurrency: usize) -> Self {
+        self.settings.max_concurrency = Some(max_concurrency);
+        self
+    }
+
+    /// What to do with rows the function fails on.
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.settings.on_error = Some(on_error);
+        self
+    }
+
+    /// Async functions: the most time one call may take.
+    pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.settings.timeout_ms = Some(timeout_ms);
+        self
+    }
+
+    /// Async functions: how often a failed call is tried again.
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.settings.max_retries = Some(max_retries);
         self
     }
 

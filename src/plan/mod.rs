@@ -1,9 +1,14 @@
 //! nodefusion's pieces of a DataFusion plan: the logical [`ExchangeNode`] that marks where
-//! batches are re-cut, scattered over partitions and gathered back, and the planner that
-//! turns it into the operators of [`crate::exec`].
+//! batches are re-cut, scattered over partitions and gathered back, the [`NodeCallNode`]
+//! of stateful and async functions and the [`LiftNodeCalls`] rule that puts SQL's calls in
+//! it, and the planner that turns both into the operators of [`crate::exec`].
 
 mod exchange;
+mod lift;
+mod node_call;
 mod planner;
 
 pub use exchange::{Exchange, ExchangeNode};
+pub use lift::{LiftNodeCalls, session_settings};
+pub use node_call::NodeCallNode;
 pub use planner::{NodefusionExtensionPlanner, NodefusionQueryPlanner};

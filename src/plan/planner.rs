@@ -7,14 +7,68 @@ use datafusion::catalog::Session;
 use datafusion::common::{Result, internal_err};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
+use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use nodefusion_udfs::function::{InitOptions, node_function};
 
-use super::{Exchange, ExchangeNode};
-use crate::exec::{GatherExec, RechunkExec, ScatterExec};
+use super::{Exchange, ExchangeNode, NodeCallNode};
+use crate::exec::{GatherExec, NodeExec, NodeSpec, RechunkExec, ScatterExec};
 
-/// Plans [`ExchangeNode`]s into [`RechunkExec`], [`ScatterExec`] and [`GatherExec`].
+/// The operator of a [`NodeCallNode`].
+fn plan_node_call(
+    planner: &dyn PhysicalPlanner,
+    call: &NodeCallNode,
+    logical_inputs: &[&LogicalPlan],
+    input: Arc<dyn ExecutionPlan>,
+    session_state: &dyn Session,
+    planning_context: &PhysicalPlanningContext,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let Expr::ScalarFunction(function_call) = call.call() else {
+        return internal_err!("NodeCall of {} is not a function call", call.call());
+    };
+    let Some(function) = node_function(&function_call.func) else {
+        return internal_err!("{} is not a node function", function_call.func.name());
+    };
+    let [logical_input] = logical_inputs else {
+        return internal_err!("NodeCall takes one input");
+    };
+    let input_schema = logical_input.schema();
+    let arguments = function_call
+        .args
+        .iter()
+        .map(|argument| {
+            planner.create_physical_expr(argument, input_schema, session_state, planning_context)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let constants = InitOptions {
+        constants: function_call
+            .args
+            .iter()
+            .map(|argument| match argument {
+                Expr::Literal(value, _) => Some(value.clone()),
+                _ => None,
+            })
+            .collect(),
+    };
+    let output = call
+        .schema()
+        .field_with_unqualified_name(call.output())?
+        .clone();
+    let spec = NodeSpec {
+        node: call.node().to_string(),
+        function,
+        arguments,
+        constants,
+        output,
+        settings: call.settings(),
+        dealt_input: call.dealt_input(),
+    };
+    Ok(Arc::new(NodeExec::new(input, Arc::new(spec))))
+}
+
+/// Plans [`ExchangeNode`]s into [`RechunkExec`], [`ScatterExec`] and [`GatherExec`], and
+/// [`NodeCallNode`]s into [`NodeExec`].
 #[derive(Debug, Default)]
 pub struct NodefusionExtensionPlanner;
 
@@ -22,20 +76,31 @@ pub struct NodefusionExtensionPlanner;
 impl ExtensionPlanner for NodefusionExtensionPlanner {
     async fn plan_extension(
         &self,
-        _planner: &dyn PhysicalPlanner,
+        planner: &dyn PhysicalPlanner,
         node: &dyn UserDefinedLogicalNode,
-        _logical_inputs: &[&LogicalPlan],
+        logical_inputs: &[&LogicalPlan],
         physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session_state: &dyn Session,
-        _planning_context: &PhysicalPlanningContext,
+        session_state: &dyn Session,
+        planning_context: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let [input] = physical_inputs else {
+            return internal_err!("{} takes one input", node.name());
+        };
+        let input = Arc::clone(input);
+        if let Some(call) = node.as_any().downcast_ref::<NodeCallNode>() {
+            return plan_node_call(
+                planner,
+                call,
+                logical_inputs,
+                input,
+                session_state,
+                planning_context,
+            )
+            .map(Some);
+        }
         let Some(exchange) = node.as_any().downcast_ref::<ExchangeNode>() else {
             return Ok(None);
         };
-        let [input] = physical_inputs else {
-            return internal_err!("an exchange takes one input");
-        };
-        let input = Arc::clone(input);
         Ok(Some(match exchange.exchange() {
             Exchange::Rechunk { batch_size } => Arc::new(RechunkExec::new(input, batch_size)),
             Exchange::Scatter { partitions } => Arc::new(ScatterExec::try_new(input, partitions)?),

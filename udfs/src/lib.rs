@@ -3,8 +3,9 @@
 //! - [`function`] holds the function model: a user's functions over whole Arrow arrays or
 //!   row-wise closures lifted into vectorized ones ([`function::UserFunction`]), and the
 //!   argument dispatch every function shares.
-//! - [`text`] and [`vector`] are the first families of built-in functions, one function per
-//!   file, each a DataFusion `ScalarUDFImpl` with its own documentation.
+//! - [`text`], [`vector`] and [`http`] are the families of built-in functions, one function
+//!   per file, each with its own documentation;
+//! - [`models`] finds model directories by name.
 //!
 //! A user adds every built-in to their own DataFusion context with one call:
 //!
@@ -17,6 +18,8 @@
 
 pub mod arrays;
 pub mod function;
+pub mod http;
+pub mod models;
 pub mod text;
 pub mod vector;
 
@@ -31,6 +34,7 @@ pub fn all_functions() -> Vec<Arc<ScalarUDF>> {
     text::functions()
         .into_iter()
         .chain(vector::functions())
+        .chain(http::functions())
         .collect()
 }
 

@@ -50,7 +50,12 @@ struct ClosureFunction<B> {
 }
 
 impl<B> ClosureFunction<B> {
-    fn new(name: impl Into<String>, argument_types: Vec<DataType>, return_type: DataType, body: B) -> Self {
+    fn new(
+        name: impl Into<String>,
+        argument_types: Vec<DataType>,
+        return_type: DataType,
+        body: B,
+    ) -> Self {
         Self {
             name: name.into(),
             signature: Signature::exact(argument_types, Volatility::Volatile),
@@ -103,7 +108,11 @@ where
     F: Fn(Vec<ScalarValue>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<ScalarValue, CallError>> + Send + 'static,
 {
-    async fn call(&self, args: &[ScalarValue], _return_type: &DataType) -> Result<ScalarValue, CallError> {
+    async fn call(
+        &self,
+        args: &[ScalarValue],
+        _return_type: &DataType,
+    ) -> Result<ScalarValue, CallError> {
         (self.body.0)(args.to_vec()).await
     }
 }

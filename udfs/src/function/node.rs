@@ -139,7 +139,11 @@ impl fmt::Display for CallError {
 pub trait AsyncRowFunction: FunctionMeta {
     /// Computes one row: `args` holds one value per argument; `return_type` is the type
     /// the result must have. Rows with a null argument are not called: their result is null.
-    async fn call(&self, args: &[ScalarValue], return_type: &DataType) -> Result<ScalarValue, CallError>;
+    async fn call(
+        &self,
+        args: &[ScalarValue],
+        return_type: &DataType,
+    ) -> Result<ScalarValue, CallError>;
 }
 
 /// An I/O-bound function called once per batch.
@@ -196,7 +200,9 @@ pub struct NodeUdf {
 
 impl Debug for NodeUdf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeUdf").field("function", &self.function).finish()
+        f.debug_struct("NodeUdf")
+            .field("function", &self.function)
+            .finish()
     }
 }
 
@@ -230,7 +236,11 @@ fn constants(args: &ScalarFunctionArgs) -> InitOptions {
 impl NodeUdf {
     /// Runs a stateful function outside the operator: an idle instance for these constant
     /// arguments is reused, or a new one built, and put back after the batch.
-    fn invoke_pooled(&self, function: &dyn StatefulFunction, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke_pooled(
+        &self,
+        function: &dyn StatefulFunction,
+        args: ScalarFunctionArgs,
+    ) -> Result<ColumnarValue> {
         let options = constants(&args);
         let idle = self
             .pool
@@ -242,9 +252,12 @@ impl NodeUdf {
             Some(instance) => instance,
             None => function.init(&options)?,
         };
-        let result = invoke_kernel(function.name(), args, ScalarArguments::Expand, |arrays, _| {
-            instance.process(arrays)
-        });
+        let result = invoke_kernel(
+            function.name(),
+            args,
+            ScalarArguments::Expand,
+            |arrays, _| instance.process(arrays),
+        );
         if let Ok(mut pool) = self.pool.lock() {
             pool.entry(options).or_default().push(instance);
         }
@@ -273,9 +286,8 @@ impl ScalarUDFImpl for NodeUdf {
         match &self.function {
             NodeFunction::Stateful(function) => self.invoke_pooled(function.as_ref(), args),
             _ => {
-                let handle = tokio::runtime::Handle::try_current().map_err(|_| {
-                    exec_datafusion_err!("{} needs a Tokio runtime", self.name())
-                })?;
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|_| exec_datafusion_err!("{} needs a Tokio runtime", self.name()))?;
                 if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
                     return not_impl_err!(
                         "{} is async: run it in nodefusion's node operator (a context from \
@@ -323,7 +335,9 @@ impl NodeUdf {
                     let value = function
                         .call(&row_args, &return_type)
                         .await
-                        .map_err(|error| exec_datafusion_err!("{name} failed on row {row}: {error}"))?;
+                        .map_err(|error| {
+                            exec_datafusion_err!("{name} failed on row {row}: {error}")
+                        })?;
                     values.push(value);
                 }
                 if values.is_empty() {

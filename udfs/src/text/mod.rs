@@ -1,7 +1,9 @@
-//! Text functions: `normalize_text`, `word_count`, `chunk_text`.
+//! Text functions: `normalize_text`, `word_count`, `chunk_text`, and the stateful
+//! `token_count`.
 
 mod chunk_text;
 mod normalize_text;
+mod token_count;
 mod word_count;
 
 use std::sync::Arc;
@@ -10,7 +12,10 @@ use datafusion::logical_expr::ScalarUDF;
 
 pub use chunk_text::{ChunkText, chunk};
 pub use normalize_text::{NormalizeText, normalize};
+pub use token_count::TokenCount;
 pub use word_count::WordCount;
+
+use crate::function::NodeFunction;
 
 /// Every text function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -18,5 +23,6 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(NormalizeText::new())),
         Arc::new(ScalarUDF::new_from_impl(WordCount::new())),
         Arc::new(ScalarUDF::new_from_impl(ChunkText::new())),
+        Arc::new(NodeFunction::Stateful(Arc::new(TokenCount::new())).into_udf()),
     ]
 }

@@ -1,0 +1,518 @@
+//! [`NodeExec`]: the operator of stateful and async nodes. It appends the node's output
+//! column to every batch of its input, per partition:
+//!
+//! - the input is re-cut so the function sees exactly `batch_size` rows (the last batch of
+//!   a partition may be shorter), and each batch comes out in the order it went in;
+//! - **stateful**: one instance per partition, built lazily on the partition's first batch,
+//!   at most `max_concurrency` alive across partitions ([`InstancePool`]);
+//! - **async**: up to `max_concurrency` calls (rows or batches) in flight across the node,
+//!   each with a timeout and retries ([`with_retries`]), output order kept;
+//! - a failing row fails the run (naming node, function and row) or, with `on_error =
+//!   null`, gets a null and is counted;
+//! - metrics: `instances_built`, `init_time`, `batches`, `rows`, `compute_time`,
+//!   `failed_rows`, `retries` (shown by `EXPLAIN ANALYZE` and the run summary).
+
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, ArrayRef, new_empty_array, new_null_array};
+use datafusion::arrow::compute::concat;
+use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{
+    DataFusionError, Result, ScalarValue, exec_datafusion_err, internal_datafusion_err,
+};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
+    ReplaceChildrenOptions,
+};
+use futures::StreamExt;
+use nodefusion_udfs::function::{CallError, InitOptions, NodeFunction};
+use tokio::sync::Semaphore;
+
+use super::calls::with_retries;
+use super::instances::InstancePool;
+use super::rechunk_stream;
+use crate::settings::{OnError, RunSettings};
+
+/// What a node computes, fixed at planning time.
+#[derive(Debug)]
+pub struct NodeSpec {
+    /// The node's name (a pipeline node, or the call's text in SQL).
+    pub node: String,
+    /// The function.
+    pub function: NodeFunction,
+    /// The arguments, evaluated on each input batch.
+    pub arguments: Vec<Arc<dyn PhysicalExpr>>,
+    /// The constant arguments, for `init`.
+    pub constants: InitOptions,
+    /// The output column.
+    pub output: FieldRef,
+    /// The settings, every layer applied.
+    pub settings: RunSettings,
+    /// Whether the input arrives as a pipeline segment deals it (batches of exactly
+    /// `batch_size` rows, batch i in partition i % N), so that a row's position in the
+    /// input is known.
+    pub dealt_input: bool,
+}
+
+/// What the partitions of one run share.
+struct RunState {
+    instances: Option<InstancePool>,
+    slots: Semaphore,
+}
+
+/// The node operator.
+#[derive(Debug)]
+pub struct NodeExec {
+    input: Arc<dyn ExecutionPlan>,
+    spec: Arc<NodeSpec>,
+    run: Mutex<Weak<RunState>>,
+    metrics: ExecutionPlanMetricsSet,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunState").finish_non_exhaustive()
+    }
+}
+
+impl NodeExec {
+    /// The node `spec` over `input`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, spec: Arc<NodeSpec>) -> Self {
+        let mut fields: Vec<FieldRef> = input.schema().fields().iter().cloned().collect();
+        fields.push(Arc::clone(&spec.output));
+        let schema = Arc::new(Schema::new(fields));
+        let input_properties = input.properties();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            input_properties.partitioning.clone(),
+            input_properties.emission_type,
+            input_properties.boundedness,
+        );
+        Self::with_properties(input, spec, Arc::new(properties))
+    }
+
+    fn with_properties(
+        input: Arc<dyn ExecutionPlan>,
+        spec: Arc<NodeSpec>,
+        properties: Arc<PlanProperties>,
+    ) -> Self {
+        Self {
+            input,
+            spec,
+            run: Mutex::new(Weak::new()),
+            metrics: ExecutionPlanMetricsSet::new(),
+            properties,
+        }
+    }
+
+    /// What this node computes.
+    pub fn spec(&self) -> &NodeSpec {
+        &self.spec
+    }
+
+    /// The state of the current run, shared by its partitions: made by the first
+    /// partition to start, gone when the last one is dropped.
+    fn run_state(&self, partitions: usize) -> Result<Arc<RunState>> {
+        let mut run = self
+            .run
+            .lock()
+            .map_err(|_| internal_datafusion_err!("NodeExec state poisoned"))?;
+        if let Some(state) = run.upgrade() {
+            return Ok(state);
+        }
+        let concurrency = self
+            .spec
+            .settings
+            .max_concurrency
+            .unwrap_or(partitions)
+            .max(1);
+        let instances = match &self.spec.function {
+            NodeFunction::Stateful(function) => Some(InstancePool::new(
+                Arc::clone(function),
+                self.spec.constants.clone(),
+                concurrency,
+                partitions,
+            )),
+            _ => None,
+        };
+        let state = Arc::new(RunState {
+            instances,
+            slots: Semaphore::new(concurrency),
+        });
+        *run = Arc::downgrade(&state);
+        Ok(state)
+    }
+}
+
+impl DisplayAs for NodeExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let arguments = self
+            .spec
+            .arguments
+            .iter()
+            .map(|argument| argument.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let settings = &self.spec.settings;
+        write!(
+            f,
+            "NodeExec: {}={}({arguments}) batch_size={} max_concurrency={} on_error={}",
+            self.spec.node,
+            self.spec.function.meta().name(),
+            settings.batch_size,
+            settings
+                .max_concurrency
+                .map_or_else(|| "partitions".to_string(), |n| n.to_string()),
+            settings.on_error
+        )?;
+        if !matches!(self.spec.function, NodeFunction::Stateful(_)) {
+            write!(
+                f,
+                " timeout_ms={} max_retries={}",
+                settings.timeout.as_millis(),
+                settings.max_retries
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The metrics of one partition of a node.
+struct NodeMetrics {
+    baseline: BaselineMetrics,
+    instances_built: Count,
+    init_time: Time,
+    batches: Count,
+    rows: Count,
+    compute_time: Time,
+    failed_rows: Count,
+    retries: Count,
+}
+
+impl NodeMetrics {
+    fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        let count = |name: &'static str| MetricBuilder::new(metrics).counter(name, partition);
+        let time = |name: &'static str| MetricBuilder::new(metrics).subset_time(name, partition);
+        Self {
+            baseline: BaselineMetrics::new(metrics, partition),
+            instances_built: count("instances_built"),
+            init_time: time("init_time"),
+            batches: count("batches"),
+            rows: count("rows"),
+            compute_time: time("compute_time"),
+            failed_rows: count("failed_rows"),
+            retries: count("retries"),
+        }
+    }
+}
+
+/// One partition at work.
+struct Worker {
+    spec: Arc<NodeSpec>,
+    run: Arc<RunState>,
+    schema: SchemaRef,
+    partition: usize,
+    partitions: usize,
+    metrics: NodeMetrics,
+}
+
+impl Worker {
+    /// Where row `row` of this partition's batch `index` is, in words.
+    fn position(&self, index: usize, row: usize) -> String {
+        if self.spec.dealt_input {
+            let batch = self.partition + index * self.partitions;
+            format!("input row {}", batch * self.spec.settings.batch_size + row)
+        } else {
+            format!("row {row} of batch {index} in partition {}", self.partition)
+        }
+    }
+
+    fn failure(&self, index: usize, row: usize, message: impl fmt::Display) -> DataFusionError {
+        exec_datafusion_err!(
+            "node '{}' ({}) failed on {}: {message}",
+            self.spec.node,
+            self.spec.function.meta().name(),
+            self.position(index, row)
+        )
+    }
+
+    /// Computes batch `index` and appends the output column.
+    async fn process(&self, index: usize, batch: RecordBatch) -> Result<RecordBatch> {
+        let rows = batch.num_rows();
+        let arguments = self
+            .spec
+            .arguments
+            .iter()
+            .map(|argument| argument.evaluate(&batch)?.into_array(rows))
+            .collect::<Result<Vec<_>>>()?;
+        let started = Instant::now();
+        let output = match &self.spec.function {
+            NodeFunction::Stateful(_) => self.stateful(index, &arguments).await?,
+            NodeFunction::AsyncRow(_) => self.async_rows(index, &arguments).await?,
+            NodeFunction::AsyncBatch(_) => self.async_batch(index, arguments).await?,
+        };
+        if !matches!(self.spec.function, NodeFunction::Stateful(_)) {
+            self.metrics.compute_time.add_duration(started.elapsed());
+        }
+        if output.len() != rows {
+            return Err(self.failure(
+                index,
+                0,
+                format!("returned {} values for {rows} rows", output.len()),
+            ));
+        }
+        self.metrics.batches.add(1);
+        self.metrics.rows.add(rows);
+        self.metrics.baseline.record_output(rows);
+        let mut columns = batch.columns().to_vec();
+        columns.push(output);
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+
+    async fn stateful(&self, index: usize, arguments: &[ArrayRef]) -> Result<ArrayRef> {
+        let pool = self
+            .run
+            .instances
+            .as_ref()
+            .ok_or_else(|| internal_datafusion_err!("a stateful node without instances"))?;
+        let mut checkout = pool
+            .acquire(
+                self.partition,
+                &self.metrics.instances_built,
+                &self.metrics.init_time,
+            )
+            .await
+            .map_err(|error| {
+                exec_datafusion_err!(
+                    "node '{}' ({}) could not start: {}",
+                    self.spec.node,
+                    self.spec.function.meta().name(),
+                    error.strip_backtrace()
+                )
+            })?;
+        let output = {
+            let _timer = self.metrics.compute_time.timer();
+            match checkout.instance().process(arguments) {
+                Ok(output) => Ok(output),
+                Err(error) => self.isolate_failing_rows(index, arguments, error, |args| {
+                    checkout.instance().process(args)
+                }),
+            }
+        };
+        pool.release(checkout);
+        output
+    }
+
+    /// After a batch failed: computes it row by row, to name the first failing row or,
+    /// with `on_error = null`, to null only the rows that fail.
+    fn isolate_failing_rows(
+        &self,
+        index: usize,
+        arguments: &[ArrayRef],
+        batch_error: DataFusionError,
+        mut compute: impl FnMut(&[ArrayRef]) -> Result<ArrayRef>,
+    ) -> Result<ArrayRef> {
+        let rows = arguments.first().map_or(0, |a| a.len());
+        let data_type = self.spec.output.data_type();
+        let mut pieces: Vec<ArrayRef> = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let single: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(row, 1)).collect();
+            match compute(&single) {
+                Ok(value) => pieces.push(value),
+                Err(error) if self.spec.settings.on_error == OnError::Null => {
+                    let _ = error;
+                    self.metrics.failed_rows.add(1);
+                    pieces.push(new_null_array(data_type, 1));
+                }
+                Err(error) => return Err(self.failure(index, row, error.strip_backtrace())),
+            }
+        }
+        if pieces.is_empty() {
+            return Err(self.failure(index, 0, batch_error.strip_backtrace()));
+        }
+        let pieces: Vec<&dyn Array> = pieces.iter().map(|p| p.as_ref()).collect();
+        Ok(concat(&pieces)?)
+    }
+
+    async fn async_rows(&self, index: usize, arguments: &[ArrayRef]) -> Result<ArrayRef> {
+        let NodeFunction::AsyncRow(function) = &self.spec.function else {
+            return Err(internal_datafusion_err!("not a per-row async node"));
+        };
+        let rows = arguments.first().map_or(0, |a| a.len());
+        let data_type = self.spec.output.data_type();
+        let concurrency = self.spec.settings.max_concurrency.unwrap_or(1).max(1);
+        let calls = futures::stream::iter(0..rows)
+            .map(|row| async move {
+                let values = arguments
+                    .iter()
+                    .map(|array| ScalarValue::try_from_array(array, row))
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|error| CallError::permanent(error.to_string()))?;
+                if values.iter().any(ScalarValue::is_null) {
+                    return ScalarValue::try_from(data_type)
+                        .map_err(|error| CallError::permanent(error.to_string()));
+                }
+                with_retries(
+                    &self.run.slots,
+                    &self.spec.settings,
+                    &self.metrics.retries,
+                    || function.call(&values, data_type),
+                )
+                .await
+            })
+            .buffered(concurrency.min(rows.max(1)))
+            .collect::<Vec<_>>()
+            .await;
+        let mut values = Vec::with_capacity(rows);
+        for (row, outcome) in calls.into_iter().enumerate() {
+            match outcome {
+                Ok(value) => values.push(value),
+                Err(_) if self.spec.settings.on_error == OnError::Null => {
+                    self.metrics.failed_rows.add(1);
+                    values.push(ScalarValue::try_from(data_type)?);
+                }
+                Err(error) => return Err(self.failure(index, row, error)),
+            }
+        }
+        if values.is_empty() {
+            return Ok(new_empty_array(data_type));
+        }
+        ScalarValue::iter_to_array(values)
+    }
+
+    async fn async_batch(&self, index: usize, arguments: Vec<ArrayRef>) -> Result<ArrayRef> {
+        let NodeFunction::AsyncBatch(function) = &self.spec.function else {
+            return Err(internal_datafusion_err!("not a per-batch async node"));
+        };
+        let rows = arguments.first().map_or(0, |a| a.len());
+        let outcome = with_retries(
+            &self.run.slots,
+            &self.spec.settings,
+            &self.metrics.retries,
+            || function.call(&arguments),
+        )
+        .await;
+        match outcome {
+            Ok(output) => Ok(output),
+            Err(_) if self.spec.settings.on_error == OnError::Null => {
+                self.metrics.failed_rows.add(rows);
+                Ok(new_null_array(self.spec.output.data_type(), rows))
+            }
+            Err(error) => Err(self.failure(index, 0, error)),
+        }
+    }
+}
+
+impl ExecutionPlan for NodeExec {
+    fn name(&self) -> &str {
+        "NodeExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        for argument in &self.spec.arguments {
+            if f(argument)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = super::only_child(self.name(), children)?;
+        let spec = Arc::clone(&self.spec);
+        Ok(Arc::new(match options.children_properties {
+            ChildrenPropertiesMode::Keep => {
+                Self::with_properties(input, spec, Arc::clone(&self.properties))
+            }
+            ChildrenPropertiesMode::Recompute => Self::new(input, spec),
+        }))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let partitions = self.input.properties().partitioning.partition_count();
+        let run = self.run_state(partitions)?;
+        let input = rechunk_stream(
+            self.input.execute(partition, context)?,
+            self.spec.settings.batch_size,
+            |_| {},
+        );
+        let worker = Arc::new(Worker {
+            spec: Arc::clone(&self.spec),
+            run: Arc::clone(&run),
+            schema: self.schema(),
+            partition,
+            partitions,
+            metrics: NodeMetrics::new(&self.metrics, partition),
+        });
+        let in_flight = match &self.spec.function {
+            NodeFunction::Stateful(_) => 1,
+            _ => self.spec.settings.max_concurrency.unwrap_or(1).max(1),
+        };
+        let batches = {
+            let worker = Arc::clone(&worker);
+            input
+                .enumerate()
+                .map(move |(index, item)| {
+                    let worker = Arc::clone(&worker);
+                    async move { worker.process(index, item?).await }
+                })
+                .buffered(in_flight)
+        };
+        // When the input is done, the last partition tears the instances down.
+        let finish = futures::stream::once(async move {
+            match &run.instances {
+                Some(pool) => pool.finish_partition(),
+                None => Ok(()),
+            }
+        })
+        .filter_map(|outcome| async move { outcome.err().map(Err) });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            batches.chain(finish),
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}

@@ -1,0 +1,133 @@
+//! HTTP functions: `http_get(url)` and `http_post_json(url, body)`, async per row, each
+//! returning `{status: Int32, body: Utf8}` (so `r['status']` and `r['body']` work in SQL).
+//! A 429 or 5xx answer, a timeout or a failed connection is a transient error, retried by
+//! the node operator (honouring `Retry-After`); any other status is a result.
+
+mod http_get;
+mod http_post_json;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use datafusion::arrow::array::{Int32Array, StringArray, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::ScalarUDF;
+
+pub use http_get::HttpGet;
+pub use http_post_json::HttpPostJson;
+
+use crate::function::{CallError, NodeFunction};
+
+/// Every HTTP function.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpGet::new())).into_udf()),
+        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpPostJson::new())).into_udf()),
+    ]
+}
+
+/// The fields of a response: `status` and `body`.
+pub fn response_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("status", DataType::Int32, false),
+        Field::new("body", DataType::Utf8, true),
+    ])
+}
+
+/// The type of a response.
+pub fn response_type() -> DataType {
+    DataType::Struct(response_fields())
+}
+
+fn response_value(status: i32, body: String) -> ScalarValue {
+    let array = StructArray::new(
+        response_fields(),
+        vec![
+            Arc::new(Int32Array::from(vec![status])),
+            Arc::new(StringArray::from(vec![body])),
+        ],
+        None,
+    );
+    ScalarValue::Struct(Arc::new(array))
+}
+
+/// One client per function, shared by every call: connections are reused.
+fn client(cell: &OnceLock<reqwest::Client>) -> &reqwest::Client {
+    cell.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// The `Retry-After` of an answer, in seconds (the form rate limiters use).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(Duration::from_secs_f64)
+}
+
+/// Sends `request` and turns the answer into a response value or a call error.
+async fn send(request: reqwest::RequestBuilder) -> Result<ScalarValue, CallError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|error| CallError::transient(error.to_string(), None))?;
+    let status = response.status();
+    if status.as_u16() == 429 || status.is_server_error() {
+        let wait = retry_after(&response);
+        return Err(CallError::transient(format!("HTTP {status}"), wait));
+    }
+    let body = response
+        .text()
+        .await
+        .map_err(|error| CallError::transient(error.to_string(), None))?;
+    Ok(response_value(i32::from(status.as_u16()), body))
+}
+
+/// The string value of an argument.
+fn text_argument<'a>(value: &'a ScalarValue, name: &str) -> Result<&'a str, CallError> {
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Ok(s),
+        other => Err(CallError::permanent(format!(
+            "{name} must be a string, got {other:?}"
+        ))),
+    }
+}
+
+/// The argument coercion the HTTP functions share: every argument a string.
+fn coerce_strings(
+    function: &str,
+    arg_types: &[DataType],
+    names: &[&str],
+) -> datafusion::common::Result<Vec<DataType>> {
+    if arg_types.len() != names.len() {
+        return datafusion::common::plan_err!(
+            "{function} takes ({}), got {} arguments",
+            names.join(", "),
+            arg_types.len()
+        );
+    }
+    arg_types
+        .iter()
+        .zip(names)
+        .map(|(data_type, name)| match data_type {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
+            DataType::Null => Ok(DataType::Utf8),
+            other => {
+                datafusion::common::plan_err!("{function}: {name} must be a string, got {other}")
+            }
+        })
+        .collect()
+}
