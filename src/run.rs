@@ -169,14 +169,30 @@ impl fmt::Display for RunSummary {
         if !self.nodes.is_empty() {
             writeln!(f, "  {:<width$}  {:>12}  {:>12}", "node", "rows", "compute")?;
         }
+        let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
         for node in &self.nodes {
-            writeln!(
+            write!(
                 f,
                 "  {:<width$}  {:>12}  {:>9.1} ms",
                 node.node,
                 node.rows,
-                node.compute.as_secs_f64() * 1000.0
+                ms(node.compute)
             )?;
+            if node.instances_built > 0 {
+                write!(
+                    f,
+                    "  instances {} (init {:.1} ms)",
+                    node.instances_built,
+                    ms(node.init_time)
+                )?;
+            }
+            if node.failed_rows > 0 {
+                write!(f, "  failed rows {}", node.failed_rows)?;
+            }
+            if node.retries > 0 {
+                write!(f, "  retries {}", node.retries)?;
+            }
+            writeln!(f)?;
         }
         for file in &self.files {
             writeln!(f, "  wrote {}", file.display())?;

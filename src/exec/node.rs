@@ -43,6 +43,14 @@ use super::instances::InstancePool;
 use super::rechunk_stream;
 use crate::settings::{OnError, RunSettings};
 
+/// An error's own message, without DataFusion's prefix for its kind.
+fn message(error: &DataFusionError) -> String {
+    match error.find_root() {
+        DataFusionError::Execution(message) | DataFusionError::Plan(message) => message.clone(),
+        root => root.strip_backtrace(),
+    }
+}
+
 /// What a node computes, fixed at planning time.
 #[derive(Debug)]
 pub struct NodeSpec {
@@ -298,7 +306,7 @@ impl Worker {
                     "node '{}' ({}) could not start: {}",
                     self.spec.node,
                     self.spec.function.meta().name(),
-                    error.strip_backtrace()
+                    message(&error)
                 )
             })?;
         let output = {
@@ -330,16 +338,15 @@ impl Worker {
             let single: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(row, 1)).collect();
             match compute(&single) {
                 Ok(value) => pieces.push(value),
-                Err(error) if self.spec.settings.on_error == OnError::Null => {
-                    let _ = error;
+                Err(_) if self.spec.settings.on_error == OnError::Null => {
                     self.metrics.failed_rows.add(1);
                     pieces.push(new_null_array(data_type, 1));
                 }
-                Err(error) => return Err(self.failure(index, row, error.strip_backtrace())),
+                Err(error) => return Err(self.failure(index, row, message(&error))),
             }
         }
         if pieces.is_empty() {
-            return Err(self.failure(index, 0, batch_error.strip_backtrace()));
+            return Err(self.failure(index, 0, message(&batch_error)));
         }
         let pieces: Vec<&dyn Array> = pieces.iter().map(|p| p.as_ref()).collect();
         Ok(concat(&pieces)?)

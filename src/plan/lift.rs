@@ -1,6 +1,6 @@
 //! The analyzer rule that gives SQL the node operator: a call of a stateful or async
-//! function in a projection is lifted out of it into a [`NodeCallNode`] below the
-//! projection, which then reads the call's result as a column. Nested calls are lifted
+//! function in a projection, an aggregate or a filter is lifted out of it into a
+//! [`NodeCallNode`] below it, which then reads the call's result as a column. Nested calls are lifted
 //! innermost first. The session's `nodefusion.*` options set the node's batch size,
 //! concurrency and error handling.
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Column, Result};
-use datafusion::logical_expr::{Expr, LogicalPlan, Projection};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::optimizer::AnalyzerRule;
 use nodefusion_udfs::function::{NodeFunction, node_function};
 
@@ -33,48 +33,66 @@ pub fn session_settings(options: &SessionOptions, function: &NodeFunction) -> Ru
     )
 }
 
+/// Replaces the node function calls in `expression` by columns, innermost first, and
+/// records each call with its column.
+fn lift_calls(
+    expression: Expr,
+    calls: &mut Vec<(Expr, String, NodeFunction)>,
+) -> Result<Transformed<Expr>> {
+    expression.transform_up(|expr| {
+        let Expr::ScalarFunction(call) = &expr else {
+            return Ok(Transformed::no(expr));
+        };
+        let Some(function) = node_function(&call.func) else {
+            return Ok(Transformed::no(expr));
+        };
+        let column = format!("__nodefusion_{}", LIFTED.fetch_add(1, Ordering::Relaxed));
+        calls.push((expr.clone(), column.clone(), function));
+        Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+            column,
+        ))))
+    })
+}
+
+/// Lifts the node function calls of a projection, an aggregate or a filter into
+/// [`NodeCallNode`]s below it. Projections and aggregates keep their output names; a filter
+/// gets a projection above it that drops the lifted columns again.
 fn lift(plan: LogicalPlan, options: &SessionOptions) -> Result<Transformed<LogicalPlan>> {
-    let LogicalPlan::Projection(projection) = plan else {
-        return Ok(Transformed::no(plan));
+    let keeps_names = match &plan {
+        LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) => true,
+        LogicalPlan::Filter(_) => false,
+        _ => return Ok(Transformed::no(plan)),
     };
     let mut calls: Vec<(Expr, String, NodeFunction)> = Vec::new();
-    let mut expressions = Vec::with_capacity(projection.expr.len());
-    for (index, expression) in projection.expr.iter().enumerate() {
-        let rewritten = expression.clone().transform_up(|expr| {
-            let Expr::ScalarFunction(call) = &expr else {
-                return Ok(Transformed::no(expr));
-            };
-            let Some(function) = node_function(&call.func) else {
-                return Ok(Transformed::no(expr));
-            };
-            let column = format!("__nodefusion_{}", LIFTED.fetch_add(1, Ordering::Relaxed));
-            calls.push((expr.clone(), column.clone(), function));
-            Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
-                column,
-            ))))
-        })?;
-        let expression = if rewritten.transformed {
-            // The projection's output keeps the name the call gave it.
-            let (qualifier, field) = projection.schema.qualified_field(index);
-            rewritten
-                .data
-                .alias_qualified(qualifier.cloned(), field.name())
+    let mut expressions = Vec::new();
+    for expression in plan.expressions() {
+        let (qualifier, name) = expression.qualified_name();
+        let rewritten = lift_calls(expression, &mut calls)?;
+        expressions.push(if rewritten.transformed && keeps_names {
+            rewritten.data.alias_qualified(qualifier, name)
         } else {
             rewritten.data
-        };
-        expressions.push(expression);
+        });
     }
     if calls.is_empty() {
-        return Ok(Transformed::no(LogicalPlan::Projection(projection)));
+        return Ok(Transformed::no(plan));
     }
-    let mut input = projection.input.as_ref().clone();
+    let Ok([input]) = <[&LogicalPlan; 1]>::try_from(plan.inputs()) else {
+        return Ok(Transformed::no(plan));
+    };
+    let mut input = input.clone();
     for (call, column, function) in calls {
         let settings = session_settings(options, &function);
         let node = call.schema_name().to_string();
         input = NodeCallNode::plan(input, node, call, column, settings, false)?;
     }
-    let lifted = Projection::try_new(expressions, std::sync::Arc::new(input))?;
-    Ok(Transformed::yes(LogicalPlan::Projection(lifted)))
+    let lifted = plan.with_new_exprs(expressions, vec![input])?;
+    if keeps_names {
+        return Ok(Transformed::yes(lifted));
+    }
+    let columns = plan.schema().columns().into_iter().map(Expr::Column);
+    let restored = LogicalPlanBuilder::from(lifted).project(columns)?.build()?;
+    Ok(Transformed::yes(restored))
 }
 
 impl AnalyzerRule for LiftNodeCalls {
