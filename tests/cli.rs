@@ -403,3 +403,54 @@ fn nested_pipeline_files_and_parameters_run() {
     );
     assert_eq!(checked, vec!["400,400"]);
 }
+
+#[test]
+fn stateful_node_settings_come_from_the_file_and_set() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("tokens.toml"),
+        "[input]\npath = \"data/docs.parquet\"\n[output]\npath = \"out/tokens.parquet\"\ncolumns = [\"id\", \"tokens\"]\n\
+         [defaults]\npartitions = 2\non_error = \"null\"\n\
+         [[nodes]]\nname = \"tokens\"\nfunction = \"token_count\"\ninputs = [\"text\"]\nmax_concurrency = 1\n",
+    )
+    .unwrap();
+    let explain = nodefusion(
+        dir.path(),
+        &[
+            "explain",
+            "tokens.toml",
+            "--set",
+            "nodes.tokens.batch_size=16",
+        ],
+    );
+    let text = stdout(&explain);
+    assert!(
+        text.contains(
+            "NodeExec: tokens=token_count(text@1) batch_size=16 max_concurrency=1 on_error=null"
+        ),
+        "{text}{}",
+        stderr(&explain)
+    );
+    let run = nodefusion(
+        dir.path(),
+        &[
+            "run",
+            "tokens.toml",
+            "--quiet",
+            "--set",
+            "nodes.tokens.batch_size=16",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary = stdout(&run);
+    assert!(summary.contains("instances 1 (init"), "{summary}");
+    assert_eq!(
+        sql_rows(
+            dir.path(),
+            "SELECT count(*), count(tokens) = count(text), \
+             sum(CASE WHEN tokens >= word_count(text) THEN 1 ELSE 0 END) = count(text) \
+             FROM 'out/tokens.parquet' o JOIN 'data/docs.parquet' d USING (id)"
+        ),
+        vec!["400,true,true"]
+    );
+}

@@ -4,8 +4,6 @@
 //! innermost first. The session's `nodefusion.*` options set the node's batch size,
 //! concurrency and error handling.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Column, Result};
@@ -20,9 +18,6 @@ use crate::settings::{RunSettings, SessionOptions};
 #[derive(Debug, Default)]
 pub struct LiftNodeCalls;
 
-/// Makes the names of lifted columns unique within a session.
-static LIFTED: AtomicUsize = AtomicUsize::new(0);
-
 /// The settings of a call of `function` under the session's options.
 pub fn session_settings(options: &SessionOptions, function: &NodeFunction) -> RunSettings {
     let meta = function.meta();
@@ -33,25 +28,53 @@ pub fn session_settings(options: &SessionOptions, function: &NodeFunction) -> Ru
     )
 }
 
-/// Replaces the node function calls in `expression` by columns, innermost first, and
-/// records each call with its column.
-fn lift_calls(
-    expression: Expr,
-    calls: &mut Vec<(Expr, String, NodeFunction)>,
-) -> Result<Transformed<Expr>> {
-    expression.transform_up(|expr| {
-        let Expr::ScalarFunction(call) = &expr else {
-            return Ok(Transformed::no(expr));
+/// The calls lifted out of one plan node, each with the column that replaces it.
+struct Lifted<'a> {
+    input: &'a LogicalPlan,
+    calls: Vec<(Expr, String, NodeFunction)>,
+}
+
+impl Lifted<'_> {
+    /// The column for `call`: the one it already got, or a new one named after it
+    /// (`__node_token_count(text)`), unlike any column of the input.
+    fn column_for(&mut self, call: &Expr, function: NodeFunction) -> String {
+        if let Some((_, column, _)) = self.calls.iter().find(|(lifted, _, _)| lifted == call) {
+            return column.clone();
+        }
+        let base = format!("__node_{}", call.schema_name());
+        let taken = |name: &str| {
+            self.input.schema().has_column_with_unqualified_name(name)
+                || self.calls.iter().any(|(_, column, _)| column == name)
         };
-        let Some(function) = node_function(&call.func) else {
-            return Ok(Transformed::no(expr));
-        };
-        let column = format!("__nodefusion_{}", LIFTED.fetch_add(1, Ordering::Relaxed));
-        calls.push((expr.clone(), column.clone(), function));
-        Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
-            column,
-        ))))
-    })
+        let column = (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}_{n}")
+                }
+            })
+            .find(|name| !taken(name))
+            .unwrap_or(base);
+        self.calls.push((call.clone(), column.clone(), function));
+        column
+    }
+
+    /// Replaces the node function calls in `expression` by columns, innermost first.
+    fn replace_calls(&mut self, expression: Expr) -> Result<Transformed<Expr>> {
+        expression.transform_up(|expr| {
+            let Expr::ScalarFunction(call) = &expr else {
+                return Ok(Transformed::no(expr));
+            };
+            let Some(function) = node_function(&call.func) else {
+                return Ok(Transformed::no(expr));
+            };
+            let column = self.column_for(&expr, function);
+            Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                column,
+            ))))
+        })
+    }
 }
 
 /// Lifts the node function calls of a projection, an aggregate or a filter into
@@ -63,25 +86,29 @@ fn lift(plan: LogicalPlan, options: &SessionOptions) -> Result<Transformed<Logic
         LogicalPlan::Filter(_) => false,
         _ => return Ok(Transformed::no(plan)),
     };
-    let mut calls: Vec<(Expr, String, NodeFunction)> = Vec::new();
+    let Ok([input]) = <[&LogicalPlan; 1]>::try_from(plan.inputs()) else {
+        return Ok(Transformed::no(plan));
+    };
+    let mut lifted = Lifted {
+        input,
+        calls: Vec::new(),
+    };
     let mut expressions = Vec::new();
     for expression in plan.expressions() {
         let (qualifier, name) = expression.qualified_name();
-        let rewritten = lift_calls(expression, &mut calls)?;
-        expressions.push(if rewritten.transformed && keeps_names {
+        let rewritten = lifted.replace_calls(expression)?;
+        let renamed = rewritten.data.qualified_name() != (qualifier.clone(), name.clone());
+        expressions.push(if renamed && keeps_names {
             rewritten.data.alias_qualified(qualifier, name)
         } else {
             rewritten.data
         });
     }
-    if calls.is_empty() {
+    if lifted.calls.is_empty() {
         return Ok(Transformed::no(plan));
     }
-    let Ok([input]) = <[&LogicalPlan; 1]>::try_from(plan.inputs()) else {
-        return Ok(Transformed::no(plan));
-    };
     let mut input = input.clone();
-    for (call, column, function) in calls {
+    for (call, column, function) in lifted.calls {
         let settings = session_settings(options, &function);
         let node = call.schema_name().to_string();
         input = NodeCallNode::plan(input, node, call, column, settings, false)?;

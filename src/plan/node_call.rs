@@ -4,6 +4,7 @@
 //! expensive call.
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -133,6 +134,21 @@ impl UserDefinedLogicalNodeCore for NodeCallNode {
                 .max_concurrency
                 .map_or_else(|| "partitions".to_string(), |n| n.to_string())
         )
+    }
+
+    /// The input columns the node needs: those passed on that its consumer reads, and
+    /// those the call reads; the optimizer prunes the rest from the scan.
+    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        let input_schema = self.input.schema();
+        let mut needed: BTreeSet<usize> = output_columns
+            .iter()
+            .copied()
+            .filter(|&index| index < input_schema.fields().len())
+            .collect();
+        for column in self.call.column_refs() {
+            needed.insert(input_schema.index_of_column(column).ok()?);
+        }
+        Some(vec![needed.into_iter().collect()])
     }
 
     fn with_exprs_and_inputs(

@@ -8,7 +8,9 @@ use datafusion::common::{Result, internal_err};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use nodefusion_udfs::function::{InitOptions, node_function};
 
@@ -24,16 +26,39 @@ fn plan_node_call(
     session_state: &dyn Session,
     planning_context: &PhysicalPlanningContext,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let Expr::ScalarFunction(function_call) = call.call() else {
-        return internal_err!("NodeCall of {} is not a function call", call.call());
-    };
-    let Some(function) = node_function(&function_call.func) else {
-        return internal_err!("{} is not a node function", function_call.func.name());
-    };
     let [logical_input] = logical_inputs else {
         return internal_err!("NodeCall takes one input");
     };
     let input_schema = logical_input.schema();
+    let function = match call.call() {
+        Expr::ScalarFunction(function_call) => {
+            node_function(&function_call.func).map(|function| (function_call, function))
+        }
+        _ => None,
+    };
+    let Some((function_call, function)) = function else {
+        // The optimizer folded the call (an immutable function of constants): what is
+        // left is a plain expression.
+        let mut expressions: Vec<ProjectionExpr> = input_schema
+            .columns()
+            .into_iter()
+            .enumerate()
+            .map(|(index, column)| ProjectionExpr {
+                expr: Arc::new(PhysicalColumn::new(&column.name, index)) as _,
+                alias: column.name,
+            })
+            .collect();
+        expressions.push(ProjectionExpr {
+            expr: planner.create_physical_expr(
+                call.call(),
+                input_schema,
+                session_state,
+                planning_context,
+            )?,
+            alias: call.output().to_string(),
+        });
+        return Ok(Arc::new(ProjectionExec::try_new(expressions, input)?));
+    };
     let arguments = function_call
         .args
         .iter()

@@ -44,7 +44,8 @@ impl TokenCount {
     /// The function, ready to wrap in a node function.
     pub fn new() -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Immutable)
+            // Volatile: computed in the node operator, never folded at planning time.
+            signature: Signature::user_defined(Volatility::Volatile)
                 .with_parameter_names(vec!["text", "model"])
                 .expect("user-defined signatures take any parameter names"),
         }
