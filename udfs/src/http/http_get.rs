@@ -1,21 +1,12 @@
 //! `http_get(url)`: GET a URL; `{status, body}`.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
-use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{DocSection, Documentation, Signature, Volatility};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Documentation;
 
-use super::{client, coerce_strings, response_type, send, text_argument};
-use crate::function::{AsyncRowFunction, CallError, FunctionMeta};
-
-/// Built-in HTTP functions.
-pub const DOC_SECTION_HTTP: DocSection = DocSection {
-    include: true,
-    label: "nodefusion HTTP functions",
-    description: None,
-};
+use super::{DOC_SECTION_HTTP, HttpRequest, text_argument};
+use crate::function::CallError;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -28,61 +19,21 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-/// The `http_get` function.
-#[derive(Debug)]
-pub struct HttpGet {
-    signature: Signature,
-    client: OnceLock<reqwest::Client>,
-}
+/// The request of `http_get`.
+pub struct HttpGet;
 
-impl HttpGet {
-    /// The function, ready to wrap in a node function.
-    pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Volatile)
-                .with_parameter_names(vec!["url"])
-                .expect("user-defined signatures take any parameter names"),
-            client: OnceLock::new(),
-        }
-    }
-}
+impl HttpRequest for HttpGet {
+    const NAME: &'static str = "http_get";
+    const PARAMETERS: &'static [&'static str] = &["url"];
 
-impl Default for HttpGet {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl FunctionMeta for HttpGet {
-    fn name(&self) -> &str {
-        "http_get"
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_strings(self.name(), arg_types, &["url"])
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(response_type())
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
-    }
-}
-
-#[async_trait]
-impl AsyncRowFunction for HttpGet {
-    async fn call(
-        &self,
+    fn request(
+        client: &reqwest::Client,
         args: &[ScalarValue],
-        _return_type: &DataType,
-    ) -> Result<ScalarValue, CallError> {
-        let url = text_argument(&args[0], "url")?;
-        send(client(&self.client).get(url)).await
+    ) -> Result<reqwest::RequestBuilder, CallError> {
+        Ok(client.get(text_argument(&args[0], "url")?))
     }
 }

@@ -1,15 +1,12 @@
 //! `http_post_json(url, body)`: POST a JSON document; `{status, body}`.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
-use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{Documentation, Signature, Volatility};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Documentation;
 
-use super::http_get::DOC_SECTION_HTTP;
-use super::{client, coerce_strings, response_type, send, text_argument};
-use crate::function::{AsyncRowFunction, CallError, FunctionMeta};
+use super::{DOC_SECTION_HTTP, HttpRequest, text_argument};
+use crate::function::CallError;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -26,68 +23,28 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-/// The `http_post_json` function.
-#[derive(Debug)]
-pub struct HttpPostJson {
-    signature: Signature,
-    client: OnceLock<reqwest::Client>,
-}
+/// The request of `http_post_json`.
+pub struct HttpPostJson;
 
-impl HttpPostJson {
-    /// The function, ready to wrap in a node function.
-    pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Volatile)
-                .with_parameter_names(vec!["url", "body"])
-                .expect("user-defined signatures take any parameter names"),
-            client: OnceLock::new(),
-        }
-    }
-}
+impl HttpRequest for HttpPostJson {
+    const NAME: &'static str = "http_post_json";
+    const PARAMETERS: &'static [&'static str] = &["url", "body"];
 
-impl Default for HttpPostJson {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl FunctionMeta for HttpPostJson {
-    fn name(&self) -> &str {
-        "http_post_json"
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_strings(self.name(), arg_types, &["url", "body"])
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(response_type())
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
-    }
-}
-
-#[async_trait]
-impl AsyncRowFunction for HttpPostJson {
-    async fn call(
-        &self,
+    fn request(
+        client: &reqwest::Client,
         args: &[ScalarValue],
-        _return_type: &DataType,
-    ) -> Result<ScalarValue, CallError> {
+    ) -> Result<reqwest::RequestBuilder, CallError> {
         let url = text_argument(&args[0], "url")?;
         let body = text_argument(&args[1], "body")?;
         serde_json::from_str::<serde_json::Value>(body)
             .map_err(|error| CallError::permanent(format!("body is not JSON: {error}")))?;
-        let request = client(&self.client)
+        Ok(client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        send(request).await
+            .body(body.to_string()))
     }
 }

@@ -6,25 +6,119 @@
 mod http_get;
 mod http_post_json;
 
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use datafusion::arrow::array::{Int32Array, StringArray, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{DocSection, Documentation, ScalarUDF, Signature, Volatility};
 
 pub use http_get::HttpGet;
 pub use http_post_json::HttpPostJson;
 
-use crate::function::{CallError, NodeFunction};
+use crate::function::{AsyncRowFunction, CallError, FunctionMeta, NodeFunction};
+
+/// Built-in HTTP functions.
+pub const DOC_SECTION_HTTP: DocSection = DocSection {
+    include: true,
+    label: "nodefusion HTTP functions",
+    description: None,
+};
 
 /// Every HTTP function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpGet::new())).into_udf()),
-        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpPostJson::new())).into_udf()),
+        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpFunction::<HttpGet>::new())).into_udf()),
+        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpFunction::<HttpPostJson>::new())).into_udf()),
     ]
+}
+
+/// One HTTP function: its name, parameters, documentation and the request it sends.
+pub trait HttpRequest: Send + Sync + 'static {
+    /// The SQL name.
+    const NAME: &'static str;
+    /// The parameter names; every argument is a string.
+    const PARAMETERS: &'static [&'static str];
+    /// The documentation `nodefusion functions` shows.
+    fn documentation() -> &'static Documentation;
+    /// The request for one row's arguments.
+    fn request(
+        client: &reqwest::Client,
+        args: &[ScalarValue],
+    ) -> Result<reqwest::RequestBuilder, CallError>;
+}
+
+/// The async per-row function sending `R`'s requests with one shared client.
+pub struct HttpFunction<R> {
+    signature: Signature,
+    client: OnceLock<reqwest::Client>,
+    request: PhantomData<R>,
+}
+
+impl<R: HttpRequest> HttpFunction<R> {
+    /// The function, ready to wrap in a node function.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Volatile)
+                .with_parameter_names(R::PARAMETERS.to_vec())
+                .expect("user-defined signatures take any parameter names"),
+            client: OnceLock::new(),
+            request: PhantomData,
+        }
+    }
+}
+
+impl<R: HttpRequest> Default for HttpFunction<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> std::fmt::Debug for HttpFunction<R>
+where
+    R: HttpRequest,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpFunction")
+            .field("name", &R::NAME)
+            .finish()
+    }
+}
+
+impl<R: HttpRequest> FunctionMeta for HttpFunction<R> {
+    fn name(&self) -> &str {
+        R::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_strings(R::NAME, arg_types, R::PARAMETERS)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(response_type())
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(R::documentation())
+    }
+}
+
+#[async_trait]
+impl<R: HttpRequest> AsyncRowFunction for HttpFunction<R> {
+    async fn call(
+        &self,
+        args: &[ScalarValue],
+        _return_type: &DataType,
+    ) -> Result<ScalarValue, CallError> {
+        send(R::request(client(&self.client), args)?).await
+    }
 }
 
 /// The fields of a response: `status` and `body`.
