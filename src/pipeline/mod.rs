@@ -7,7 +7,9 @@ mod graph;
 mod node;
 mod sql_columns;
 
+use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
+use nodefusion_udfs::models::DEFAULT_MODEL;
 
 pub use graph::{FlatFunction, FlatNode, PipelineGraph};
 pub use node::{Node, NodeFunction};
@@ -87,6 +89,43 @@ impl Pipeline {
     /// The requested output columns, if any.
     pub fn requested_outputs(&self) -> Option<&[String]> {
         self.outputs.as_deref()
+    }
+
+    /// The models the nodes need, here and in nested pipelines: a node calling a function
+    /// of `ctx` that takes a `model` parameter needs the model its `model` param names, or
+    /// the default model.
+    pub fn models(&self, ctx: &SessionContext) -> Vec<String> {
+        let mut models = Vec::new();
+        for node in &self.nodes {
+            match &node.function {
+                NodeFunction::Pipeline(inner) => models.extend(inner.models(ctx)),
+                NodeFunction::Named(function) => {
+                    let takes_model =
+                        ctx.state()
+                            .scalar_functions()
+                            .get(function)
+                            .is_some_and(|udf| {
+                                udf.signature()
+                                    .parameter_names
+                                    .as_ref()
+                                    .is_some_and(|names| names.iter().any(|name| name == "model"))
+                            });
+                    if takes_model {
+                        let named = node.params.iter().find_map(|(name, value)| match value {
+                            ScalarValue::Utf8(Some(model)) if name == "model" => {
+                                Some(model.clone())
+                            }
+                            _ => None,
+                        });
+                        models.push(named.unwrap_or_else(|| DEFAULT_MODEL.to_string()));
+                    }
+                }
+                NodeFunction::Udf(_) | NodeFunction::Sql(_) => {}
+            }
+        }
+        models.sort();
+        models.dedup();
+        models
     }
 
     /// The pipeline's defaults.

@@ -3,7 +3,7 @@
 //! - [`function`] holds the function model: a user's functions over whole Arrow arrays or
 //!   row-wise closures lifted into vectorized ones ([`function::UserFunction`]), and the
 //!   argument dispatch every function shares.
-//! - [`text`], [`vector`] and [`http`] are the families of built-in functions, one function
+//! - [`text`], [`vector`], [`embedding`] and [`http`] are the families of built-in functions, one function
 //!   per file, each with its own documentation;
 //! - [`models`] finds model directories by name.
 //!
@@ -17,6 +17,7 @@
 //! ```
 
 pub mod arrays;
+pub mod embedding;
 pub mod function;
 pub mod http;
 pub mod models;
@@ -34,6 +35,7 @@ pub fn all_functions() -> Vec<Arc<ScalarUDF>> {
     text::functions()
         .into_iter()
         .chain(vector::functions())
+        .chain(embedding::functions())
         .chain(http::functions())
         .collect()
 }

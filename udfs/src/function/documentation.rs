@@ -17,6 +17,13 @@ pub const DOC_SECTION_VECTOR: DocSection = DocSection {
     description: None,
 };
 
+/// Built-in embedding functions.
+pub const DOC_SECTION_EMBEDDING: DocSection = DocSection {
+    include: true,
+    label: "nodefusion embedding functions",
+    description: None,
+};
+
 /// Functions a user builds in code.
 pub const DOC_SECTION_USER: DocSection = DocSection {
     include: true,

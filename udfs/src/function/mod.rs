@@ -20,7 +20,9 @@ mod user;
 
 pub use arguments::{ScalarArguments, invoke_kernel};
 pub use closures::{async_per_batch, async_per_row, stateful};
-pub use documentation::{DOC_SECTION_TEXT, DOC_SECTION_USER, DOC_SECTION_VECTOR, describe};
+pub use documentation::{
+    DOC_SECTION_EMBEDDING, DOC_SECTION_TEXT, DOC_SECTION_USER, DOC_SECTION_VECTOR, describe,
+};
 pub use node::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
     NodeFunction, StatefulFunction, node_function,

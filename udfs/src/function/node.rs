@@ -21,10 +21,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, new_empty_array};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_datafusion_err, not_impl_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature,
 };
 
 use super::arguments::{ScalarArguments, invoke_kernel};
@@ -41,6 +42,16 @@ pub trait FunctionMeta: Debug + Send + Sync + 'static {
     }
     /// The result type for arguments of `arg_types`.
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType>;
+    /// The result type for arguments of `arg_types` whose constant values are `constants`
+    /// (one per argument, `None` where it is not a constant): for functions whose type
+    /// depends on a constant, such as `embed`, whose vector length is its model's.
+    fn return_type_with_constants(
+        &self,
+        arg_types: &[DataType],
+        _constants: &[Option<&ScalarValue>],
+    ) -> Result<DataType> {
+        self.return_type(arg_types)
+    }
     /// The documentation `nodefusion functions` shows.
     fn documentation(&self) -> Option<&Documentation> {
         None
@@ -280,6 +291,19 @@ impl ScalarUDFImpl for NodeUdf {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         self.function.meta().return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let arg_types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|field| field.data_type().clone())
+            .collect();
+        let data_type = self
+            .function
+            .meta()
+            .return_type_with_constants(&arg_types, args.scalar_arguments)?;
+        Ok(Arc::new(Field::new(self.name(), data_type, true)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

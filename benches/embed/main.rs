@@ -1,0 +1,214 @@
+//! SEEDS.md section 3 for `embed` with all-MiniLM-L6-v2 on the CPU. A plain harness (each
+//! figure is a median of a few runs of many texts; criterion's sampling does not suit runs
+//! of seconds):
+//!
+//! 1. texts/s of the encoder for 500- and 2,000-character texts at batch sizes 1, 8, 32,
+//!    64 and 128, and for a mixed-length corpus (generated documents of 20 to 4,000
+//!    characters), with the padding a padded batch would have carried, in input order and
+//!    sorted by length (packed sequences carry none);
+//! 2. the stateful effect: the model loaded for every batch versus once per partition, in
+//!    a pipeline.
+//!
+//! It also writes the texts it used to `$NODEFUSION_BENCH_DIR` (default
+//! `/tmp/nodefusion-bench`) as `embed_<set>.json`, so that `benches/embed/compare.sh` runs
+//! Python sentence-transformers on exactly the same texts, and prints its figures as JSON
+//! lines (`{"system": "nodefusion", ...}`) after the table.
+//!
+//! `cargo bench --bench embed` (`-- quick` for fewer texts and one run per figure).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use nodefusion::datagen::{SplitMix64, docs_batch, text_of_length};
+use nodefusion::{Input, Node, Pipeline, new_context};
+use nodefusion_udfs::embedding::{Embed, SentenceEncoder};
+use nodefusion_udfs::function::{FunctionMeta, InitOptions, StatefulFunction, UserFunction};
+use nodefusion_udfs::models::{DEFAULT_MODEL, resolve};
+
+fn quick() -> bool {
+    std::env::args().any(|arg| arg == "quick")
+}
+
+fn runs() -> usize {
+    if quick() { 1 } else { 3 }
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("NODEFUSION_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("nodefusion-bench"))
+}
+
+/// The text sets: `count` texts of one length each, and generated documents of mixed length.
+fn text_sets() -> Vec<(&'static str, Vec<String>)> {
+    let count = if quick() { 64 } else { 256 };
+    let mut rng = SplitMix64::new(7);
+    let fixed = |rng: &mut SplitMix64, length| {
+        (0..count)
+            .map(|_| text_of_length(rng, length))
+            .collect::<Vec<_>>()
+    };
+    let chars_500 = fixed(&mut rng, 500);
+    let chars_2000 = fixed(&mut rng, 2000);
+    let documents = docs_batch(&mut SplitMix64::new(42), 0, count * 2).unwrap();
+    let mixed = documents
+        .column_by_name("text")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+        .iter()
+        .flatten()
+        .take(count)
+        .map(str::to_string)
+        .collect();
+    vec![
+        ("500_chars", chars_500),
+        ("2000_chars", chars_2000),
+        ("mixed", mixed),
+    ]
+}
+
+/// The median over `runs()` of the seconds `work` takes.
+fn median_seconds(mut work: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..runs())
+        .map(|_| {
+            let started = Instant::now();
+            work();
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Padded tokens over real tokens for batches of `batch_size` in the order given.
+fn padding_ratio(lengths: &[usize], batch_size: usize) -> f64 {
+    let real: usize = lengths.iter().sum();
+    let padded: usize = lengths
+        .chunks(batch_size)
+        .map(|batch| batch.iter().max().unwrap_or(&0) * batch.len())
+        .sum();
+    padded as f64 / real as f64
+}
+
+fn throughput(encoder: &SentenceEncoder, results: &mut Vec<String>) {
+    println!("embed throughput (texts/s), all-MiniLM-L6-v2, packed sequences");
+    println!(
+        "{:<12} {:>6} {:>10} {:>12}",
+        "texts", "batch", "texts/s", "tokens/s"
+    );
+    for (set, texts) in text_sets() {
+        std::fs::create_dir_all(bench_dir()).unwrap();
+        let file = bench_dir().join(format!("embed_{set}.json"));
+        std::fs::write(&file, serde_json::to_string(&texts).unwrap()).unwrap();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let lengths: Vec<usize> = encoder
+            .tokenize(&refs)
+            .unwrap()
+            .iter()
+            .map(Vec::len)
+            .collect();
+        let tokens: usize = lengths.iter().sum();
+        encoder.encode(&refs[..8]).unwrap();
+        let batch_sizes: &[usize] = if set == "mixed" {
+            &[32]
+        } else {
+            &[1, 8, 32, 64, 128]
+        };
+        for &batch_size in batch_sizes {
+            let seconds = median_seconds(|| {
+                for batch in refs.chunks(batch_size) {
+                    std::hint::black_box(encoder.encode(batch).unwrap());
+                }
+            });
+            let texts_per_second = texts.len() as f64 / seconds;
+            println!(
+                "{set:<12} {batch_size:>6} {texts_per_second:>10.1} {:>12.0}",
+                tokens as f64 / seconds
+            );
+            results.push(format!(
+                r#"{{"system": "nodefusion", "texts": "{set}", "batch_size": {batch_size}, "texts_per_second": {texts_per_second:.2}}}"#
+            ));
+        }
+        if set == "mixed" {
+            let mut sorted = lengths.clone();
+            sorted.sort_unstable();
+            println!(
+                "  padding a padded batch of 32 would carry (padded/real tokens): in input \
+                 order {:.2}, sorted by length {:.2}; packed: 1.00",
+                padding_ratio(&lengths, 32),
+                padding_ratio(&sorted, 32)
+            );
+        }
+    }
+}
+
+fn texts_input(texts: &[String]) -> Input {
+    let schema = Arc::new(Schema::new(vec![Field::new("text", DataType::Utf8, false)]));
+    let column: ArrayRef = Arc::new(StringArray::from_iter_values(texts));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap();
+    Input::batches(schema, vec![batch])
+}
+
+/// The model loaded for every batch (a plain vectorized function) versus once per
+/// partition (the stateful `embed` node), 32 rows per batch.
+async fn stateful_effect() {
+    let texts: Vec<String> = {
+        let mut rng = SplitMix64::new(11);
+        (0..if quick() { 128 } else { 512 })
+            .map(|_| text_of_length(&mut rng, 100))
+            .collect()
+    };
+    let input = texts_input(&texts);
+    let vector_type = Embed::new().return_type(&[DataType::Utf8]).unwrap();
+    let load_per_batch = UserFunction::vectorized(
+        "embed_loading_per_batch",
+        vec![DataType::Utf8],
+        vector_type,
+        |args| Embed::new().init(&InitOptions::default())?.process(args),
+    )
+    .into_udf();
+    let ctx = new_context().unwrap();
+    let mut seconds = Vec::new();
+    for node in [
+        Node::udf("vector", load_per_batch),
+        Node::function("vector", "embed"),
+    ] {
+        let pipeline = Pipeline::new("embed")
+            .node(node.inputs(["text"]).batch_size(32))
+            .partitions(1);
+        let compiled = pipeline.compile(&ctx, &input).await.unwrap();
+        let started = Instant::now();
+        std::hint::black_box(compiled.collect().await.unwrap());
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    println!(
+        "stateful: {} texts of 100 chars, batch 32: model loaded per batch {:.2} s, once per \
+         partition {:.2} s: {:.1}x",
+        texts.len(),
+        seconds[0],
+        seconds[1],
+        seconds[0] / seconds[1]
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let started = Instant::now();
+    let encoder = SentenceEncoder::load(&resolve(DEFAULT_MODEL).unwrap()).unwrap();
+    println!(
+        "model loaded in {:.2} s; {} cores",
+        started.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |cores| cores.get())
+    );
+    let mut results = Vec::new();
+    throughput(&encoder, &mut results);
+    stateful_effect().await;
+    for line in results {
+        println!("{line}");
+    }
+}

@@ -1,0 +1,44 @@
+//! `nodefusion model pull NAME` and `nodefusion model list`.
+
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nodefusion_udfs::models::{self, PullProgress};
+
+/// Installs the model `name`, with a progress bar of its downloads on stderr, and returns
+/// its directory.
+pub async fn install(name: &str) -> anyhow::Result<PathBuf> {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes}") {
+        bar.set_style(style);
+    }
+    let show = |progress: PullProgress| match progress {
+        PullProgress::Source(source) => bar.println(format!("trying {source}")),
+        PullProgress::Download { file, done, total } => {
+            bar.set_message(file);
+            bar.set_length(total.unwrap_or(done));
+            bar.set_position(done);
+        }
+    };
+    let installed = models::pull(name, &show).await;
+    bar.finish_and_clear();
+    Ok(installed?)
+}
+
+/// `nodefusion model pull NAME`: installs the model and prints where.
+pub async fn pull(name: &str) -> anyhow::Result<()> {
+    println!("{name}: {}", install(name).await?.display());
+    Ok(())
+}
+
+/// Prints every installed model and its directory.
+pub fn list() -> anyhow::Result<()> {
+    let installed = models::installed();
+    if installed.is_empty() {
+        println!("no models in {}", models::models_dir().display());
+    }
+    for (name, directory) in installed {
+        println!("{name}\t{}", directory.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! `embed` with the real all-MiniLM-L6-v2: vectors that match Python sentence-transformers
+//! (tests/fixtures/embeddings.json), null and repeated texts, results independent of batch
+//! size and partitions, and clear errors for a missing model.
+
+mod support;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema};
+use nodefusion::{Input, Node, Pipeline, new_context};
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    text: String,
+    vector: Vec<f32>,
+}
+
+fn references() -> Vec<Reference> {
+    let fixture = std::fs::read_to_string("tests/fixtures/embeddings.json").unwrap();
+    serde_json::from_str(&fixture).unwrap()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+fn texts_input(texts: Vec<Option<String>>) -> Input {
+    let schema = Arc::new(Schema::new(vec![Field::new("text", DataType::Utf8, true)]));
+    let column: ArrayRef = Arc::new(StringArray::from(texts));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap();
+    Input::batches(schema, vec![batch])
+}
+
+/// The vectors of the `vector` column, `None` for null rows.
+fn vectors(batches: &[RecordBatch]) -> Vec<Option<Vec<f32>>> {
+    batches
+        .iter()
+        .flat_map(|batch| {
+            let column = batch.column_by_name("vector").unwrap().as_fixed_size_list();
+            (0..column.len())
+                .map(|row| {
+                    column.is_valid(row).then(|| {
+                        column
+                            .value(row)
+                            .as_primitive::<Float32Type>()
+                            .values()
+                            .to_vec()
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+async fn embed_all(
+    texts: Vec<Option<String>>,
+    batch_size: usize,
+    partitions: usize,
+) -> Vec<Option<Vec<f32>>> {
+    let ctx = new_context().unwrap();
+    let pipeline = Pipeline::new("embed")
+        .node(
+            Node::function("vector", "embed")
+                .inputs(["text"])
+                .batch_size(batch_size),
+        )
+        .partitions(partitions);
+    let compiled = pipeline.compile(&ctx, &texts_input(texts)).await.unwrap();
+    vectors(&compiled.collect().await.unwrap())
+}
+
+#[tokio::test]
+async fn vectors_match_sentence_transformers() {
+    let references = references();
+    assert!(references.len() >= 30);
+    let texts = references.iter().map(|r| Some(r.text.clone())).collect();
+    let vectors = embed_all(texts, 8, 1).await;
+    for (reference, vector) in references.iter().zip(&vectors) {
+        let vector = vector.as_ref().expect("a text gives a vector");
+        assert_eq!(vector.len(), 384);
+        let similarity = cosine(vector, &reference.vector);
+        assert!(
+            similarity >= 0.999,
+            "cosine {similarity} for {:?}",
+            reference.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn nulls_give_null_vectors_and_results_do_not_depend_on_batching() {
+    let references = references();
+    let mut texts: Vec<Option<String>> = Vec::new();
+    for (i, reference) in references.iter().enumerate().take(12) {
+        texts.push(Some(reference.text.clone()));
+        if i % 3 == 0 {
+            texts.push(None);
+            // A repeated text is embedded once per batch and gets the same vector.
+            texts.push(Some(reference.text.clone()));
+        }
+    }
+    let baseline = embed_all(texts.clone(), 256, 1).await;
+    for (text, vector) in texts.iter().zip(&baseline) {
+        assert_eq!(text.is_none(), vector.is_none());
+    }
+    for (batch_size, partitions) in [(1, 1), (7, 2), (64, 4)] {
+        let other = embed_all(texts.clone(), batch_size, partitions).await;
+        assert_eq!(other.len(), baseline.len());
+        for (a, b) in baseline.iter().zip(&other) {
+            match (a, b) {
+                (Some(a), Some(b)) => assert!(
+                    cosine(a, b) > 0.99999,
+                    "batch_size {batch_size}, partitions {partitions}"
+                ),
+                (None, None) => {}
+                _ => panic!("null where there should be a vector"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn embed_works_in_sql_with_vector_functions() {
+    let ctx = new_context().unwrap();
+    let batches = ctx
+        .sql(
+            "SELECT round(vector_norm(embed('Hello, world!')), 4) AS norm, \
+             arrow_typeof(embed('x')) AS type, \
+             cosine_similarity(embed('A man is eating food.'), embed('A man eats a meal.')) > \
+             cosine_similarity(embed('A man is eating food.'), embed('The stock market fell.')) \
+             AS closer",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(support::column_text(&batches, "norm"), ["1.0"]);
+    assert_eq!(
+        support::column_text(&batches, "type"),
+        ["FixedSizeList(384 x Float32)"]
+    );
+    assert_eq!(support::column_text(&batches, "closer"), ["true"]);
+}
+
+#[tokio::test]
+async fn a_missing_model_is_a_planning_error_that_says_how_to_get_one() {
+    let ctx = new_context().unwrap();
+    let error = ctx
+        .sql("SELECT embed('x', 'no-such-org/no-such-model')")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("model 'no-such-org/no-such-model' not found"),
+        "{error}"
+    );
+    assert!(error.contains("model pull"), "{error}");
+}

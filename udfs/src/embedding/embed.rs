@@ -1,0 +1,191 @@
+//! `embed(text [, model])`: the sentence embedding of a text, a `FixedSizeList<Float32, dim>`
+//! vector, from a sentence-transformers model (default all-MiniLM-L6-v2) run on candle.
+//! Stateful: the model is loaded once per partition. Each distinct text of a batch is
+//! embedded once; a null text gives a null vector.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{ArrayRef, FixedSizeListArray, Float32Array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{Documentation, Signature, Volatility};
+
+use super::sentence_encoder::{SentenceEncoder, embedding_dimension};
+use crate::arrays::StringColumn;
+use crate::function::{
+    DOC_SECTION_EMBEDDING, FunctionInstance, FunctionMeta, InitOptions, StatefulFunction,
+};
+use crate::models::{DEFAULT_MODEL, resolve};
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION_EMBEDDING,
+        "The sentence embedding of a text from a sentence-transformers model (a vector of \
+         Float32; null for a null text).",
+        "embed(text [, model])",
+    )
+    .with_sql_example(
+        "```sql\n> SELECT vector_norm(embed('Hello, world!'));\n+-----+\n| 1.0 |\n+-----+\n```",
+    )
+    .with_argument("text", "The text to embed; truncated at the model's max_seq_length.")
+    .with_argument(
+        "model",
+        "A model name or model directory (a constant); default sentence-transformers/all-MiniLM-L6-v2.",
+    )
+    .build()
+});
+
+/// The `embed` function.
+#[derive(Debug)]
+pub struct Embed {
+    signature: Signature,
+}
+
+impl Embed {
+    /// The function, ready to wrap in a node function.
+    pub fn new() -> Self {
+        Self {
+            // Volatile: computed in the node operator, never folded at planning time.
+            signature: Signature::user_defined(Volatility::Volatile)
+                .with_parameter_names(vec!["text", "model"])
+                .expect("user-defined signatures take any parameter names"),
+        }
+    }
+}
+
+impl Default for Embed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The field of a vector's values.
+fn value_field() -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Float32, true))
+}
+
+/// The type of a vector of `dimension` values.
+fn vector_type(dimension: usize) -> DataType {
+    DataType::FixedSizeList(value_field(), dimension as i32)
+}
+
+/// The model a call names: its second argument, else the default.
+fn model_name(model: Option<&ScalarValue>) -> Result<&str> {
+    match model {
+        None => Ok(DEFAULT_MODEL),
+        Some(
+            ScalarValue::Utf8(Some(name))
+            | ScalarValue::LargeUtf8(Some(name))
+            | ScalarValue::Utf8View(Some(name)),
+        ) => Ok(name),
+        Some(value) if value.is_null() => Ok(DEFAULT_MODEL),
+        Some(other) => exec_err!("embed: model must be a string, got {other}"),
+    }
+}
+
+impl FunctionMeta for Embed {
+    fn name(&self) -> &str {
+        "embed"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.is_empty() || arg_types.len() > 2 {
+            return plan_err!(
+                "embed takes (text [, model]), got {} arguments",
+                arg_types.len()
+            );
+        }
+        arg_types
+            .iter()
+            .zip(["text", "model"])
+            .map(|(data_type, name)| match data_type {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
+                DataType::Null => Ok(DataType::Utf8),
+                other => plan_err!("embed: {name} must be a string, got {other}"),
+            })
+            .collect()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.return_type_with_constants(arg_types, &[])
+    }
+
+    fn return_type_with_constants(
+        &self,
+        arg_types: &[DataType],
+        constants: &[Option<&ScalarValue>],
+    ) -> Result<DataType> {
+        if arg_types.len() > 1 && constants.get(1).copied().flatten().is_none() {
+            return plan_err!("embed: model must be a constant string, not a column");
+        }
+        let model = model_name(constants.get(1).copied().flatten())?;
+        Ok(vector_type(embedding_dimension(&resolve(model)?)?))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+
+    fn default_batch_size(&self) -> Option<usize> {
+        Some(256)
+    }
+}
+
+impl StatefulFunction for Embed {
+    fn init(&self, options: &InitOptions) -> Result<Box<dyn FunctionInstance>> {
+        if options.constants.len() > 1 && options.constant(1).is_none() {
+            return exec_err!("embed: model must be a constant string");
+        }
+        let model = model_name(options.constant(1))?;
+        let encoder = SentenceEncoder::load(&resolve(model)?)?;
+        Ok(Box::new(Embedder { encoder }))
+    }
+}
+
+struct Embedder {
+    encoder: SentenceEncoder,
+}
+
+impl FunctionInstance for Embedder {
+    fn process(&mut self, args: &[ArrayRef]) -> Result<ArrayRef> {
+        let text = StringColumn::try_new("embed", &args[0])?;
+        let rows = args[0].len();
+        // Each distinct text is embedded once; `slots` maps every row to its text's vector.
+        let mut positions: HashMap<&str, usize> = HashMap::new();
+        let mut distinct = Vec::new();
+        let slots: Vec<Option<usize>> = (0..rows)
+            .map(|row| {
+                text.get(row).map(|value| {
+                    *positions.entry(value).or_insert_with(|| {
+                        distinct.push(value);
+                        distinct.len() - 1
+                    })
+                })
+            })
+            .collect();
+        let dimension = self.encoder.dimension();
+        let vectors = self.encoder.encode(&distinct)?;
+        let mut values = Vec::with_capacity(rows * dimension);
+        for slot in &slots {
+            match slot {
+                Some(index) => {
+                    values.extend_from_slice(&vectors[index * dimension..(index + 1) * dimension])
+                }
+                None => values.resize(values.len() + dimension, 0.0),
+            }
+        }
+        let validity = NullBuffer::from_iter(slots.iter().map(Option::is_some));
+        Ok(Arc::new(FixedSizeListArray::try_new(
+            value_field(),
+            dimension as i32,
+            Arc::new(Float32Array::from(values)),
+            Some(validity),
+        )?))
+    }
+}
