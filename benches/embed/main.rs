@@ -28,6 +28,10 @@ use nodefusion_udfs::embedding::{Embed, SentenceEncoder};
 use nodefusion_udfs::function::{FunctionMeta, InitOptions, StatefulFunction, UserFunction};
 use nodefusion_udfs::models::{DEFAULT_MODEL, resolve};
 
+/// The allocator of the `nodefusion` binary, so the figures are the ones it gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn quick() -> bool {
     std::env::args().any(|arg| arg == "quick")
 }

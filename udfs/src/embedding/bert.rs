@@ -174,7 +174,10 @@ impl BertEncoder {
                 config.hidden_act
             );
         }
-        if !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        if !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+        {
             candle_core::bail!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 config.hidden_size,
