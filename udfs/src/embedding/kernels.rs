@@ -87,6 +87,7 @@ dispatch_by_cpu! {
     fn gelu_in_place(values: &mut [f32]) => gelu_portable
 }
 
+/// Softmax of every row of a row-major matrix whose rows are `row_length` long.
 #[inline(always)]
 fn softmax_rows_portable(scores: &mut [f32], row_length: usize) {
     for row in scores.chunks_exact_mut(row_length) {
@@ -101,11 +102,6 @@ fn softmax_rows_portable(scores: &mut [f32], row_length: usize) {
             *value *= inverse;
         }
     }
-}
-
-dispatch_by_cpu! {
-    /// Softmax of every row of a row-major matrix whose rows are `row_length` long.
-    fn softmax_rows(scores: &mut [f32], row_length: usize) => softmax_rows_portable
 }
 
 /// The rows of `storage` that `layout` covers, when they are contiguous `f32`s.
@@ -138,11 +134,96 @@ impl CustomOp1 for Gelu {
     }
 }
 
+/// The scratch space of one sequence's attention.
+#[derive(Default)]
+struct AttentionScratch {
+    /// One head's keys, transposed: `[head_size, length]`.
+    keys: Vec<f32>,
+    /// One head's scores: `[length, length]`.
+    scores: Vec<f32>,
+}
+
+/// One sequence's attention, all heads: `qkv` holds its `[length, 3 * hidden]` query, key
+/// and value rows; `context` receives its `[length, hidden]` output. Every inner loop runs
+/// along a contiguous row with no horizontal sum, so it vectorizes fully: a head's keys are
+/// transposed first, so that a row of scores is a sum of key rows scaled by the query's
+/// values, and a row of output is a sum of value rows scaled by the scores.
+#[inline(always)]
+fn attend_portable(
+    qkv: &[f32],
+    context: &mut [f32],
+    shape: AttentionShape,
+    scratch: &mut AttentionScratch,
+) {
+    let AttentionShape {
+        length,
+        heads,
+        head_size,
+        scale,
+    } = shape;
+    let hidden = heads * head_size;
+    let row = |token: usize, part: usize, head: usize| {
+        let start = token * 3 * hidden + part * hidden + head * head_size;
+        &qkv[start..start + head_size]
+    };
+    scratch.keys.resize(head_size * length, 0.0);
+    scratch.scores.resize(length * length, 0.0);
+    for head in 0..heads {
+        for token in 0..length {
+            for (dimension, &value) in row(token, 1, head).iter().enumerate() {
+                scratch.keys[dimension * length + token] = value;
+            }
+        }
+        for (token, scores) in scratch.scores.chunks_exact_mut(length).enumerate() {
+            scores.fill(0.0);
+            for (&query, keys) in row(token, 0, head)
+                .iter()
+                .zip(scratch.keys.chunks_exact(length))
+            {
+                let query = query * scale;
+                for (score, &key) in scores.iter_mut().zip(keys) {
+                    *score += query * key;
+                }
+            }
+        }
+        softmax_rows_portable(&mut scratch.scores, length);
+        for (token, scores) in scratch.scores.chunks_exact(length).enumerate() {
+            let start = token * hidden + head * head_size;
+            let output = &mut context[start..start + head_size];
+            output.fill(0.0);
+            for (other, &weight) in scores.iter().enumerate() {
+                for (out, &value) in output.iter_mut().zip(row(other, 2, head)) {
+                    *out += weight * value;
+                }
+            }
+        }
+    }
+}
+
+/// The sizes of one sequence's attention.
+#[derive(Clone, Copy)]
+struct AttentionShape {
+    length: usize,
+    heads: usize,
+    head_size: usize,
+    scale: f32,
+}
+
+dispatch_by_cpu! {
+    /// One sequence's attention (see [`attend_portable`]).
+    fn attend(
+        qkv: &[f32],
+        context: &mut [f32],
+        shape: AttentionShape,
+        scratch: &mut AttentionScratch
+    ) => attend_portable
+}
+
 /// Multi-head self-attention over packed sequences: the input is `[tokens, 3 * hidden]`,
 /// the query, key and value projections of every token of every sequence side by side,
 /// sequence after sequence; the output `[tokens, hidden]` is every head's context, heads side
 /// by side. Each token attends to the tokens of its own sequence only, so sequences of
-/// different lengths need neither padding nor a mask.
+/// different lengths need neither padding nor a mask. Sequences are computed in parallel.
 pub struct PackedAttention<'a> {
     /// The length of each sequence, in order; they sum to the number of tokens.
     pub lengths: &'a [usize],
@@ -170,107 +251,32 @@ impl CustomOp1 for PackedAttention<'_> {
                 3 * hidden
             );
         }
-        let mut offsets = Vec::with_capacity(self.lengths.len());
-        let mut offset = 0;
-        for &length in self.lengths {
-            offsets.push(offset);
-            offset += length;
-        }
-        // One task per (sequence, head); each writes its own disjoint block of the output.
-        let tasks: Vec<(usize, usize, usize)> = offsets
-            .iter()
-            .zip(self.lengths)
-            .filter(|(_, length)| **length > 0)
-            .flat_map(|(&start, &length)| (0..self.heads).map(move |head| (start, length, head)))
-            .collect();
         let mut context = vec![0f32; tokens * hidden];
-        let output = SharedOutput(context.as_mut_ptr());
+        // Each sequence's rows, input and output, as disjoint slices.
+        let mut sequences = Vec::with_capacity(self.lengths.len());
+        let (mut inputs, mut outputs) = (qkv, context.as_mut_slice());
+        for &length in self.lengths {
+            let (input, rest_in) = inputs.split_at(length * 3 * hidden);
+            let (output, rest_out) = outputs.split_at_mut(length * hidden);
+            sequences.push((input, output, length));
+            (inputs, outputs) = (rest_in, rest_out);
+        }
         let scale = 1.0 / (self.head_size as f32).sqrt();
-        tasks
-            .par_iter()
-            .for_each_init(Vec::new, |scores, &(start, length, head)| {
-                scores.clear();
-                scores.resize(length * length, 0.0);
-                let row_stride = 3 * hidden as isize;
-                let query = qkv[start * 3 * hidden + head * self.head_size..].as_ptr();
-                let key = qkv[start * 3 * hidden + hidden + head * self.head_size..].as_ptr();
-                let value = qkv[start * 3 * hidden + 2 * hidden + head * self.head_size..].as_ptr();
-                // SAFETY: every matrix below lies inside `qkv`, `scores` or this task's block of
-                // `context` (rows `start..start + length`, columns of `head`), which no other
-                // task touches; the strides describe those row-major layouts.
-                unsafe {
-                    // scores = scale * query · keyᵀ
-                    gemm::gemm(
-                        length,
-                        length,
-                        self.head_size,
-                        scores.as_mut_ptr(),
-                        1,
-                        length as isize,
-                        false,
-                        query,
-                        1,
-                        row_stride,
-                        key,
-                        row_stride,
-                        1,
-                        0.0,
-                        scale,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                softmax_rows(scores, length);
-                unsafe {
-                    // context[rows of the sequence, columns of the head] = scores · value
-                    let destination = output.at(start * hidden + head * self.head_size);
-                    gemm::gemm(
-                        length,
-                        self.head_size,
-                        length,
-                        destination,
-                        1,
-                        hidden as isize,
-                        false,
-                        scores.as_ptr(),
-                        1,
-                        length as isize,
-                        value,
-                        1,
-                        row_stride,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            });
+        sequences.into_par_iter().for_each_init(
+            AttentionScratch::default,
+            |scratch, (input, output, length)| {
+                let shape = AttentionShape {
+                    length,
+                    heads: self.heads,
+                    head_size: self.head_size,
+                    scale,
+                };
+                attend(input, output, shape, scratch);
+            },
+        );
         Ok((CpuStorage::F32(context), Shape::from((tokens, hidden))))
     }
 }
-
-/// The output buffer of [`PackedAttention`], written by many tasks at disjoint places.
-#[derive(Clone, Copy)]
-struct SharedOutput(*mut f32);
-
-impl SharedOutput {
-    /// The address `offset` values into the buffer.
-    ///
-    /// # Safety
-    /// `offset` must lie inside the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: the caller keeps `offset` inside the buffer.
-        unsafe { self.0.add(offset) }
-    }
-}
-
-// SAFETY: the tasks that share it write disjoint blocks (see `PackedAttention::cpu_fwd`).
-unsafe impl Send for SharedOutput {}
-unsafe impl Sync for SharedOutput {}
 
 #[cfg(test)]
 mod tests {
@@ -327,9 +333,67 @@ mod tests {
     }
 
     #[test]
+    fn packed_attention_matches_a_direct_computation() {
+        let (heads, head_size, lengths) = (2, 4, [3usize, 1, 5]);
+        let hidden = heads * head_size;
+        let tokens: usize = lengths.iter().sum();
+        let mut state = 12345u32;
+        let qkv: Vec<f32> = (0..tokens * 3 * hidden)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect();
+        let attention = PackedAttention {
+            lengths: &lengths,
+            heads,
+            head_size,
+        };
+        let (CpuStorage::F32(output), _) = attention
+            .cpu_fwd(
+                &CpuStorage::F32(qkv.clone()),
+                &Layout::contiguous((tokens, 3 * hidden)),
+            )
+            .unwrap()
+        else {
+            panic!("f32 in, f32 out")
+        };
+        let at = |token: usize, part: usize, head: usize, d: usize| {
+            qkv[token * 3 * hidden + part * hidden + head * head_size + d]
+        };
+        let mut start = 0;
+        for length in lengths {
+            for head in 0..heads {
+                for i in start..start + length {
+                    let scores: Vec<f32> = (start..start + length)
+                        .map(|j| {
+                            (0..head_size)
+                                .map(|d| at(i, 0, head, d) * at(j, 1, head, d))
+                                .sum::<f32>()
+                                / (head_size as f32).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+                    let total: f32 = weights.iter().sum();
+                    for d in 0..head_size {
+                        let expected: f32 = (start..start + length)
+                            .zip(&weights)
+                            .map(|(j, w)| w / total * at(j, 2, head, d))
+                            .sum();
+                        let actual = output[i * hidden + head * head_size + d];
+                        assert!((actual - expected).abs() < 1e-5, "{actual} vs {expected}");
+                    }
+                }
+            }
+            start += length;
+        }
+    }
+
+    #[test]
     fn softmax_rows_sum_to_one_and_keep_order() {
         let mut scores = vec![1.0, 2.0, 3.0, -50.0, 0.0, 50.0];
-        softmax_rows(&mut scores, 3);
+        softmax_rows_portable(&mut scores, 3);
         for row in scores.chunks(3) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
             assert!(row[0] < row[1] && row[1] < row[2]);
