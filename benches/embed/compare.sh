@@ -30,7 +30,7 @@ fi
 export NODEFUSION_BENCH_DIR="${NODEFUSION_BENCH_DIR:-/tmp/nodefusion-bench}"
 results="$NODEFUSION_BENCH_DIR/embed_results.jsonl"
 mkdir -p "$NODEFUSION_BENCH_DIR"
-cargo run --quiet --release -- model pull >/dev/null
+cargo run --quiet -- model pull >/dev/null
 cargo bench --quiet --bench embed -- "${quick[@]}" | tee "$NODEFUSION_BENCH_DIR/embed_nodefusion.txt"
 grep '^{' "$NODEFUSION_BENCH_DIR/embed_nodefusion.txt" > "$results"
 "$venv/bin/python" benches/embed/sentence_transformers_bench.py "$NODEFUSION_BENCH_DIR" "${quick[@]}" >> "$results"
