@@ -117,10 +117,17 @@ impl NodeTiming {
         NodeTiming {
             node: node.to_string(),
             rows: output_rows(operator),
+            // A projection's time is DataFusion's `elapsed_compute`, a metric of its own kind
+            // that `sum_by_name` does not see.
             compute: if is_node {
                 nanos("compute_time")
             } else {
-                nanos("elapsed_compute")
+                Duration::from_nanos(
+                    metrics
+                        .as_ref()
+                        .and_then(|m| m.elapsed_compute())
+                        .unwrap_or_default() as u64,
+                )
             },
             instances_built: value("instances_built"),
             init_time: nanos("init_time"),

@@ -54,6 +54,18 @@ fn run_executes_the_main_pipeline_and_prints_a_summary() {
         summary.starts_with("clean_docs: 400 rows in, 400 rows out in "),
         "{summary}"
     );
+    let timed = |node: &str| {
+        summary
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|words| words.first() == Some(&node))
+            .and_then(|words| words.get(2).copied())
+            .and_then(|milliseconds| milliseconds.parse::<f64>().ok())
+    };
+    // Plain (projection) nodes and the embedding node both report the time they took.
+    for node in ["clean", "embed_title"] {
+        assert!(timed(node).is_some_and(|ms| ms > 0.0), "{node}: {summary}");
+    }
     for node in ["clean", "words", "short", "embed_title"] {
         assert!(
             summary
