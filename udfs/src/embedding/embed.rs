@@ -17,7 +17,7 @@ use crate::arrays::StringColumn;
 use crate::function::{
     DOC_SECTION_EMBEDDING, FunctionInstance, FunctionMeta, InitOptions, StatefulFunction,
 };
-use crate::models::{DEFAULT_MODEL, resolve};
+use crate::models::{DEFAULT_MODEL, coerce_text_and_model, resolve};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -95,21 +95,7 @@ impl FunctionMeta for Embed {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.is_empty() || arg_types.len() > 2 {
-            return plan_err!(
-                "embed takes (text [, model]), got {} arguments",
-                arg_types.len()
-            );
-        }
-        arg_types
-            .iter()
-            .zip(["text", "model"])
-            .map(|(data_type, name)| match data_type {
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
-                DataType::Null => Ok(DataType::Utf8),
-                other => plan_err!("embed: {name} must be a string, got {other}"),
-            })
-            .collect()
+        coerce_text_and_model(self.name(), arg_types)
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {

@@ -13,7 +13,8 @@ mod pull;
 
 use std::path::{Path, PathBuf};
 
-use datafusion::common::{Result, exec_err};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err, plan_err};
 
 pub use pull::{PullProgress, pull};
 
@@ -94,6 +95,26 @@ pub fn resolve(name: &str) -> Result<PathBuf> {
         models.display(),
         hugging_face_hub().display()
     )
+}
+
+/// The argument types of `function(text [, model])`, a function over a model: both strings
+/// (a null literal counts as one).
+pub fn coerce_text_and_model(function: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    if arg_types.is_empty() || arg_types.len() > 2 {
+        return plan_err!(
+            "{function} takes (text [, model]), got {} arguments",
+            arg_types.len()
+        );
+    }
+    arg_types
+        .iter()
+        .zip(["text", "model"])
+        .map(|(data_type, name)| match data_type {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
+            DataType::Null => Ok(DataType::Utf8),
+            other => plan_err!("{function}: {name} must be a string, got {other}"),
+        })
+        .collect()
 }
 
 /// Every model in the models directory (`organisation/name` or `name`) with its directory.

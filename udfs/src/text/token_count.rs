@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, Int64Builder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, exec_datafusion_err, exec_err, plan_err};
+use datafusion::common::{Result, exec_datafusion_err, exec_err};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
 use tokenizers::Tokenizer;
 
@@ -14,7 +14,7 @@ use crate::arrays::StringColumn;
 use crate::function::{
     DOC_SECTION_TEXT, FunctionInstance, FunctionMeta, InitOptions, StatefulFunction,
 };
-use crate::models::{DEFAULT_MODEL, resolve};
+use crate::models::{DEFAULT_MODEL, coerce_text_and_model, resolve};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -68,21 +68,7 @@ impl FunctionMeta for TokenCount {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.is_empty() || arg_types.len() > 2 {
-            return plan_err!(
-                "token_count takes (text [, model]), got {} arguments",
-                arg_types.len()
-            );
-        }
-        arg_types
-            .iter()
-            .zip(["text", "model"])
-            .map(|(data_type, name)| match data_type {
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
-                DataType::Null => Ok(DataType::Utf8),
-                other => plan_err!("token_count: {name} must be a string, got {other}"),
-            })
-            .collect()
+        coerce_text_and_model(self.name(), arg_types)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
