@@ -44,8 +44,8 @@ fn pipeline() -> Pipeline {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Your own context: add nodefusion's functions to it.
-    let mut ctx = SessionContext::new();
-    nodefusion_udfs::register_all(&mut ctx)?;
+    let ctx = SessionContext::new();
+    nodefusion_udfs::register_all(&ctx)?;
 
     let compiled = pipeline()
         .compile(&ctx, &Input::path("data/docs.parquet"))

@@ -9,8 +9,8 @@ use datafusion::prelude::SessionContext;
 
 #[tokio::main]
 async fn main() -> datafusion::error::Result<()> {
-    let mut ctx = SessionContext::new();
-    nodefusion_udfs::register_all(&mut ctx)?;
+    let ctx = SessionContext::new();
+    nodefusion_udfs::register_all(&ctx)?;
 
     ctx.sql(
         "CREATE TABLE notes AS VALUES \

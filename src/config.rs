@@ -78,6 +78,7 @@ struct NodeSection {
     on_error: Option<OnError>,
     timeout_ms: Option<u64>,
     max_retries: Option<u32>,
+    threads: Option<usize>,
     #[serde(default)]
     map_inputs: BTreeMap<String, String>,
     #[serde(default)]
@@ -239,6 +240,7 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
         on_error: section.on_error,
         timeout_ms: section.timeout_ms,
         max_retries: section.max_retries,
+        threads: section.threads,
     };
     Ok(node)
 }

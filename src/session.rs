@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -13,10 +12,10 @@ use crate::error::Result;
 use crate::plan::{LiftNodeCalls, NodefusionQueryPlanner};
 use crate::settings::SessionOptions;
 
-/// Adds every nodefusion function to `registry` (a user's own `SessionContext` or
-/// `SessionState`). The same as [`nodefusion_udfs::register_all`].
-pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
-    Ok(nodefusion_udfs::register_all(registry)?)
+/// Adds every nodefusion function, scalar and table, to a user's own `ctx`. The same as
+/// [`nodefusion_udfs::register_all`].
+pub fn register_functions(ctx: &SessionContext) -> Result<()> {
+    Ok(nodefusion_udfs::register_all(ctx)?)
 }
 
 /// A new session with every nodefusion feature.
@@ -34,8 +33,8 @@ pub fn new_context_with_config(config: SessionConfig) -> Result<SessionContext> 
         .with_config(config)
         .with_query_planner(Arc::new(NodefusionQueryPlanner))
         .build();
-    let mut ctx = SessionContext::new_with_state(state).enable_url_table();
+    let ctx = SessionContext::new_with_state(state).enable_url_table();
     ctx.add_analyzer_rule(Arc::new(LiftNodeCalls));
-    register_functions(&mut ctx)?;
+    register_functions(&ctx)?;
     Ok(ctx)
 }

@@ -75,6 +75,8 @@ pub struct NodeSettings {
     pub timeout_ms: Option<u64>,
     /// Async functions: how often a failed call is tried again.
     pub max_retries: Option<u32>,
+    /// Stateful functions: the threads each instance computes with.
+    pub threads: Option<usize>,
 }
 
 impl NodeSettings {
@@ -86,6 +88,7 @@ impl NodeSettings {
             on_error: self.on_error.or(lower.on_error),
             timeout_ms: self.timeout_ms.or(lower.timeout_ms),
             max_retries: self.max_retries.or(lower.max_retries),
+            threads: self.threads.or(lower.threads),
         }
     }
 
@@ -110,6 +113,9 @@ impl NodeSettings {
         if self.timeout_ms == Some(0) {
             return Some(("timeout_ms", "must be at least 1"));
         }
+        if self.threads == Some(0) {
+            return Some(("threads", "must be at least 1"));
+        }
         None
     }
 
@@ -127,6 +133,7 @@ impl NodeSettings {
             "max_concurrency" => self.max_concurrency = Some(number()? as usize),
             "timeout_ms" => self.timeout_ms = Some(number()?),
             "max_retries" => self.max_retries = Some(number()? as u32),
+            "threads" => self.threads = Some(number()? as usize),
             "on_error" => {
                 self.on_error = Some(OnError::parse(value).ok_or_else(|| {
                     datafusion::common::DataFusionError::Configuration(format!(
@@ -137,7 +144,7 @@ impl NodeSettings {
             _ => {
                 return config_err!(
                     "nodefusion: unknown option '{key}'; the options are batch_size, \
-                     max_concurrency, on_error, timeout_ms, max_retries"
+                     max_concurrency, on_error, timeout_ms, max_retries, threads"
                 );
             }
         }
@@ -179,6 +186,11 @@ impl NodeSettings {
                 self.max_retries.map(|v| v.to_string()),
                 "How often a failed async call is tried again",
             ),
+            entry(
+                "threads",
+                self.threads.map(|v| v.to_string()),
+                "Threads each instance of a stateful function computes with",
+            ),
         ]
     }
 }
@@ -203,6 +215,7 @@ struct DefaultsSection {
     on_error: Option<OnError>,
     timeout_ms: Option<u64>,
     max_retries: Option<u32>,
+    threads: Option<usize>,
 }
 
 impl From<DefaultsSection> for PipelineDefaults {
@@ -215,6 +228,7 @@ impl From<DefaultsSection> for PipelineDefaults {
                 on_error: section.on_error,
                 timeout_ms: section.timeout_ms,
                 max_retries: section.max_retries,
+                threads: section.threads,
             },
         }
     }
@@ -298,6 +312,9 @@ pub struct RunSettings {
     pub timeout: Duration,
     /// How often a failed async call is tried again.
     pub max_retries: u32,
+    /// Threads per instance of a stateful function; `None`: the cores shared out among the
+    /// instances.
+    pub threads: Option<usize>,
 }
 
 impl RunSettings {
@@ -319,6 +336,7 @@ impl RunSettings {
             on_error: layers.on_error.unwrap_or_default(),
             timeout: Duration::from_millis(layers.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
             max_retries: layers.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+            threads: layers.threads,
         }
     }
 }

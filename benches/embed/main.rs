@@ -5,7 +5,9 @@
 //! 1. texts/s of the encoder for 500- and 2,000-character texts at batch sizes 1, 8, 32,
 //!    64 and 128, and for a mixed-length corpus (generated documents of 20 to 4,000
 //!    characters), with the padding a padded batch would have carried, in input order and
-//!    sorted by length (packed sequences carry none);
+//!    sorted by length (packed sequences carry none); each figure twice, for the two ways of
+//!    spending the cores: one instance per core with one thread each (the `embed` node's
+//!    default) and one instance with every core;
 //! 2. the stateful effect: the model loaded for every batch versus once per partition, in
 //!    a pipeline.
 //!
@@ -99,12 +101,44 @@ fn padding_ratio(lengths: &[usize], batch_size: usize) -> f64 {
     padded as f64 / real as f64
 }
 
-fn throughput(encoder: &SentenceEncoder, results: &mut Vec<String>) {
-    println!("embed throughput (texts/s), all-MiniLM-L6-v2, packed sequences");
+/// Encodes `texts` in batches of `batch_size`, the batches dealt out in turn to the
+/// `encoders`, each running on its own thread (as the partitions of a pipeline do).
+fn encode_all(encoders: &[SentenceEncoder], texts: &[&str], batch_size: usize) {
+    let batches: Vec<&[&str]> = texts.chunks(batch_size).collect();
+    std::thread::scope(|scope| {
+        for (index, encoder) in encoders.iter().enumerate() {
+            let batches = &batches;
+            scope.spawn(move || {
+                for batch in batches.iter().skip(index).step_by(encoders.len()) {
+                    std::hint::black_box(encoder.encode(batch).unwrap());
+                }
+            });
+        }
+    });
+}
+
+/// The two ways of spending the cores: one instance per core with one thread each (what
+/// the `embed` node does by default), and one instance with every core.
+fn configurations(cores: usize) -> Vec<(&'static str, Vec<SentenceEncoder>)> {
+    let model = resolve(DEFAULT_MODEL).unwrap();
+    let load = |threads| SentenceEncoder::load(&model, threads).unwrap();
+    vec![
+        ("nodefusion", (0..cores).map(|_| load(1)).collect()),
+        ("nodefusion-1-instance", vec![load(cores)]),
+    ]
+}
+
+fn throughput(cores: usize, results: &mut Vec<String>) {
+    let configurations = configurations(cores);
     println!(
-        "{:<12} {:>6} {:>10} {:>12}",
-        "texts", "batch", "texts/s", "tokens/s"
+        "embed throughput (texts/s), all-MiniLM-L6-v2, packed sequences; {cores} instances \
+         x 1 thread vs 1 instance x {cores} threads"
     );
+    println!(
+        "{:<12} {:>6} {:>14} {:>14} {:>12}",
+        "texts", "batch", "per core", "one instance", "tokens/s"
+    );
+    let encoder = &configurations[0].1[0];
     for (set, texts) in text_sets() {
         std::fs::create_dir_all(bench_dir()).unwrap();
         let file = bench_dir().join(format!("embed_{set}.json"));
@@ -117,26 +151,30 @@ fn throughput(encoder: &SentenceEncoder, results: &mut Vec<String>) {
             .map(Vec::len)
             .collect();
         let tokens: usize = lengths.iter().sum();
-        encoder.encode(&refs[..8]).unwrap();
+        for (_, encoders) in &configurations {
+            encode_all(encoders, &refs[..8], 4);
+        }
         let batch_sizes: &[usize] = if set == "mixed" {
             &[32]
         } else {
             &[1, 8, 32, 64, 128]
         };
         for &batch_size in batch_sizes {
-            let seconds = median_seconds(|| {
-                for batch in refs.chunks(batch_size) {
-                    std::hint::black_box(encoder.encode(batch).unwrap());
-                }
-            });
-            let texts_per_second = texts.len() as f64 / seconds;
+            let mut rates = Vec::new();
+            for (system, encoders) in &configurations {
+                let seconds = median_seconds(|| encode_all(encoders, &refs, batch_size));
+                let texts_per_second = texts.len() as f64 / seconds;
+                rates.push(texts_per_second);
+                results.push(format!(
+                    r#"{{"system": "{system}", "texts": "{set}", "batch_size": {batch_size}, "texts_per_second": {texts_per_second:.2}}}"#
+                ));
+            }
             println!(
-                "{set:<12} {batch_size:>6} {texts_per_second:>10.1} {:>12.0}",
-                tokens as f64 / seconds
+                "{set:<12} {batch_size:>6} {:>14.1} {:>14.1} {:>12.0}",
+                rates[0],
+                rates[1],
+                rates[0] * tokens as f64 / texts.len() as f64
             );
-            results.push(format!(
-                r#"{{"system": "nodefusion", "texts": "{set}", "batch_size": {batch_size}, "texts_per_second": {texts_per_second:.2}}}"#
-            ));
         }
         if set == "mixed" {
             let mut sorted = lengths.clone();
@@ -202,15 +240,15 @@ async fn stateful_effect() {
 
 #[tokio::main]
 async fn main() {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let started = Instant::now();
-    let encoder = SentenceEncoder::load(&resolve(DEFAULT_MODEL).unwrap()).unwrap();
+    SentenceEncoder::load(&resolve(DEFAULT_MODEL).unwrap(), cores).unwrap();
     println!(
-        "model loaded in {:.2} s; {} cores",
+        "model loaded in {:.2} s; {cores} cores",
         started.elapsed().as_secs_f64(),
-        std::thread::available_parallelism().map_or(1, |cores| cores.get())
     );
     let mut results = Vec::new();
-    throughput(&encoder, &mut results);
+    throughput(cores, &mut results);
     stateful_effect().await;
     for line in results {
         println!("{line}");

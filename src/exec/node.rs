@@ -146,12 +146,19 @@ impl NodeExec {
             .unwrap_or(partitions)
             .max(1);
         let instances = match &self.spec.function {
-            NodeFunction::Stateful(function) => Some(InstancePool::new(
-                Arc::clone(function),
-                self.spec.constants.clone(),
-                concurrency,
-                partitions,
-            )),
+            NodeFunction::Stateful(function) => {
+                let mut options = self.spec.constants.clone();
+                options.threads = Some(self.spec.settings.threads.unwrap_or_else(|| {
+                    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    (cores / concurrency.min(partitions).max(1)).max(1)
+                }));
+                Some(InstancePool::new(
+                    Arc::clone(function),
+                    options,
+                    concurrency,
+                    partitions,
+                ))
+            }
             _ => None,
         };
         let state = Arc::new(RunState {

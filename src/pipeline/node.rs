@@ -128,6 +128,13 @@ impl Node {
         self
     }
 
+    /// Stateful functions: the threads each instance computes with (by default the
+    /// machine's cores shared out among the instances).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.settings.threads = Some(threads);
+        self
+    }
+
     /// What to do with rows the function fails on.
     pub fn on_error(mut self, on_error: OnError) -> Self {
         self.settings.on_error = Some(on_error);

@@ -75,6 +75,7 @@ fn plan_node_call(
                 _ => None,
             })
             .collect(),
+        threads: None,
     };
     let output = call
         .schema()

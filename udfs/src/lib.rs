@@ -5,30 +5,35 @@
 //!   argument dispatch every function shares.
 //! - [`text`], [`vector`], [`embedding`] and [`http`] are the families of built-in functions, one function
 //!   per file, each with its own documentation;
-//! - [`models`] finds model directories by name.
+//! - [`retrieval`] holds the table function `top_k`;
+//! - [`models`] finds model directories by name;
+//! - [`matrix`] is the dense matrix product the encoder and `top_k` share.
 //!
 //! A user adds every built-in to their own DataFusion context with one call:
 //!
 //! ```
 //! use datafusion::prelude::SessionContext;
 //!
-//! let mut ctx = SessionContext::new();
-//! nodefusion_udfs::register_all(&mut ctx).unwrap();
+//! let ctx = SessionContext::new();
+//! nodefusion_udfs::register_all(&ctx).unwrap();
 //! ```
 
 pub mod arrays;
 pub mod embedding;
 pub mod function;
 pub mod http;
+pub mod matrix;
 pub mod models;
+pub mod retrieval;
 pub mod text;
 pub mod vector;
 
 use std::sync::Arc;
 
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::common::Result;
-use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
 
 /// Every built-in nodefusion function, ready to register.
 pub fn all_functions() -> Vec<Arc<ScalarUDF>> {
@@ -40,11 +45,19 @@ pub fn all_functions() -> Vec<Arc<ScalarUDF>> {
         .collect()
 }
 
-/// Registers every built-in nodefusion function in `registry` (a `SessionContext` or a
-/// `SessionState`), replacing functions of the same name.
-pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
+/// Every built-in nodefusion table function (`top_k`), by name.
+pub fn all_table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+    retrieval::table_functions()
+}
+
+/// Registers every built-in nodefusion function, scalar and table, in `ctx`, replacing
+/// functions of the same name.
+pub fn register_all(ctx: &SessionContext) -> Result<()> {
     for function in all_functions() {
-        registry.register_udf(function)?;
+        ctx.register_udf(function.as_ref().clone());
+    }
+    for (name, function) in all_table_functions() {
+        ctx.register_udtf(name, function);
     }
     Ok(())
 }

@@ -1,19 +1,24 @@
 //! A BERT encoder (the architecture of all-MiniLM-L6-v2 and the other BERT-family
-//! sentence-transformers models) on candle, over *packed* sequences: the tokens of every text in a batch are laid end to
-//! end in one `[tokens, hidden]` matrix, so each dense layer is one matrix product with no
-//! padding at all, and attention runs per sequence (see [`PackedAttention`]).
+//! sentence-transformers models) over *packed* sequences: the tokens of every text in a batch
+//! are laid end to end in one `[tokens, hidden]` matrix, so each dense layer is one matrix
+//! product with no padding at all, and attention runs per sequence (see
+//! [`packed_attention`]).
 //!
-//! Weights are read from `model.safetensors` with the Hugging Face names (with or without a
+//! candle reads the weights from `model.safetensors` (Hugging Face names, with or without a
 //! `bert.` prefix); the dense weights are transposed once at load time and the query, key
-//! and value projections fused into one.
+//! and value projections fused into one. The forward pass runs on plain `f32` rows with the
+//! matrix products of [`crate::matrix`] (candle's gemm kernels, called directly): each
+//! product starts from the bias, or the bias plus the residual, so neither costs a pass of
+//! its own, and the number of threads is the caller's.
 
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::kernels::{Gelu, PackedAttention};
+use super::kernels::{gelu, layer_norm, packed_attention};
+use crate::matrix::{Output, View, multiply};
 
 /// The fields of a BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,55 +42,90 @@ fn default_hidden_act() -> String {
     "gelu".to_string()
 }
 
+/// The values of a tensor, row after row.
+fn values(tensor: &Tensor) -> candle_core::Result<Vec<f32>> {
+    tensor.flatten_all()?.to_vec1::<f32>()
+}
+
 /// `x W + b` with `W` stored as `[in, out]`.
 struct Dense {
-    weight: Tensor,
-    bias: Tensor,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
 }
 
 impl Dense {
-    fn load(vb: &VarBuilder, input: usize, output: usize) -> candle_core::Result<Self> {
+    fn load_tensors(
+        vb: &VarBuilder,
+        input: usize,
+        output: usize,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let weight = vb.get((output, input), "weight")?.t()?.contiguous()?;
-        let bias = vb.get(output, "bias")?;
-        Ok(Self { weight, bias })
+        Ok((weight, vb.get(output, "bias")?))
+    }
+
+    fn load(vb: &VarBuilder, input: usize, output: usize) -> candle_core::Result<Self> {
+        let (weight, bias) = Self::load_tensors(vb, input, output)?;
+        Ok(Self {
+            weight: values(&weight)?,
+            bias: values(&bias)?,
+        })
     }
 
     /// The query, key and value projections as one `[in, 3 * out]` layer.
     fn load_fused(vbs: [VarBuilder; 3], size: usize) -> candle_core::Result<Self> {
         let parts = vbs
             .iter()
-            .map(|vb| Self::load(vb, size, size))
+            .map(|vb| Self::load_tensors(vb, size, size))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let weights: Vec<&Tensor> = parts.iter().map(|part| &part.weight).collect();
-        let biases: Vec<&Tensor> = parts.iter().map(|part| &part.bias).collect();
+        let weights: Vec<&Tensor> = parts.iter().map(|(weight, _)| weight).collect();
+        let biases: Vec<&Tensor> = parts.iter().map(|(_, bias)| bias).collect();
         Ok(Self {
-            weight: Tensor::cat(&weights, 1)?.contiguous()?,
-            bias: Tensor::cat(&biases, 0)?,
+            weight: values(&Tensor::cat(&weights, 1)?)?,
+            bias: values(&Tensor::cat(&biases, 0)?)?,
         })
     }
 
-    fn forward(&self, input: &Tensor) -> candle_core::Result<Tensor> {
-        input.matmul(&self.weight)?.broadcast_add(&self.bias)
+    /// `input W + b`, plus `residual` when given (rows as wide as the output).
+    fn forward(&self, input: &[f32], residual: Option<&[f32]>, threads: usize) -> Vec<f32> {
+        let width = self.bias.len();
+        let inner = self.weight.len() / width;
+        let tokens = input.len() / inner;
+        let mut output = match residual {
+            Some(residual) => residual
+                .chunks_exact(width)
+                .flat_map(|row| row.iter().zip(&self.bias).map(|(x, b)| x + b))
+                .collect(),
+            None => self.bias.repeat(tokens),
+        };
+        multiply(
+            View::rows(input, inner),
+            View::rows(&self.weight, width),
+            Output::rows(&mut output, width),
+            1.0,
+            true,
+            threads,
+        );
+        output
     }
 }
 
 struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
     eps: f32,
 }
 
 impl LayerNorm {
     fn load(vb: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<Self> {
         Ok(Self {
-            weight: vb.get(size, "weight")?,
-            bias: vb.get(size, "bias")?,
+            weight: values(&vb.get(size, "weight")?)?,
+            bias: values(&vb.get(size, "bias")?)?,
             eps: eps as f32,
         })
     }
 
-    fn forward(&self, input: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(input, &self.weight, &self.bias, self.eps)
+    fn forward(&self, values: &mut [f32]) {
+        layer_norm(values, &self.weight, &self.bias, self.eps);
     }
 }
 
@@ -136,28 +176,38 @@ impl Layer {
         })
     }
 
-    fn forward(&self, hidden: &Tensor, attention: &PackedAttention) -> candle_core::Result<Tensor> {
-        let context = self
-            .query_key_value
-            .forward(hidden)?
-            .apply_op1_no_bwd(attention)?;
-        let hidden = self
-            .attention_norm
-            .forward(&(self.attention_output.forward(&context)? + hidden)?)?;
-        let activated = self
-            .intermediate
-            .forward(&hidden)?
-            .apply_op1_no_bwd(&Gelu)?;
-        self.output_norm
-            .forward(&(self.output.forward(&activated)? + hidden)?)
+    fn forward(&self, hidden: &[f32], shape: &PackedShape, threads: usize) -> Vec<f32> {
+        let query_key_value = self.query_key_value.forward(hidden, None, threads);
+        let context = packed_attention(
+            &query_key_value,
+            shape.lengths,
+            shape.heads,
+            shape.head_size,
+        );
+        let mut attended = self
+            .attention_output
+            .forward(&context, Some(hidden), threads);
+        self.attention_norm.forward(&mut attended);
+        let mut activated = self.intermediate.forward(&attended, None, threads);
+        gelu(&mut activated, self.intermediate.bias.len());
+        let mut output = self.output.forward(&activated, Some(&attended), threads);
+        self.output_norm.forward(&mut output);
+        output
     }
+}
+
+/// How the packed tokens split into sequences and the hidden state into heads.
+struct PackedShape<'a> {
+    lengths: &'a [usize],
+    heads: usize,
+    head_size: usize,
 }
 
 /// The encoder: embeddings and the transformer layers.
 pub struct BertEncoder {
     word_embeddings: Tensor,
-    position_embeddings: Tensor,
-    token_type_embedding: Tensor,
+    position_embeddings: Vec<f32>,
+    token_type_embedding: Vec<f32>,
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
     heads: usize,
@@ -195,13 +245,17 @@ impl BertEncoder {
         let hidden = config.hidden_size;
         let embeddings = vb.pp("embeddings");
         let word_embeddings = embeddings.pp("word_embeddings").get_unchecked("weight")?;
-        let position_embeddings = embeddings
-            .pp("position_embeddings")
-            .get((config.max_position_embeddings, hidden), "weight")?;
-        let token_type_embedding = embeddings
-            .pp("token_type_embeddings")
-            .get_unchecked("weight")?
-            .get(0)?;
+        let position_embeddings = values(
+            &embeddings
+                .pp("position_embeddings")
+                .get((config.max_position_embeddings, hidden), "weight")?,
+        )?;
+        let token_type_embedding = values(
+            &embeddings
+                .pp("token_type_embeddings")
+                .get_unchecked("weight")?
+                .get(0)?,
+        )?;
         let embeddings_norm =
             LayerNorm::load(&embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?;
         let layers = (0..config.num_hidden_layers)
@@ -219,39 +273,48 @@ impl BertEncoder {
         })
     }
 
-    /// The last hidden state `[tokens, hidden]` of the packed sequences: `ids` holds the
-    /// token ids of every sequence, one after the other, `lengths` how many each has.
-    pub fn forward(&self, ids: &[u32], lengths: &[usize]) -> candle_core::Result<Tensor> {
+    /// The last hidden state `[tokens, hidden]` of the packed sequences, row after row:
+    /// `ids` holds the token ids of every sequence, one after the other, `lengths` how many
+    /// each has. Matrix products use `threads` threads of the current rayon pool.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        lengths: &[usize],
+        threads: usize,
+    ) -> candle_core::Result<Vec<f32>> {
         if let Some(length) = lengths.iter().find(|&&length| length > self.max_positions) {
             candle_core::bail!(
                 "a sequence of {length} tokens is longer than the model's {} positions",
                 self.max_positions
             );
         }
-        let positions: Vec<u32> = lengths
-            .iter()
-            .flat_map(|&length| 0..length as u32)
-            .collect();
-        let device = &Device::Cpu;
-        let words = self
-            .word_embeddings
-            .embedding(&Tensor::from_slice(ids, ids.len(), device)?)?;
-        let positions = self.position_embeddings.embedding(&Tensor::from_slice(
-            &positions,
-            positions.len(),
-            device,
-        )?)?;
-        let embedded = (words + positions)?.broadcast_add(&self.token_type_embedding)?;
-        let mut hidden = self.embeddings_norm.forward(&embedded)?;
-        let attention = PackedAttention {
+        let hidden = self.heads * self.head_size;
+        // The vocabulary's rows are looked up by candle (its bounds checks name a bad id).
+        let words =
+            self.word_embeddings
+                .embedding(&Tensor::from_slice(ids, ids.len(), &Device::Cpu)?)?;
+        let mut state = values(&words)?;
+        let positions = lengths.iter().flat_map(|&length| 0..length);
+        for (row, position) in state.chunks_exact_mut(hidden).zip(positions) {
+            let position_row =
+                &self.position_embeddings[position * hidden..(position + 1) * hidden];
+            for ((value, &position_value), &type_value) in row
+                .iter_mut()
+                .zip(position_row)
+                .zip(&self.token_type_embedding)
+            {
+                *value += position_value + type_value;
+            }
+        }
+        self.embeddings_norm.forward(&mut state);
+        let shape = PackedShape {
             lengths,
             heads: self.heads,
             head_size: self.head_size,
         };
         for layer in &self.layers {
-            hidden = layer.forward(&hidden, &attention)?;
+            state = layer.forward(&state, &shape, threads);
         }
-        debug_assert_eq!(hidden.dim(D::Minus1)?, self.heads * self.head_size);
-        Ok(hidden)
+        Ok(state)
     }
 }

@@ -129,7 +129,10 @@ impl StatefulFunction for Embed {
             return exec_err!("embed: model must be a constant string");
         }
         let model = model_name(options.constant(1))?;
-        let encoder = SentenceEncoder::load(&resolve(model)?)?;
+        let threads = options.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let encoder = SentenceEncoder::load(&resolve(model)?, threads)?;
         Ok(Box::new(Embedder { encoder }))
     }
 }

@@ -1,12 +1,15 @@
-//! The CPU kernels of the encoder that candle has no fast path for: GELU with an exact-enough
-//! `erf`, and attention over packed sequences of different lengths.
+//! The CPU kernels of the encoder besides its dense products: GELU with an exact-enough
+//! `erf`, layer normalisation, and attention over packed sequences of different lengths
+//! (its products on [`crate::matrix`], its softmax here).
 //!
-//! Both are plain loops over `f32` written so that LLVM vectorizes them; each is compiled
-//! three times (AVX-512, AVX2 + FMA, the baseline) and the best the CPU supports is picked at
-//! run time, so one binary runs on any x86-64 machine and uses what the machine has.
+//! The elementwise kernels are plain loops over `f32` written so that LLVM vectorizes them;
+//! each is compiled three times (AVX-512, AVX2 + FMA, the baseline) and the best the CPU
+//! supports is picked at run time, so one binary runs on any x86-64 machine and uses what the
+//! machine has. Rows are computed in parallel on the current rayon pool.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, bail};
 use rayon::prelude::*;
+
+use crate::matrix::{Output, View, multiply};
 
 /// Defines `$name`, which runs the `#[inline(always)]` body `$portable` compiled for the
 /// widest vector instructions the CPU has.
@@ -87,195 +90,173 @@ dispatch_by_cpu! {
     fn gelu_in_place(values: &mut [f32]) => gelu_portable
 }
 
+/// Independent accumulators of [`reduce`]: enough for a full AVX-512 register.
+const LANES: usize = 16;
+
+/// `map` of each of `values`, folded with `combine` (associative and commutative) from
+/// `identity`, in [`LANES`] independent accumulators so that the fold vectorizes: a single
+/// running accumulator makes a chain the compiler may not reorder for floats.
+#[inline(always)]
+fn reduce(
+    values: &[f32],
+    identity: f32,
+    map: impl Fn(f32) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let mut lanes = [identity; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(identity, |total, &value| combine(total, map(value)));
+    for chunk in chunks {
+        for (lane, &value) in lanes.iter_mut().zip(chunk) {
+            *lane = combine(*lane, map(value));
+        }
+    }
+    lanes.into_iter().fold(tail, combine)
+}
+
+#[inline(always)]
+fn sum(values: &[f32]) -> f32 {
+    reduce(values, 0.0, |x| x, |a, b| a + b)
+}
+
 /// Softmax of every row of a row-major matrix whose rows are `row_length` long.
 #[inline(always)]
 fn softmax_rows_portable(scores: &mut [f32], row_length: usize) {
     for row in scores.chunks_exact_mut(row_length) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
+        let max = reduce(
+            row,
+            f32::NEG_INFINITY,
+            |x| x,
+            |a, b| if a > b { a } else { b },
+        );
         for value in row.iter_mut() {
             *value = exp(*value - max);
-            sum += *value;
         }
-        let inverse = 1.0 / sum;
+        let inverse = 1.0 / sum(row);
         for value in row.iter_mut() {
             *value *= inverse;
         }
     }
 }
 
-/// The rows of `storage` that `layout` covers, when they are contiguous `f32`s.
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(values) = storage else {
-        bail!("expected f32 values")
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&values[start..end]),
-        None => bail!("expected a contiguous tensor"),
-    }
+/// The rows handed to one parallel task of an elementwise kernel.
+const ROWS_PER_TASK: usize = 32;
+
+/// GELU in place, rows of `width` values computed in parallel.
+pub fn gelu(values: &mut [f32], width: usize) {
+    values
+        .par_chunks_mut(width * ROWS_PER_TASK)
+        .for_each(gelu_in_place);
 }
 
-/// GELU as a candle operation; the chunks of the tensor are computed in parallel.
-pub struct Gelu;
-
-impl CustomOp1 for Gelu {
-    fn name(&self) -> &'static str {
-        "gelu-erf"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let mut values = contiguous_f32(storage, layout)?.to_vec();
-        values.par_chunks_mut(4096).for_each(gelu_in_place);
-        Ok((CpuStorage::F32(values), layout.shape().clone()))
-    }
-}
-
-/// The scratch space of one sequence's attention.
-#[derive(Default)]
-struct AttentionScratch {
-    /// One head's keys, transposed: `[head_size, length]`.
-    keys: Vec<f32>,
-    /// One head's scores: `[length, length]`.
-    scores: Vec<f32>,
-}
-
-/// One sequence's attention, all heads: `qkv` holds its `[length, 3 * hidden]` query, key
-/// and value rows; `context` receives its `[length, hidden]` output. Every inner loop runs
-/// along a contiguous row with no horizontal sum, so it vectorizes fully: a head's keys are
-/// transposed first, so that a row of scores is a sum of key rows scaled by the query's
-/// values, and a row of output is a sum of value rows scaled by the scores.
 #[inline(always)]
-fn attend_portable(
-    qkv: &[f32],
-    context: &mut [f32],
-    shape: AttentionShape,
-    scratch: &mut AttentionScratch,
-) {
-    let AttentionShape {
-        length,
-        heads,
-        head_size,
-        scale,
-    } = shape;
-    let hidden = heads * head_size;
-    let row = |token: usize, part: usize, head: usize| {
-        let start = token * 3 * hidden + part * hidden + head * head_size;
-        &qkv[start..start + head_size]
-    };
-    scratch.keys.resize(head_size * length, 0.0);
-    scratch.scores.resize(length * length, 0.0);
-    for head in 0..heads {
-        for token in 0..length {
-            for (dimension, &value) in row(token, 1, head).iter().enumerate() {
-                scratch.keys[dimension * length + token] = value;
-            }
-        }
-        for (token, scores) in scratch.scores.chunks_exact_mut(length).enumerate() {
-            scores.fill(0.0);
-            for (&query, keys) in row(token, 0, head)
-                .iter()
-                .zip(scratch.keys.chunks_exact(length))
-            {
-                let query = query * scale;
-                for (score, &key) in scores.iter_mut().zip(keys) {
-                    *score += query * key;
-                }
-            }
-        }
-        softmax_rows_portable(&mut scratch.scores, length);
-        for (token, scores) in scratch.scores.chunks_exact(length).enumerate() {
-            let start = token * hidden + head * head_size;
-            let output = &mut context[start..start + head_size];
-            output.fill(0.0);
-            for (other, &weight) in scores.iter().enumerate() {
-                for (out, &value) in output.iter_mut().zip(row(other, 2, head)) {
-                    *out += weight * value;
-                }
-            }
+fn layer_norm_portable(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    let width = weight.len() as f32;
+    for row in rows.chunks_exact_mut(weight.len()) {
+        let mean = sum(row) / width;
+        let squares = reduce(row, 0.0, |x| (x - mean) * (x - mean), |a, b| a + b);
+        let inverse = 1.0 / (squares / width + eps).sqrt();
+        for ((value, &gain), &shift) in row.iter_mut().zip(weight).zip(bias) {
+            *value = (*value - mean) * inverse * gain + shift;
         }
     }
-}
-
-/// The sizes of one sequence's attention.
-#[derive(Clone, Copy)]
-struct AttentionShape {
-    length: usize,
-    heads: usize,
-    head_size: usize,
-    scale: f32,
 }
 
 dispatch_by_cpu! {
-    /// One sequence's attention (see [`attend_portable`]).
-    fn attend(
-        qkv: &[f32],
-        context: &mut [f32],
-        shape: AttentionShape,
-        scratch: &mut AttentionScratch
-    ) => attend_portable
+    /// Layer normalisation of each row of `rows` (rows as long as `weight`) in place.
+    fn layer_norm_rows(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) => layer_norm_portable
 }
 
-/// Multi-head self-attention over packed sequences: the input is `[tokens, 3 * hidden]`,
-/// the query, key and value projections of every token of every sequence side by side,
-/// sequence after sequence; the output `[tokens, hidden]` is every head's context, heads side
-/// by side. Each token attends to the tokens of its own sequence only, so sequences of
-/// different lengths need neither padding nor a mask. Sequences are computed in parallel.
-pub struct PackedAttention<'a> {
-    /// The length of each sequence, in order; they sum to the number of tokens.
-    pub lengths: &'a [usize],
-    pub heads: usize,
-    pub head_size: usize,
+/// Layer normalisation of every row of `values` in place (rows as long as `weight`), rows
+/// computed in parallel.
+pub fn layer_norm(values: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    values
+        .par_chunks_mut(weight.len() * ROWS_PER_TASK)
+        .for_each(|rows| layer_norm_rows(rows, weight, bias, eps));
 }
 
-impl CustomOp1 for PackedAttention<'_> {
-    fn name(&self) -> &'static str {
-        "packed-attention"
-    }
+dispatch_by_cpu! {
+    /// Softmax of every row of `scores` (see [`softmax_rows_portable`]).
+    fn softmax_rows(scores: &mut [f32], row_length: usize) => softmax_rows_portable
+}
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let qkv = contiguous_f32(storage, layout)?;
-        let hidden = self.heads * self.head_size;
-        let tokens: usize = self.lengths.iter().sum();
-        if qkv.len() != tokens * 3 * hidden {
-            bail!(
-                "packed attention: {} values for {tokens} tokens of width {}",
-                qkv.len(),
-                3 * hidden
+/// Multi-head self-attention over packed sequences: `qkv` is `[tokens, 3 * hidden]`, the
+/// query, key and value projections of every token of every sequence side by side,
+/// sequence after sequence (`lengths` says how many tokens each has); the result is
+/// `[tokens, hidden]`, every head's context, heads side by side. Each token attends to the
+/// tokens of its own sequence only, so sequences of different lengths need neither padding
+/// nor a mask. Each (sequence, head) is two matrix products on strided views of `qkv`
+/// (scores = Q Kᵀ / √d, context = softmax(scores) V), computed in parallel.
+pub fn packed_attention(
+    qkv: &[f32],
+    lengths: &[usize],
+    heads: usize,
+    head_size: usize,
+) -> Vec<f32> {
+    let hidden = heads * head_size;
+    let tokens: usize = lengths.iter().sum();
+    assert_eq!(
+        qkv.len(),
+        tokens * 3 * hidden,
+        "packed attention input shape"
+    );
+    let starts: Vec<usize> = lengths
+        .iter()
+        .scan(0, |start, &length| {
+            let this = *start;
+            *start += length;
+            Some(this)
+        })
+        .collect();
+    let scale = 1.0 / (head_size as f32).sqrt();
+    let tasks: Vec<(usize, usize)> = (0..lengths.len())
+        .flat_map(|sequence| (0..heads).map(move |head| (sequence, head)))
+        .collect();
+    // Each task's `[length, head_size]` context block, in task order.
+    let blocks: Vec<Vec<f32>> = tasks
+        .par_iter()
+        .map_init(Vec::new, |scores, &(sequence, head)| {
+            let (start, length) = (starts[sequence], lengths[sequence]);
+            let part = |index: usize| View {
+                values: &qkv[start * 3 * hidden + index * hidden + head * head_size..],
+                rows: length,
+                columns: head_size,
+                row_stride: 3 * hidden,
+                column_stride: 1,
+            };
+            scores.resize(length * length, 0.0);
+            multiply(
+                part(0),
+                part(1).transposed(),
+                Output::rows(scores, length),
+                scale,
+                false,
+                1,
             );
+            softmax_rows(scores, length);
+            let mut block = vec![0f32; length * head_size];
+            multiply(
+                View::rows(scores, length),
+                part(2),
+                Output::rows(&mut block, head_size),
+                1.0,
+                false,
+                1,
+            );
+            block
+        })
+        .collect();
+    let mut context = vec![0f32; tokens * hidden];
+    for (&(sequence, head), block) in tasks.iter().zip(&blocks) {
+        let rows = context[starts[sequence] * hidden..].chunks_exact_mut(hidden);
+        for (row, values) in rows.zip(block.chunks_exact(head_size)) {
+            row[head * head_size..(head + 1) * head_size].copy_from_slice(values);
         }
-        let mut context = vec![0f32; tokens * hidden];
-        // Each sequence's rows, input and output, as disjoint slices.
-        let mut sequences = Vec::with_capacity(self.lengths.len());
-        let (mut inputs, mut outputs) = (qkv, context.as_mut_slice());
-        for &length in self.lengths {
-            let (input, rest_in) = inputs.split_at(length * 3 * hidden);
-            let (output, rest_out) = outputs.split_at_mut(length * hidden);
-            sequences.push((input, output, length));
-            (inputs, outputs) = (rest_in, rest_out);
-        }
-        let scale = 1.0 / (self.head_size as f32).sqrt();
-        sequences.into_par_iter().for_each_init(
-            AttentionScratch::default,
-            |scratch, (input, output, length)| {
-                let shape = AttentionShape {
-                    length,
-                    heads: self.heads,
-                    head_size: self.head_size,
-                    scale,
-                };
-                attend(input, output, shape, scratch);
-            },
-        );
-        Ok((CpuStorage::F32(context), Shape::from((tokens, hidden))))
     }
+    context
 }
 
 #[cfg(test)]
@@ -344,20 +325,7 @@ mod tests {
                 (state >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
             })
             .collect();
-        let attention = PackedAttention {
-            lengths: &lengths,
-            heads,
-            head_size,
-        };
-        let (CpuStorage::F32(output), _) = attention
-            .cpu_fwd(
-                &CpuStorage::F32(qkv.clone()),
-                &Layout::contiguous((tokens, 3 * hidden)),
-            )
-            .unwrap()
-        else {
-            panic!("f32 in, f32 out")
-        };
+        let output = packed_attention(&qkv, &lengths, heads, head_size);
         let at = |token: usize, part: usize, head: usize, d: usize| {
             qkv[token * 3 * hidden + part * hidden + head * head_size + d]
         };
@@ -387,6 +355,23 @@ mod tests {
                 }
             }
             start += length;
+        }
+    }
+
+    #[test]
+    fn layer_norm_centres_and_scales_each_row() {
+        let mut values = vec![1.0, 2.0, 3.0, 4.0, -2.0, 0.0, 2.0, 4.0];
+        layer_norm(
+            &mut values,
+            &[1.0, 1.0, 2.0, 2.0],
+            &[0.0, 0.0, 0.0, 1.0],
+            0.0,
+        );
+        for row in values.chunks(4) {
+            let expected = [-1.341_640_8, -0.447_213_6, 0.894_427_2, 3.683_281_6];
+            for (value, expected) in row.iter().zip(expected) {
+                assert!((value - expected).abs() < 1e-5, "{value} vs {expected}");
+            }
         }
     }
 

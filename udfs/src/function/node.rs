@@ -69,6 +69,8 @@ pub trait FunctionMeta: Debug + Send + Sync + 'static {
 pub struct InitOptions {
     /// One entry per argument: the constant, or `None` where the argument is a column.
     pub constants: Vec<Option<ScalarValue>>,
+    /// The threads the instance may compute with; `None`: as many as the machine has cores.
+    pub threads: Option<usize>,
 }
 
 impl InitOptions {
@@ -241,6 +243,7 @@ fn constants(args: &ScalarFunctionArgs) -> InitOptions {
                 ColumnarValue::Array(_) => None,
             })
             .collect(),
+        threads: None,
     }
 }
 

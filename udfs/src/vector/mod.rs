@@ -4,7 +4,7 @@
 
 mod cosine_similarity;
 mod dot_product;
-mod kernels;
+pub(crate) mod kernels;
 mod l2_distance;
 mod pairwise;
 mod vector_norm;

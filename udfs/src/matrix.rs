@@ -1,0 +1,191 @@
+//! Dense `f32` matrix products on the `gemm` crate (the kernels under candle's own CPU
+//! matmul, with AVX-512 / AVX2 micro-kernels chosen at run time), called directly so that
+//! the caller chooses the number of threads, and so that a product can add onto what the
+//! output already holds (a bias, a residual) instead of a separate pass.
+//!
+//! Every matrix is a strided view over a slice: [`View`] says where element `(row, column)`
+//! is, so a head's columns inside a wider row, or a matrix read as its transpose, cost no
+//! copy.
+
+use gemm::Parallelism;
+
+/// A `rows x columns` matrix inside `values`: element `(row, column)` is at
+/// `row * row_stride + column * column_stride`.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    pub values: &'a [f32],
+    pub rows: usize,
+    pub columns: usize,
+    pub row_stride: usize,
+    pub column_stride: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major matrix: rows one after the other, `columns` values each.
+    pub fn rows(values: &'a [f32], columns: usize) -> Self {
+        Self {
+            values,
+            rows: values.len() / columns.max(1),
+            columns,
+            row_stride: columns,
+            column_stride: 1,
+        }
+    }
+
+    /// The transpose of this matrix, without copying.
+    pub fn transposed(self) -> Self {
+        Self {
+            rows: self.columns,
+            columns: self.rows,
+            row_stride: self.column_stride,
+            column_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Whether every element lies inside `values`.
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.columns == 0
+            || (self.rows - 1) * self.row_stride + (self.columns - 1) * self.column_stride
+                < self.values.len()
+    }
+}
+
+/// Where a product goes: the `rows x columns` matrix at the start of `values`, rows
+/// `row_stride` apart, columns contiguous.
+pub struct Output<'a> {
+    pub values: &'a mut [f32],
+    pub row_stride: usize,
+}
+
+impl<'a> Output<'a> {
+    /// A row-major output matrix with `columns` values per row.
+    pub fn rows(values: &'a mut [f32], columns: usize) -> Self {
+        Self {
+            values,
+            row_stride: columns,
+        }
+    }
+}
+
+/// `output = (add ? output : 0) + scale * left x right`, on `threads` threads of the current
+/// rayon pool (one: on the calling thread).
+///
+/// # Panics
+/// When the shapes do not agree or a view reaches past its slice: a caller's bug, never
+/// the data's.
+pub fn multiply(left: View, right: View, output: Output, scale: f32, add: bool, threads: usize) {
+    let (rows, inner, columns) = (left.rows, left.columns, right.columns);
+    assert_eq!(inner, right.rows, "matrix product of mismatched shapes");
+    assert!(
+        left.fits() && right.fits(),
+        "matrix view outside its values"
+    );
+    assert!(
+        rows == 0
+            || columns == 0
+            || (rows - 1) * output.row_stride + columns <= output.values.len(),
+        "matrix product output too small"
+    );
+    if rows == 0 || columns == 0 {
+        return;
+    }
+    if inner == 0 {
+        if !add {
+            for row in output.values.chunks_mut(output.row_stride).take(rows) {
+                row[..columns].fill(0.0);
+            }
+        }
+        return;
+    }
+    let parallelism = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the assertions above keep every element gemm reads or writes inside the
+    // slices, and `output` is borrowed mutably, so nothing else reads or writes it meanwhile.
+    unsafe {
+        gemm::gemm(
+            rows,
+            columns,
+            inner,
+            output.values.as_mut_ptr(),
+            1,
+            output.row_stride as isize,
+            add,
+            left.values.as_ptr(),
+            left.column_stride as isize,
+            left.row_stride as isize,
+            right.values.as_ptr(),
+            right.column_stride as isize,
+            right.row_stride as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(left: &View, right: &View) -> Vec<f32> {
+        let at = |view: &View, row: usize, column: usize| {
+            view.values[row * view.row_stride + column * view.column_stride]
+        };
+        let mut out = Vec::new();
+        for row in 0..left.rows {
+            for column in 0..right.columns {
+                out.push(
+                    (0..left.columns)
+                        .map(|k| at(left, row, k) * at(right, k, column))
+                        .sum(),
+                );
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn strided_and_transposed_products_match_the_naive_sums() {
+        let values: Vec<f32> = (0..600).map(|i| ((i * 37) % 23) as f32 - 11.0).collect();
+        // A 7 x 5 block inside rows of 20 values, times the transpose of a 9 x 5 matrix.
+        let left = View {
+            values: &values[3..],
+            rows: 7,
+            columns: 5,
+            row_stride: 20,
+            column_stride: 1,
+        };
+        let right = View::rows(&values[200..245], 5).transposed();
+        let expected = naive(&left, &right);
+        for threads in [1, 2] {
+            let mut out = vec![1.0; 7 * 9];
+            multiply(left, right, Output::rows(&mut out, 9), 0.5, true, threads);
+            for (got, want) in out.iter().zip(&expected) {
+                assert!((got - (1.0 + 0.5 * want)).abs() < 1e-3, "{got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_inner_dimension_gives_zeros_or_keeps_the_output() {
+        let mut out = vec![5.0; 4];
+        let empty = View::rows(&[], 0);
+        let left = View { rows: 2, ..empty };
+        let right = View {
+            columns: 2,
+            ..empty
+        };
+        multiply(left, right, Output::rows(&mut out, 2), 1.0, true, 1);
+        assert_eq!(out, vec![5.0; 4]);
+        multiply(left, right, Output::rows(&mut out, 2), 1.0, false, 1);
+        assert_eq!(out, vec![0.0; 4]);
+    }
+}
