@@ -371,11 +371,15 @@ mod tests {
         options.set("batch_size", "256").unwrap();
         options.set("max_concurrency", "2").unwrap();
         options.set("embed.batch_size", "32").unwrap();
+        options.set("embed.threads", "2").unwrap();
         let embed = options.for_function("embed");
         assert_eq!(
-            (embed.batch_size, embed.max_concurrency),
-            (Some(32), Some(2))
+            (embed.batch_size, embed.max_concurrency, embed.threads),
+            (Some(32), Some(2), Some(2))
         );
+        assert_eq!(RunSettings::resolve(&embed, None, false).threads, Some(2));
+        let error = options.set("threads", "0").unwrap_err().to_string();
+        assert!(error.contains("threads must be at least 1"), "{error}");
         assert_eq!(options.for_function("other").batch_size, Some(256));
         let error = options.set("batch_size", "0").unwrap_err().to_string();
         assert!(error.contains("batch_size must be at least 1"), "{error}");

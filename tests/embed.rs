@@ -55,19 +55,22 @@ fn vectors(batches: &[RecordBatch]) -> Vec<Option<Vec<f32>>> {
         .collect()
 }
 
+/// Embeds `texts` in batches of `batch_size` over `partitions` partitions, each instance
+/// computing with `threads` threads (`None`: the default split of the cores).
 async fn embed_all(
     texts: Vec<Option<String>>,
     batch_size: usize,
     partitions: usize,
+    threads: Option<usize>,
 ) -> Vec<Option<Vec<f32>>> {
     let ctx = new_context().unwrap();
-    let pipeline = Pipeline::new("embed")
-        .node(
-            Node::function("vector", "embed")
-                .inputs(["text"])
-                .batch_size(batch_size),
-        )
-        .partitions(partitions);
+    let mut node = Node::function("vector", "embed")
+        .inputs(["text"])
+        .batch_size(batch_size);
+    if let Some(threads) = threads {
+        node = node.threads(threads);
+    }
+    let pipeline = Pipeline::new("embed").node(node).partitions(partitions);
     let compiled = pipeline.compile(&ctx, &texts_input(texts)).await.unwrap();
     vectors(&compiled.collect().await.unwrap())
 }
@@ -77,7 +80,7 @@ async fn vectors_match_sentence_transformers() {
     let references = references();
     assert!(references.len() >= 30);
     let texts = references.iter().map(|r| Some(r.text.clone())).collect();
-    let vectors = embed_all(texts, 8, 1).await;
+    let vectors = embed_all(texts, 8, 1, None).await;
     for (reference, vector) in references.iter().zip(&vectors) {
         let vector = vector.as_ref().expect("a text gives a vector");
         assert_eq!(vector.len(), 384);
@@ -91,7 +94,7 @@ async fn vectors_match_sentence_transformers() {
 }
 
 #[tokio::test]
-async fn nulls_give_null_vectors_and_results_do_not_depend_on_batching() {
+async fn nulls_give_null_vectors_and_results_do_not_depend_on_batching_or_threads() {
     let references = references();
     let mut texts: Vec<Option<String>> = Vec::new();
     for (i, reference) in references.iter().enumerate().take(12) {
@@ -102,18 +105,18 @@ async fn nulls_give_null_vectors_and_results_do_not_depend_on_batching() {
             texts.push(Some(reference.text.clone()));
         }
     }
-    let baseline = embed_all(texts.clone(), 256, 1).await;
+    let baseline = embed_all(texts.clone(), 256, 1, Some(1)).await;
     for (text, vector) in texts.iter().zip(&baseline) {
         assert_eq!(text.is_none(), vector.is_none());
     }
-    for (batch_size, partitions) in [(1, 1), (7, 2), (64, 4)] {
-        let other = embed_all(texts.clone(), batch_size, partitions).await;
+    for (batch_size, partitions, threads) in [(1, 1, None), (7, 2, Some(2)), (64, 4, None)] {
+        let other = embed_all(texts.clone(), batch_size, partitions, threads).await;
         assert_eq!(other.len(), baseline.len());
         for (a, b) in baseline.iter().zip(&other) {
             match (a, b) {
                 (Some(a), Some(b)) => assert!(
                     cosine(a, b) > 0.99999,
-                    "batch_size {batch_size}, partitions {partitions}"
+                    "batch_size {batch_size}, partitions {partitions}, threads {threads:?}"
                 ),
                 (None, None) => {}
                 _ => panic!("null where there should be a vector"),
