@@ -302,31 +302,26 @@ async fn errors_name_the_argument_column_or_source() {
             }
         }
     };
-    let message = error(format!(
-        "SELECT * FROM top_k('{}', 'vector', '{}', 'embedding', 3)",
-        files.passages, files.queries
-    ))
-    .await;
+    // A call over the two files with the passages' vector column and k given.
+    let call = |passage_vector: &str, k: i64| {
+        format!(
+            "SELECT * FROM top_k('{}', '{passage_vector}', '{}', 'embedding', {k})",
+            files.passages, files.queries
+        )
+    };
+    let message = error(call("vector", 3)).await;
     assert!(
         message.contains("no column 'vector'") && message.contains("passages.parquet"),
         "{message}"
     );
     let message = error("SELECT * FROM top_k('nowhere.parquet', 'e', 'q', 'e', 3)".into()).await;
     assert!(message.contains("'nowhere.parquet'"), "{message}");
-    let message = error(format!(
-        "SELECT * FROM top_k('{}', 'embedding', '{}', 'embedding', 0)",
-        files.passages, files.queries
-    ))
-    .await;
+    let message = error(call("embedding", 0)).await;
     assert!(
         message.contains("k must be a positive whole number"),
         "{message}"
     );
-    let message = error(format!(
-        "SELECT * FROM top_k('{}', 'id', '{}', 'embedding', 3)",
-        files.passages, files.queries
-    ))
-    .await;
+    let message = error(call("id", 3)).await;
     assert!(
         message.contains("passages column 'id'") && message.contains("expected a vector"),
         "{message}"
