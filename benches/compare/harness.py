@@ -1,0 +1,517 @@
+"""The comparison harness behind benches/compare/run.sh (which builds nodefusion and passes
+the paths): every workload of SEEDS.md on nodefusion and on the Python peers that can
+express it, from the same generated inputs, in one run.
+
+For each workload it starts one long-lived process per system (`nodefusion_runner`, or
+`peers.py SYSTEM` in the virtual environment), then per case: a warm-up request to every
+system, then `--repeats` rounds in which the systems take turns, the order rotating from
+round to round so that machine drift hits all of them alike. Peak memory is the process's
+high-water mark (VmHWM, reset through /proc/PID/clear_refs before the case). An answer
+counts only when its row count and checksum equal nodefusion's (text: the Parquet file it
+wrote, read back here; embed: the first vector within cosine 0.999). A system whose warm-up
+takes longer than the budget (a run's seconds) skips that case, and a case is skipped for a
+system whose time at a smaller case, scaled by size, projects past the budget.
+
+Results go to benches/results/<workload>.json; BENCHMARKS.md and the charts are then
+regenerated from every results file there (report.py).
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import select
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+import report
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS = Path(__file__).resolve().parent / "peers.py"
+NODEFUSION = "nodefusion"
+REPLY_TIMEOUT_SECONDS = 900
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    what: str
+    systems: list
+    cases: callable  # (quick, inputs) -> list of requests
+    label: callable  # request -> text
+    size: callable  # request -> the work it asks for, to project one case's time from another
+    unit: str  # what the rate counts: rows or texts
+    chart: dict = field(default_factory=dict)
+
+
+def docs_path(inputs, rows):
+    return str(inputs.docs(rows))
+
+
+def overhead_cases(quick, inputs):
+    if quick:
+        shapes = [(3, 100), (3, 10_000), (10, 1_000)]
+    else:
+        shapes = [
+            (nodes, rows)
+            for nodes in (3, 5, 10)
+            for rows in (10, 1_000, 100_000, 1_000_000)
+        ]
+    return [{"workload": "overhead", "nodes": n, "rows": r} for n, r in shapes]
+
+
+def text_cases(quick, inputs):
+    return [
+        {"workload": "text", "input": docs_path(inputs, rows), "rows": rows}
+        for rows in ([5_000] if quick else [100_000, 1_000_000])
+    ]
+
+
+def stateful_cases(quick, inputs):
+    return [
+        {"workload": "stateful", "mode": mode, "rows": rows, "batch_size": 1024}
+        for rows in ([5_000] if quick else [5_000, 50_000])
+        for mode in ("per_batch", "per_partition")
+    ]
+
+
+def batch_size_cases(quick, inputs):
+    rows = 5_000 if quick else 50_000
+    sizes = [128, 2048] if quick else [128, 512, 1024, 2048, 4096]
+    return [
+        {"workload": "batch_size", "input": docs_path(inputs, rows), "rows": rows, "batch_size": b}
+        for b in sizes
+    ]
+
+
+def io_cases(quick, inputs):
+    # 2,000 rows one at a time would only sleep 20 s a run: 200 rows show the same.
+    shapes = [(200, 4), (200, 64)] if quick else [(200, 1)] + [
+        (rows, concurrency) for rows in (200, 2_000) for concurrency in (4, 16, 64)
+    ]
+    return [
+        {"workload": "io", "url": inputs.service_url, "rows": r, "concurrency": c}
+        for r, c in shapes
+    ]
+
+
+def embed_cases(quick, inputs):
+    if quick:
+        shapes = [("500 chars", 500, 8), ("500 chars", 500, 32)]
+    else:
+        shapes = [("500 chars", 500, batch) for batch in (1, 8, 32, 128)]
+        shapes += [("2,000 chars", 2000, batch) for batch in (8, 128)] + [("mixed", None, 32)]
+    # At least two batches at every batch size, so that every core has one.
+    count = 64 if quick else 256
+    return [
+        {"workload": "embed", "texts": name, "chars": length, "input": inputs.texts(length, count),
+         "rows": count, "batch_size": batch}
+        for name, length, batch in shapes
+    ]
+
+
+WORKLOADS = [
+    Workload(
+        "overhead", "Pipeline overhead (SEEDS.md section 5)",
+        "Chains of 3, 5 and 10 trivial nodes (add 1, multiply by 2, pass through, in turn) "
+        "over the integers 0..rows, in memory: nodefusion with row-wise Rust closures as "
+        "nodes; hypernodes with one Python function per node, mapped over the items; Daft "
+        "with native expressions and with row-wise Python function UDFs; DuckDB and "
+        "DataFusion (Python) with the chain as one SQL expression.",
+        [NODEFUSION, "duckdb", "datafusion-python", "daft", "daft-udf", "hypernodes-seq",
+         "hypernodes-dask", "hypernodes-daft"],
+        overhead_cases, lambda r: f"{r['nodes']} nodes, {r['rows']:,} rows",
+        lambda r: r["rows"] * r["nodes"], "rows",
+        {"kind": "lines", "x": "rows", "panel": "nodes", "y": "seconds"},
+    ),
+    Workload(
+        "text", "Text pipeline, Parquet to Parquet",
+        "normalize (NFKC, lowercase, punctuation and whitespace folded) -> word count -> "
+        "`is_short = words < 50` over generated documents (`nodefusion gen-docs --seed 42`, "
+        "20 to 4,000 characters), read from Parquet and written to Parquet; every output is "
+        "read back here and must match nodefusion's row for row.",
+        [NODEFUSION, "duckdb", "datafusion-python", "daft", "daft-udf", "hypernodes-seq",
+         "hypernodes-dask"],
+        text_cases, lambda r: f"{r['rows']:,} documents", lambda r: r["rows"], "rows",
+        {"kind": "bars", "y": "seconds"},
+    ),
+    Workload(
+        "stateful", "Stateful resource (SEEDS.md section 2)",
+        "A resource that takes 0.5 s to set up, applied to 5,000 and 50,000 integers in "
+        "batches of 1,024 on 2 workers: set up for every batch (nodefusion: a plain "
+        "vectorized function; Daft: a batch function UDF) or once per worker (nodefusion: "
+        "a stateful node; Daft: a class UDF).",
+        [NODEFUSION, "daft-udf"],
+        stateful_cases, lambda r: f"{r['rows']:,} rows, {r['mode'].replace('_', ' ')}",
+        lambda r: r["rows"], "rows",
+        {"kind": "bars", "y": "seconds"},
+    ),
+    Workload(
+        "batch_size", "Batch size sweep (SEEDS.md section 2)",
+        "normalize -> word count over generated documents at batch sizes 128 to 4,096: "
+        "nodefusion's built-in functions against Daft batch UDFs in Python.",
+        [NODEFUSION, "daft-udf"],
+        batch_size_cases, lambda r: f"batch {r['batch_size']:,} ({r['rows']:,} documents)",
+        lambda r: r["rows"], "rows",
+        {"kind": "lines", "x": "batch_size", "panel": "rows", "y": "rate"},
+    ),
+    Workload(
+        "io", "Per-row remote calls (SEEDS.md sections 1 and 4)",
+        "One HTTP GET per row to a local service that answers after 10 ms (127.0.0.1, "
+        "served by nodefusion_runner), at 1 to 64 calls in flight: nodefusion's `http_get` "
+        "with max_concurrency; Python thread workers (urllib); a Daft async function UDF "
+        "(aiohttp, a semaphore of `concurrency`); hypernodes on Dask threads "
+        "(num_workers = concurrency) and sequentially (concurrency 1 only).",
+        [NODEFUSION, "python-threads", "daft-udf", "hypernodes-dask", "hypernodes-seq"],
+        io_cases, lambda r: f"{r['rows']:,} rows, {r['concurrency']} in flight",
+        lambda r: r["rows"] / r["concurrency"], "rows",
+        {"kind": "lines", "x": "concurrency", "panel": "rows", "y": "seconds"},
+    ),
+    Workload(
+        "embed", "Embedding with all-MiniLM-L6-v2 (SEEDS.md section 3)",
+        "Texts cut from generated documents to 500 and 2,000 characters, and a mixed corpus "
+        "(20 to 4,000 characters), embedded in batches in input order: nodefusion's `embed` "
+        "node (its instances stay loaded between runs, as a service's would); "
+        "sentence-transformers on PyTorch CPU, the model loaded once, `encode` per batch; a "
+        "Daft class UDF wrapping sentence-transformers (Daft picks the number of instances, "
+        "two here, and builds them in every query, so its times include loading the model). "
+        "Latency: seconds per batch.",
+        [NODEFUSION, "sentence-transformers", "daft-udf"],
+        embed_cases, lambda r: f"{r['texts']}, batch {r['batch_size']}",
+        lambda r: r["rows"] * (r["chars"] or 1000), "texts",
+        {"kind": "lines", "x": "batch_size", "panel": "texts", "y": "rate"},
+    ),
+]
+
+
+class Inputs:
+    """The generated inputs, made once and shared by every system."""
+
+    def __init__(self, directory, nodefusion, service_url):
+        self.directory = Path(directory)
+        self.nodefusion = nodefusion
+        self.service_url = service_url
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def docs(self, rows):
+        path = self.directory / f"docs_{rows}.parquet"
+        if not path.exists():
+            subprocess.run(
+                [self.nodefusion, "gen-docs", "--rows", str(rows), "--seed", "42",
+                 "--output", str(path)],
+                check=True, stdout=subprocess.DEVNULL,
+            )
+        return path
+
+    def texts(self, length, count):
+        """`count` texts of `length` characters cut from the documents (None: as they are)."""
+        path = self.directory / f"texts_{length or 'mixed'}_{count}.parquet"
+        if not path.exists():
+            texts = [t for t in pq.read_table(self.docs(2_000), columns=["text"])["text"].to_pylist()
+                     if t is not None and len(t) >= (length or 0)]
+            chosen = [t[:length] if length else t for t in texts[:count]]
+            pq.write_table(pa.table({"text": pa.array(chosen, pa.string())}), path)
+        return str(path)
+
+
+class System:
+    """One system's long-lived process, answering one JSON line per request."""
+
+    def __init__(self, name, command):
+        self.name = name
+        self.failure = None
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+
+    def ask(self, request):
+        if self.failure:
+            return {"error": self.failure}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], REPLY_TIMEOUT_SECONDS)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.failure = "no answer (the process died or timed out)"
+            self.process.kill()
+            return {"error": self.failure}
+        return json.loads(line)
+
+    def reset_peak_memory(self):
+        try:
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+    def peak_memory_mb(self):
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return None
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def output_checksum(path):
+    """Rows and a checksum of a text job's output, read back from its Parquet file(s)."""
+    schema = pa.schema([("id", pa.int64()), ("clean", pa.string()), ("words", pa.int64()),
+                        ("is_short", pa.bool_())])
+    table = ds.dataset(path).to_table(columns=schema.names).cast(schema).sort_by("id")
+    digest = hashlib.sha256()
+    for column in table.columns:
+        for value in column.to_pylist():
+            digest.update(repr(value).encode())
+    return table.num_rows, digest.hexdigest()[:16]
+
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+def verified(reply, reference):
+    """Why `reply` differs from the reference answer, or None when it agrees."""
+    if reply["rows"] != reference["rows"]:
+        return f"{reply['rows']} rows, nodefusion {reference['rows']}"
+    if "probe" in reply:
+        similarity = cosine(reply["probe"], reference["probe"])
+        if similarity < 0.999:
+            return f"first vector at cosine {similarity:.4f} from nodefusion's"
+        return None
+    if reply["checksum"] != reference["checksum"]:
+        return f"checksum {reply['checksum']}, nodefusion {reference['checksum']}"
+    return None
+
+
+def with_output(request, system, directory):
+    if request["workload"] != "text":
+        return request
+    return {**request, "output": str(Path(directory) / f"text_{system}.parquet")}
+
+
+def complete(reply):
+    """Adds rows and checksum to a text job's reply from the file it wrote."""
+    if "output" in reply and "error" not in reply:
+        reply["rows"], reply["checksum"] = output_checksum(reply["output"])
+    return reply
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def summarize(replies, unit_rows, memory_mb):
+    seconds = [reply["seconds"] for reply in replies]
+    median = statistics.median(seconds)
+    summary = {
+        "status": "ok",
+        "seconds": seconds,
+        "median": median,
+        "min": min(seconds),
+        "max": max(seconds),
+        "spread": (max(seconds) - min(seconds)) / median if median else 0.0,
+        "rate": unit_rows / median if median else None,
+        "peak_memory_mb": memory_mb,
+        "rows": replies[0]["rows"],
+    }
+    latencies = [value for reply in replies for value in reply.get("latencies", [])]
+    if latencies:
+        summary["latency_p50"] = percentile(latencies, 0.50)
+        summary["latency_p95"] = percentile(latencies, 0.95)
+    return summary
+
+
+def run_case(workload, request, systems, repeats, last_warm_up, budget, scratch):
+    size = workload.size(request)
+    results = {}
+    answers = {}
+    active = []
+    for system in systems:
+        if system.name in last_warm_up:
+            smaller_size, smaller_seconds = last_warm_up[system.name]
+            projected = smaller_seconds * size / smaller_size
+            if projected > budget:
+                results[system.name] = {
+                    "status": "skipped",
+                    "reason": f"over the budget of {budget:.0f} s a run "
+                    f"(about {projected:.0f} s, projected from the case before)",
+                }
+                continue
+        system.reset_peak_memory()
+        warm = complete(system.ask(with_output(request, system.name, scratch)))
+        if warm.get("unsupported"):
+            results[system.name] = {"status": "skipped", "reason": "cannot express this case"}
+        elif "error" in warm:
+            results[system.name] = {"status": "error", "reason": warm["error"]}
+        else:
+            last_warm_up[system.name] = (size, warm["seconds"])
+            if warm["seconds"] > budget:
+                results[system.name] = {
+                    "status": "skipped",
+                    "reason": f"over the budget of {budget:.0f} s a run (warm-up {warm['seconds']:.0f} s)",
+                }
+            else:
+                active.append(system)
+                answers[system.name] = []
+    for round_index in range(repeats):
+        shift = round_index % max(1, len(active))
+        for system in active[shift:] + active[:shift]:
+            reply = complete(system.ask(with_output(request, system.name, scratch)))
+            if "error" in reply:
+                results[system.name] = {"status": "error", "reason": reply["error"]}
+                active.remove(system)
+                continue
+            answers[system.name].append(reply)
+    reference = (answers.get(NODEFUSION) or [None])[0]
+    for system in active:
+        replies = answers[system.name]
+        mismatch = verified(replies[0], reference) if reference else None
+        if mismatch:
+            results[system.name] = {"status": "wrong answer", "reason": mismatch}
+            continue
+        results[system.name] = summarize(replies, request["rows"], system.peak_memory_mb())
+    base = results.get(NODEFUSION, {}).get("median")
+    for result in results.values():
+        if result.get("status") == "ok" and base:
+            result["vs_nodefusion"] = result["median"] / base
+    return results
+
+
+def machine():
+    def cpu_model():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+        return platform.processor()
+
+    def memory_gb():
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+        return None
+
+    def version(package):
+        from importlib.metadata import PackageNotFoundError, version as installed
+
+        try:
+            return installed(package)
+        except PackageNotFoundError:
+            return None
+
+    def command_output(*command):
+        try:
+            return subprocess.run(command, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return None
+
+    packages = ["hypernodes", "daft", "dask", "duckdb", "datafusion", "sentence-transformers",
+                "torch", "pyarrow", "aiohttp"]
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "rustc": command_output("rustc", "--version"),
+        "nodefusion_commit": command_output("git", "rev-parse", "--short", "HEAD"),
+        "packages": {package: version(package) for package in packages},
+    }
+
+
+def start_service(runner):
+    service = subprocess.Popen([runner, "serve"], stdout=subprocess.PIPE, text=True)
+    port = service.stdout.readline().strip()
+    return service, f"http://127.0.0.1:{port}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runner", required=True, help="the nodefusion_runner executable")
+    parser.add_argument("--nodefusion", required=True, help="the nodefusion executable")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", action="append", default=[], help="a workload (repeatable)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--data", default=str(ROOT / "target" / "compare-data"))
+    parser.add_argument("--results", default=str(ROOT / "benches" / "results"))
+    arguments = parser.parse_args()
+    known = {workload.name for workload in WORKLOADS}
+    unknown = [name for name in arguments.only if name not in known]
+    if unknown:
+        parser.error(f"unknown workload {', '.join(unknown)}; the workloads: {', '.join(sorted(known))}")
+    if arguments.repeats < 5:
+        parser.error("--repeats: at least 5")
+    budget = 10.0 if arguments.quick else 20.0
+
+    service, service_url = start_service(arguments.runner)
+    inputs = Inputs(arguments.data, arguments.nodefusion, service_url)
+    scratch = Path(arguments.data) / "out"
+    scratch.mkdir(parents=True, exist_ok=True)
+    results_dir = Path(arguments.results)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    about = machine()
+    try:
+        for workload in WORKLOADS:
+            if arguments.only and workload.name not in arguments.only:
+                continue
+            started = time.perf_counter()
+            systems = [
+                System(name, [arguments.runner] if name == NODEFUSION
+                       else [sys.executable, str(PEERS), name])
+                for name in workload.systems
+            ]
+            last_warm_up = {}
+            cases = []
+            try:
+                for request in workload.cases(arguments.quick, inputs):
+                    label = workload.label(request)
+                    print(f"{workload.name}: {label}", flush=True)
+                    results = run_case(workload, request, systems, arguments.repeats,
+                                       last_warm_up, budget, scratch)
+                    for name, result in results.items():
+                        figure = (f"{result['median']:.4f} s" if result["status"] == "ok"
+                                  else f"{result['status']}: {result['reason']}")
+                        print(f"  {name:<22} {figure}", flush=True)
+                    cases.append({"label": label, "request": request, "results": results})
+            finally:
+                for system in systems:
+                    system.close()
+            document = {
+                "workload": workload.name, "title": workload.title, "what": workload.what,
+                "unit": workload.unit, "chart": workload.chart, "systems": workload.systems,
+                "quick": arguments.quick, "repeats": arguments.repeats,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "wall_seconds": round(time.perf_counter() - started, 1),
+                "machine": about, "cases": cases,
+            }
+            path = results_dir / f"{workload.name}.json"
+            path.write_text(json.dumps(document, indent=1) + "\n")
+            print(f"wrote {path.relative_to(ROOT)}", flush=True)
+    finally:
+        service.kill()
+    report.write(results_dir, ROOT / "BENCHMARKS.md")
+    print("wrote BENCHMARKS.md", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+//! nodefusion's side of the comparison harness (`benches/compare/run.sh`).
+//!
+//! `nodefusion_runner` reads one JSON request per line on stdin, runs that workload case
+//! once and answers one JSON line on stdout: `{"seconds", "rows", "checksum"}`, plus
+//! `"latencies"` (seconds per batch) and `"probe"` (the first vector) for `embed`. The
+//! harness keeps one runner alive per system and sends it warm-ups and repeats in turn
+//! with the other systems, so the timed region is the work alone: no process start, no
+//! model load (as for a loaded Python model).
+//!
+//! `nodefusion_runner serve` is the remote service of the `io` workload instead: an HTTP/1.1
+//! server on 127.0.0.1 (port on stdout) that answers `GET /n/<k>` after 10 ms with the
+//! body `<k * 7 % 1000>`.
+//!
+//! Requests (paths are the files `run.sh` generated; every field is required):
+//! - `{"workload": "overhead", "nodes": 3, "rows": 1000}`: a chain of row-wise closures
+//!   (add 1, multiply by 2, pass through) over `0..rows`, compiled and run;
+//! - `{"workload": "text", "input": P, "output": P}`: normalize -> word count -> `is_short`,
+//!   Parquet to Parquet (the harness reads the output back);
+//! - `{"workload": "stateful", "mode": "per_batch" | "per_partition", "rows": N,
+//!   "batch_size": B}`: a resource that takes 0.5 s to set up;
+//! - `{"workload": "batch_size", "input": P, "batch_size": B}`: normalize -> word count;
+//! - `{"workload": "io", "url": U, "rows": N, "concurrency": C}`: `http_get` per row;
+//! - `{"workload": "embed", "input": P, "batch_size": B}`: `embed` over column `text`.
+
+use std::io::{BufRead, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float32Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::prelude::SessionContext;
+use nodefusion::{Input, Node, Output, Pipeline, new_context};
+use nodefusion_udfs::embedding::Embed;
+use nodefusion_udfs::function::{
+    FunctionInstance, FunctionMeta, InitOptions, StatefulFunction, UserFunction, stateful,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The allocator of the `nodefusion` binary, so the figures are the ones it gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// How long the `stateful` workload's resource takes to set up.
+const SETUP: Duration = Duration::from_millis(500);
+/// How long the `io` workload's service takes to answer.
+const SERVICE_DELAY: Duration = Duration::from_millis(10);
+
+type Outcome = Result<Value, String>;
+
+fn field<'a>(request: &'a Value, name: &str) -> Result<&'a Value, String> {
+    request
+        .get(name)
+        .ok_or_else(|| format!("request without '{name}': {request}"))
+}
+
+fn number(request: &Value, name: &str) -> Result<usize, String> {
+    field(request, name)?
+        .as_u64()
+        .map(|value| value as usize)
+        .ok_or_else(|| format!("'{name}' is not a count: {request}"))
+}
+
+fn text<'a>(request: &'a Value, name: &str) -> Result<&'a str, String> {
+    field(request, name)?
+        .as_str()
+        .ok_or_else(|| format!("'{name}' is not a string: {request}"))
+}
+
+fn column_input(name: &str, column: ArrayRef) -> Input {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        name,
+        column.data_type().clone(),
+        false,
+    )]));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap();
+    Input::batches(schema, vec![batch])
+}
+
+fn int64_sum(batches: &[RecordBatch], column: &str) -> Result<(usize, i64), String> {
+    let mut rows = 0;
+    let mut sum = 0i64;
+    for batch in batches {
+        let values = batch
+            .column_by_name(column)
+            .ok_or_else(|| format!("no column {column} in the output"))?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| format!("column {column} is not Int64"))?;
+        rows += batch.num_rows();
+        sum = values.iter().flatten().fold(sum, i64::wrapping_add);
+    }
+    Ok((rows, sum))
+}
+
+/// Runs `pipeline` over `input`, compile included, and times it.
+async fn timed_collect(
+    ctx: &SessionContext,
+    pipeline: Pipeline,
+    input: &Input,
+) -> Result<(f64, Vec<RecordBatch>), String> {
+    let started = Instant::now();
+    let compiled = pipeline
+        .compile(ctx, input)
+        .await
+        .map_err(|error| error.to_string())?;
+    let batches = compiled
+        .collect()
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok((started.elapsed().as_secs_f64(), batches))
+}
+
+async fn overhead(ctx: &SessionContext, request: &Value) -> Outcome {
+    let nodes = number(request, "nodes")?;
+    let rows = number(request, "rows")?;
+    let input = column_input("x", Arc::new(Int64Array::from_iter_values(0..rows as i64)));
+    let mut pipeline = Pipeline::new("overhead").partitions(1);
+    let mut previous = "x".to_string();
+    for index in 0..nodes {
+        let node = match index % 3 {
+            0 => Node::row_fn(format!("n{index}"), |x: i64| x + 1),
+            1 => Node::row_fn(format!("n{index}"), |x: i64| x * 2),
+            _ => Node::row_fn(format!("n{index}"), |x: i64| x),
+        };
+        let output = format!("v{index}");
+        pipeline = pipeline.node(node.inputs([previous]).output(&output));
+        previous = output;
+    }
+    let (seconds, batches) = timed_collect(ctx, pipeline.outputs([&previous]), &input).await?;
+    let (rows, sum) = int64_sum(&batches, &previous)?;
+    Ok(json!({"seconds": seconds, "rows": rows, "checksum": sum.to_string()}))
+}
+
+fn word_pipeline(name: &str) -> Pipeline {
+    Pipeline::new(name)
+        .node(Node::function("clean", "normalize_text").inputs(["text"]))
+        .node(Node::function("words", "word_count").inputs(["clean"]))
+}
+
+async fn text_job(ctx: &SessionContext, request: &Value) -> Outcome {
+    let output = text(request, "output")?;
+    let pipeline = word_pipeline("text")
+        .node(Node::sql("is_short", "words < 50"))
+        .outputs(["id", "clean", "words", "is_short"]);
+    let started = Instant::now();
+    let compiled = pipeline
+        .compile(ctx, &Input::path(text(request, "input")?))
+        .await
+        .map_err(|error| error.to_string())?;
+    let summary = compiled
+        .write(&Output::parquet(output).mode(nodefusion::WriteMode::Overwrite))
+        .await
+        .map_err(|error| error.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(json!({"seconds": seconds, "rows": summary.rows_out, "output": output}))
+}
+
+/// The `stateful` workload's resource: expensive to set up, cheap to use.
+struct Resource;
+
+impl Resource {
+    fn set_up() -> Self {
+        std::thread::sleep(SETUP);
+        Resource
+    }
+
+    fn apply(&self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
+        Ok(Arc::clone(&args[0]))
+    }
+}
+
+impl FunctionInstance for Resource {
+    fn process(&mut self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
+        self.apply(args)
+    }
+}
+
+async fn stateful_resource(ctx: &SessionContext, request: &Value) -> Outcome {
+    let rows = number(request, "rows")?;
+    let batch_size = number(request, "batch_size")?;
+    let udf = match text(request, "mode")? {
+        "per_batch" => UserFunction::vectorized(
+            "per_batch",
+            vec![DataType::Int64],
+            DataType::Int64,
+            |args| Resource::set_up().apply(args),
+        )
+        .into_udf(),
+        "per_partition" => stateful(
+            "per_partition",
+            vec![DataType::Int64],
+            DataType::Int64,
+            |_| Ok(Resource::set_up()),
+        ),
+        other => return Err(format!("unknown stateful mode '{other}'")),
+    };
+    let input = column_input("x", Arc::new(Int64Array::from_iter_values(0..rows as i64)));
+    let pipeline = Pipeline::new("stateful")
+        .node(Node::udf("resource", udf).inputs(["x"]).output("y"))
+        .batch_size(batch_size)
+        .partitions(2)
+        .outputs(["y"]);
+    let (seconds, batches) = timed_collect(ctx, pipeline, &input).await?;
+    let (rows, sum) = int64_sum(&batches, "y")?;
+    Ok(json!({"seconds": seconds, "rows": rows, "checksum": sum.to_string()}))
+}
+
+async fn batch_size_sweep(ctx: &SessionContext, request: &Value) -> Outcome {
+    let pipeline = word_pipeline("batch_size")
+        .outputs(["words"])
+        .batch_size(number(request, "batch_size")?);
+    let input = Input::path(text(request, "input")?);
+    let (seconds, batches) = timed_collect(ctx, pipeline, &input).await?;
+    let (rows, sum) = int64_sum(&batches, "words")?;
+    Ok(json!({"seconds": seconds, "rows": rows, "checksum": sum.to_string()}))
+}
+
+async fn io_calls(ctx: &SessionContext, request: &Value) -> Outcome {
+    let url = text(request, "url")?;
+    let rows = number(request, "rows")?;
+    let urls = StringArray::from_iter_values((0..rows).map(|row| format!("{url}/n/{row}")));
+    let pipeline = Pipeline::new("io")
+        .node(
+            Node::function("response", "http_get")
+                .inputs(["url"])
+                .max_concurrency(number(request, "concurrency")?),
+        )
+        .outputs(["response"]);
+    let (seconds, batches) =
+        timed_collect(ctx, pipeline, &column_input("url", Arc::new(urls))).await?;
+    let mut sum = 0i64;
+    let mut answered = 0;
+    for batch in &batches {
+        let bodies = batch.column(0).as_struct().column_by_name("body").unwrap();
+        for body in bodies.as_string::<i32>().iter() {
+            let body = body.ok_or("a call without an answer")?;
+            sum += body
+                .parse::<i64>()
+                .map_err(|error| format!("body {body:?}: {error}"))?;
+            answered += 1;
+        }
+    }
+    Ok(json!({"seconds": seconds, "rows": answered, "checksum": sum.to_string()}))
+}
+
+/// Loaded `embed` instances kept across requests, as a service keeps its model loaded.
+static LOADED_EMBED: Mutex<Vec<Box<dyn FunctionInstance>>> = Mutex::new(Vec::new());
+
+/// The `embed` node's own instance, its batch latencies recorded, going back to
+/// [`LOADED_EMBED`] when the run ends.
+struct TimedEmbed {
+    instance: Option<Box<dyn FunctionInstance>>,
+    latencies: Arc<Mutex<Vec<f64>>>,
+}
+
+impl FunctionInstance for TimedEmbed {
+    fn process(&mut self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
+        let started = Instant::now();
+        let vectors = self.instance.as_mut().unwrap().process(args)?;
+        self.latencies
+            .lock()
+            .unwrap()
+            .push(started.elapsed().as_secs_f64());
+        Ok(vectors)
+    }
+}
+
+impl Drop for TimedEmbed {
+    fn drop(&mut self) {
+        if let Some(instance) = self.instance.take() {
+            LOADED_EMBED.lock().unwrap().push(instance);
+        }
+    }
+}
+
+async fn embed_texts(ctx: &SessionContext, request: &Value) -> Outcome {
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&latencies);
+    let vector_type = Embed::new()
+        .return_type(&[DataType::Utf8])
+        .map_err(|error| error.to_string())?;
+    let udf = stateful(
+        "embed",
+        vec![DataType::Utf8],
+        vector_type,
+        move |options: &InitOptions| {
+            let loaded = LOADED_EMBED.lock().unwrap().pop();
+            let instance = match loaded {
+                Some(instance) => instance,
+                None => Embed::new().init(options)?,
+            };
+            Ok(TimedEmbed {
+                instance: Some(instance),
+                latencies: Arc::clone(&recorded),
+            })
+        },
+    );
+    let pipeline = Pipeline::new("embed")
+        .node(
+            Node::udf("vector", udf)
+                .inputs(["text"])
+                .batch_size(number(request, "batch_size")?),
+        )
+        .outputs(["vector"]);
+    let input = Input::path(text(request, "input")?);
+    let (seconds, batches) = timed_collect(ctx, pipeline, &input).await?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let first = batches
+        .iter()
+        .find(|batch| batch.num_rows() > 0)
+        .ok_or("no vectors")?;
+    let vectors = first.column(0).as_fixed_size_list();
+    let probe: Vec<f32> = vectors
+        .value(0)
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .ok_or("vectors are not Float32")?
+        .values()
+        .to_vec();
+    let latencies = latencies.lock().unwrap().clone();
+    Ok(json!({
+        "seconds": seconds,
+        "rows": rows,
+        "checksum": format!("{rows} x {}", vectors.value_length()),
+        "latencies": latencies,
+        "probe": probe,
+    }))
+}
+
+async fn answer(ctx: &SessionContext, request: &Value) -> Outcome {
+    match text(request, "workload")? {
+        "overhead" => overhead(ctx, request).await,
+        "text" => text_job(ctx, request).await,
+        "stateful" => stateful_resource(ctx, request).await,
+        "batch_size" => batch_size_sweep(ctx, request).await,
+        "io" => io_calls(ctx, request).await,
+        "embed" => embed_texts(ctx, request).await,
+        other => Err(format!("unknown workload '{other}'")),
+    }
+}
+
+/// Answers one connection's requests, each after [`SERVICE_DELAY`], until it closes.
+async fn serve_connection(mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    let mut pending = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let Some(end) = pending.windows(4).position(|window| window == b"\r\n\r\n") else {
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 {
+                return Ok(());
+            }
+            pending.extend_from_slice(&buffer[..read]);
+            continue;
+        };
+        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+        pending.drain(..end + 4);
+        let path = head.split_whitespace().nth(1).unwrap_or("");
+        let close = head.to_ascii_lowercase().contains("connection: close");
+        tokio::time::sleep(SERVICE_DELAY).await;
+        let response = match path.strip_prefix("/n/").map(str::parse::<u64>) {
+            Some(Ok(k)) => {
+                let body = (k * 7 % 1000).to_string();
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            }
+            _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_string(),
+        };
+        stream.write_all(response.as_bytes()).await?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+async fn serve() -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?.port());
+    std::io::stdout().flush()?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        tokio::spawn(serve_connection(stream));
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        serve().await.expect("the io service failed");
+        return;
+    }
+    let ctx = new_context().expect("a nodefusion session");
+    for line in std::io::stdin().lock().lines() {
+        let line = line.expect("stdin");
+        let reply = match serde_json::from_str::<Value>(&line) {
+            Ok(request) => answer(&ctx, &request).await,
+            Err(error) => Err(format!("bad request {line:?}: {error}")),
+        };
+        let reply = reply.unwrap_or_else(|error| json!({"error": error}));
+        println!("{reply}");
+        std::io::stdout().flush().expect("stdout");
+    }
+}
