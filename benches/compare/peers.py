@@ -105,7 +105,7 @@ def hypernodes_engine(system, concurrency=None):
     if system == "hypernodes-dask":
         from hypernodes.integrations.dask.engine import DaskEngine
 
-        return DaskEngine(num_workers=concurrency or CORES)
+        return DaskEngine(num_workers=concurrency or CORES, workload_type="io" if concurrency else "cpu")
     from hypernodes.engines import DaftEngine
 
     return DaftEngine()
@@ -129,9 +129,13 @@ def hypernode(function, inputs, output):
 def hypernodes_map(system, nodes, inputs, output, concurrency=None):
     from hypernodes import Pipeline
 
+    import dask
+
     pipeline = Pipeline(nodes=nodes, engine=hypernodes_engine(system, concurrency))
     (name, values), = inputs.items()
-    results = pipeline.map(inputs={name: values}, map_over=name, output_name=output)
+    # DaskEngine sizes its partitions by num_workers; Dask's thread pool needs its own setting.
+    with dask.config.set(num_workers=concurrency or CORES):
+        results = pipeline.map(inputs={name: values}, map_over=name, output_name=output)
     return [result[output] for result in results]
 
 

@@ -49,6 +49,10 @@ def draw_lines(document, path):
             if points:
                 axis.plot(*zip(*points), marker="o", label=system)
         axis.set_xscale("log")
+        xs = sorted({case["request"][chart["x"]] for case in document["cases"]
+                     if case["request"][chart["panel"]] == panel})
+        axis.set_xticks(xs, [f"{x:,}" for x in xs])
+        axis.minorticks_off()
         if chart["y"] == "seconds":
             axis.set_yscale("log")
         axis.set_xlabel(chart["x"].replace("_", " "))
