@@ -14,16 +14,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "shared/resource.rs"]
+mod resource;
+
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use nodefusion::datagen::{SplitMix64, docs_batch};
 use nodefusion::{Input, Node, Pipeline, new_context};
-use nodefusion_udfs::function::{
-    CallError, FunctionInstance, UserFunction, async_per_row, stateful,
-};
-
-const SETUP: Duration = Duration::from_millis(500);
+use nodefusion_udfs::function::{CallError, UserFunction, async_per_row, stateful};
+use resource::Resource;
 
 fn runs() -> usize {
     if std::env::args().any(|arg| arg == "quick") {
@@ -54,26 +54,6 @@ fn numbers(rows: usize) -> Input {
         Arc::clone(&schema),
         vec![RecordBatch::try_new(schema, vec![column]).unwrap()],
     )
-}
-
-/// The resource: expensive to set up, cheap to use.
-struct Resource;
-
-impl Resource {
-    fn set_up() -> Self {
-        std::thread::sleep(SETUP);
-        Resource
-    }
-
-    fn apply(&self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
-        Ok(Arc::clone(&args[0]))
-    }
-}
-
-impl FunctionInstance for Resource {
-    fn process(&mut self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
-        self.apply(args)
-    }
 }
 
 async fn stateful_versus_per_batch() {

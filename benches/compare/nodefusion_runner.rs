@@ -26,6 +26,9 @@ use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "../shared/resource.rs"]
+mod resource;
+
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float32Array, Int64Array, RecordBatch, StringArray,
 };
@@ -36,6 +39,7 @@ use nodefusion_udfs::embedding::Embed;
 use nodefusion_udfs::function::{
     FunctionInstance, FunctionMeta, InitOptions, StatefulFunction, UserFunction, stateful,
 };
+use resource::Resource;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -43,8 +47,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// How long the `stateful` workload's resource takes to set up.
-const SETUP: Duration = Duration::from_millis(500);
 /// How long the `io` workload's service takes to answer.
 const SERVICE_DELAY: Duration = Duration::from_millis(10);
 
@@ -155,26 +157,6 @@ async fn text_job(ctx: &SessionContext, request: &Value) -> Outcome {
         .map_err(|error| error.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(json!({"seconds": seconds, "rows": summary.rows_out, "output": output}))
-}
-
-/// The `stateful` workload's resource: expensive to set up, cheap to use.
-struct Resource;
-
-impl Resource {
-    fn set_up() -> Self {
-        std::thread::sleep(SETUP);
-        Resource
-    }
-
-    fn apply(&self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
-        Ok(Arc::clone(&args[0]))
-    }
-}
-
-impl FunctionInstance for Resource {
-    fn process(&mut self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
-        self.apply(args)
-    }
 }
 
 async fn stateful_resource(ctx: &SessionContext, request: &Value) -> Outcome {

@@ -34,6 +34,15 @@ def ok_results(case):
     return {name: result for name, result in case["results"].items() if result["status"] == "ok"}
 
 
+def save(figure, legend_axis, document, path):
+    """Adds the legend and title, writes the PNG and frees the figure."""
+    legend_axis.legend(fontsize=8)
+    figure.suptitle(document["title"])
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
 def draw_lines(document, path):
     chart = document["chart"]
     panels = sorted({case["request"][chart["panel"]] for case in document["cases"]},
@@ -60,11 +69,7 @@ def draw_lines(document, path):
         axis.set_title(f"{chart['panel'].replace('_', ' ')}: {panel:,}" if isinstance(panel, int)
                        else f"{chart['panel']}: {panel}")
         axis.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    figure.suptitle(document["title"])
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    save(figure, axes[0][0], document, path)
 
 
 def draw_bars(document, path):
@@ -85,12 +90,8 @@ def draw_bars(document, path):
         axis.set_yscale("log")
     axis.set_xticks(range(len(cases)), [case["label"] for case in cases], fontsize=8)
     axis.set_ylabel("median seconds")
-    axis.legend(fontsize=8)
     axis.grid(True, axis="y", alpha=0.3)
-    figure.suptitle(document["title"])
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    save(figure, axis, document, path)
 
 
 def case_table(document, case):
