@@ -40,6 +40,7 @@ import report
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent / "peers.py"
 NODEFUSION = "nodefusion"
+NODEFUSION_SQL = "nodefusion-sql"  # the overhead chain written as SQL expression nodes
 REPLY_TIMEOUT_SECONDS = 900
 QUICK_BUDGET = 10.0
 
@@ -130,11 +131,11 @@ WORKLOADS = [
         "overhead", "Pipeline overhead (SEEDS.md section 5)",
         "Chains of 3, 5 and 10 trivial nodes (add 1, multiply by 2, pass through, in turn) "
         "over the integers 0..rows, in memory: nodefusion with row-wise Rust closures as "
-        "nodes; hypernodes with one Python function per node, mapped over the items; Daft "
+        "nodes, and (nodefusion-sql) with SQL expression nodes; hypernodes with one Python function per node, mapped over the items; Daft "
         "with native expressions and with row-wise Python function UDFs; DuckDB and "
         "DataFusion (Python) with the chain as one SQL expression.",
-        [NODEFUSION, "duckdb", "datafusion-python", "daft", "daft-udf", "hypernodes-seq",
-         "hypernodes-dask", "hypernodes-daft"],
+        [NODEFUSION, NODEFUSION_SQL, "duckdb", "datafusion-python", "daft", "daft-udf",
+         "hypernodes-seq", "hypernodes-dask", "hypernodes-daft"],
         overhead_cases, lambda r: f"{r['nodes']} nodes, {r['rows']:,} rows",
         lambda r: r["rows"] * r["nodes"], "rows",
         {"kind": "lines", "x": "rows", "panel": "nodes", "y": "seconds"},
@@ -194,7 +195,7 @@ WORKLOADS = [
         [NODEFUSION, "sentence-transformers", "daft-udf"],
         embed_cases, lambda r: f"{r['texts']}, batch {r['batch_size']}",
         lambda r: r["rows"] * (r["chars"] or 1000), "texts",
-        {"kind": "lines", "x": "batch_size", "panel": "texts", "y": "rate"},
+        {"kind": "lines", "x": "batch_size", "panel": "texts", "y": "rate"}, budget=60.0,
     ),
 ]
 
@@ -474,14 +475,14 @@ def main():
     results_dir = Path(arguments.results)
     results_dir.mkdir(parents=True, exist_ok=True)
     about = machine()
+    runner_commands = {NODEFUSION: [arguments.runner], NODEFUSION_SQL: [arguments.runner, "sql"]}
     try:
         for workload in WORKLOADS:
             if arguments.only and workload.name not in arguments.only:
                 continue
             started = time.perf_counter()
             systems = [
-                System(name, [arguments.runner] if name == NODEFUSION
-                       else [sys.executable, str(PEERS), name])
+                System(name, runner_commands.get(name, [sys.executable, str(PEERS), name]))
                 for name in workload.systems
             ]
             last_warm_up = {}

@@ -7,6 +7,9 @@
 //! with the other systems, so the timed region is the work alone: no process start, no
 //! model load (as for a loaded Python model).
 //!
+//! `nodefusion_runner sql` answers the `overhead` workload with SQL expression nodes instead
+//! of closures (the harness's `nodefusion-sql`), and no other workload.
+//!
 //! `nodefusion_runner serve` is the remote service of the `io` workload instead: an HTTP/1.1
 //! server on 127.0.0.1 (port on stdout) that answers `GET /n/<k>` after 10 ms with the
 //! body `<k * 7 % 1000>`.
@@ -114,20 +117,42 @@ async fn timed_collect(
     Ok((started.elapsed().as_secs_f64(), batches))
 }
 
-async fn overhead(ctx: &SessionContext, request: &Value) -> Outcome {
+/// How the `overhead` chain's nodes are written.
+#[derive(Clone, Copy, PartialEq)]
+enum NodeStyle {
+    /// Row-wise Rust closures (`Node::row_fn`).
+    Closure,
+    /// SQL expressions (`Node::sql`): DataFusion evaluates them, no user function call.
+    Sql,
+}
+
+async fn overhead(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outcome {
     let nodes = number(request, "nodes")?;
     let rows = number(request, "rows")?;
     let input = column_input("x", Arc::new(Int64Array::from_iter_values(0..rows as i64)));
     let mut pipeline = Pipeline::new("overhead").partitions(1);
     let mut previous = "x".to_string();
     for index in 0..nodes {
-        let node = match index % 3 {
-            0 => Node::row_fn(format!("n{index}"), |x: i64| x + 1),
-            1 => Node::row_fn(format!("n{index}"), |x: i64| x * 2),
-            _ => Node::row_fn(format!("n{index}"), |x: i64| x),
+        let name = format!("n{index}");
+        let node = match style {
+            NodeStyle::Closure => match index % 3 {
+                0 => Node::row_fn(name, |x: i64| x + 1),
+                1 => Node::row_fn(name, |x: i64| x * 2),
+                _ => Node::row_fn(name, |x: i64| x),
+            }
+            .inputs([&previous]),
+            // A SQL node reads the columns its expression names.
+            NodeStyle::Sql => Node::sql(
+                name,
+                match index % 3 {
+                    0 => format!("{previous} + 1"),
+                    1 => format!("{previous} * 2"),
+                    _ => previous.clone(),
+                },
+            ),
         };
         let output = format!("v{index}");
-        pipeline = pipeline.node(node.inputs([previous]).output(&output));
+        pipeline = pipeline.node(node.output(&output));
         previous = output;
     }
     let (seconds, batches) = timed_collect(ctx, pipeline.outputs([&previous]), &input).await?;
@@ -311,9 +336,13 @@ async fn embed_texts(ctx: &SessionContext, request: &Value) -> Outcome {
     }))
 }
 
-async fn answer(ctx: &SessionContext, request: &Value) -> Outcome {
-    match text(request, "workload")? {
-        "overhead" => overhead(ctx, request).await,
+async fn answer(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outcome {
+    let workload = text(request, "workload")?;
+    if style == NodeStyle::Sql && workload != "overhead" {
+        return Ok(json!({"unsupported": true}));
+    }
+    match workload {
+        "overhead" => overhead(ctx, request, style).await,
         "text" => text_job(ctx, request).await,
         "stateful" => stateful_resource(ctx, request).await,
         "batch_size" => batch_size_sweep(ctx, request).await,
@@ -371,15 +400,19 @@ async fn serve() -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() {
-    if std::env::args().nth(1).as_deref() == Some("serve") {
-        serve().await.expect("the io service failed");
-        return;
-    }
+    let style = match std::env::args().nth(1).as_deref() {
+        Some("serve") => {
+            serve().await.expect("the io service failed");
+            return;
+        }
+        Some("sql") => NodeStyle::Sql,
+        _ => NodeStyle::Closure,
+    };
     let ctx = new_context().expect("a nodefusion session");
     for line in std::io::stdin().lock().lines() {
         let line = line.expect("stdin");
         let reply = match serde_json::from_str::<Value>(&line) {
-            Ok(request) => answer(&ctx, &request).await,
+            Ok(request) => answer(&ctx, &request, style).await,
             Err(error) => Err(format!("bad request {line:?}: {error}")),
         };
         let reply = reply.unwrap_or_else(|error| json!({"error": error}));
