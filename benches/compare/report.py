@@ -125,7 +125,7 @@ def case_table(document, case):
 
 
 def geometric_means(document):
-    """Per peer: the geometric mean of its time over nodefusion's, over the cases both ran."""
+    """Per system: the geometric mean of its time over nodefusion's, over the cases both ran."""
     ratios = {}
     for case in document["cases"]:
         for system, result in ok_results(case).items():
@@ -162,9 +162,11 @@ def write(results_dir, markdown):
         "",
         "## Summary",
         "",
-        "Geometric mean over the cases both ran of the peer's time over nodefusion's:",
+        "Geometric mean over the cases both ran of the system's time over nodefusion's "
+        "(`nodefusion-sql` is nodefusion too: the overhead chain written as SQL expression "
+        "nodes instead of Rust closures):",
         "",
-        "| workload | peer | time vs nodefusion | cases |",
+        "| workload | system | time vs nodefusion | cases |",
         "| --- | --- | ---: | ---: |",
     ]
     for document in documents:
