@@ -4,5 +4,5 @@
 mod strings;
 mod vectors;
 
-pub use strings::StringColumn;
+pub use strings::{DenseStrings, StringColumn};
 pub use vectors::{VectorColumn, coerce_vector_type};

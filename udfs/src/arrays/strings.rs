@@ -46,6 +46,32 @@ impl<'a> StringColumn<'a> {
         }
     }
 
+    /// Whether each of `rows` rows holds a string of its own: no nulls, no broadcast.
+    pub fn is_dense(&self, rows: usize) -> bool {
+        let nulls = match self.layout {
+            Layout::Utf8(array) => array.null_count(),
+            Layout::LargeUtf8(array) => array.null_count(),
+            Layout::Utf8View(array) => array.null_count(),
+        };
+        self.len() == rows && nulls == 0
+    }
+
+    /// Every string in order, for a column [`StringColumn::is_dense`] accepted.
+    pub fn values(self) -> DenseStrings<'a> {
+        DenseStrings {
+            column: self,
+            rows: 0..self.len(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self.layout {
+            Layout::Utf8(array) => array.len(),
+            Layout::LargeUtf8(array) => array.len(),
+            Layout::Utf8View(array) => array.len(),
+        }
+    }
+
     /// The total number of bytes of string data, a good capacity for an output buffer.
     pub fn value_bytes(&self) -> usize {
         match self.layout {
@@ -53,6 +79,31 @@ impl<'a> StringColumn<'a> {
             Layout::LargeUtf8(array) => array.value_data().len(),
             Layout::Utf8View(array) => array.total_buffer_bytes_used() + array.len() * 12,
         }
+    }
+}
+
+/// The strings of a column with no nulls, in order ([`StringColumn::values`]).
+#[derive(Debug, Clone)]
+pub struct DenseStrings<'a> {
+    column: StringColumn<'a>,
+    rows: std::ops::Range<usize>,
+}
+
+impl<'a> Iterator for DenseStrings<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let row = self.rows.next()?;
+        Some(match self.column.layout {
+            Layout::Utf8(array) => array.value(row),
+            Layout::LargeUtf8(array) => array.value(row),
+            Layout::Utf8View(array) => array.value(row),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.rows.size_hint()
     }
 }
 
