@@ -512,7 +512,7 @@ def main():
             }
             path = results_dir / f"{workload.name}.json"
             path.write_text(json.dumps(document, indent=1) + "\n")
-            print(f"wrote {path.relative_to(ROOT)}", flush=True)
+            print(f"wrote {path}", flush=True)
     finally:
         service.kill()
     report.write(results_dir, ROOT / "BENCHMARKS.md")

@@ -6,6 +6,7 @@ the files benches/compare/harness.py writes, one per workload.
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -190,7 +191,7 @@ def write(results_dir, markdown):
             f"Python {machine['python']}: {packages}. "
             f"`benches/compare/run.sh --only {document['workload']}`",
             "",
-            f"![{document['title']}]({chart.relative_to(markdown.parent)})",
+            f"![{document['title']}]({os.path.relpath(chart, markdown.parent)})",
             "",
         ]
         lines += [case_table(document, case) + "\n" for case in document["cases"]]
