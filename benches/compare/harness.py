@@ -131,8 +131,8 @@ WORKLOADS = [
         "overhead", "Pipeline overhead (SEEDS.md section 5)",
         "Chains of 3, 5 and 10 trivial nodes (add 1, multiply by 2, pass through, in turn) "
         "over the integers 0..rows, in memory: nodefusion with row-wise Rust closures as "
-        "nodes, and (nodefusion-sql) with SQL expression nodes; hypernodes with one Python function per node, mapped over the items; Daft "
-        "with native expressions and with row-wise Python function UDFs; DuckDB and "
+        "nodes, and (nodefusion-sql) with SQL expression nodes; hypernodes with one Python "
+        "function per node, mapped over the items; Daft with native expressions and with row-wise Python function UDFs; DuckDB and "
         "DataFusion (Python) with the chain as one SQL expression.",
         [NODEFUSION, NODEFUSION_SQL, "duckdb", "datafusion-python", "daft", "daft-udf",
          "hypernodes-seq", "hypernodes-dask", "hypernodes-daft"],

@@ -39,36 +39,38 @@ impl<'a> StringColumn<'a> {
     #[inline]
     pub fn get(&self, row: usize) -> Option<&'a str> {
         let row = if self.broadcast { 0 } else { row };
-        match self.layout {
-            Layout::Utf8(array) => array.is_valid(row).then(|| array.value(row)),
-            Layout::LargeUtf8(array) => array.is_valid(row).then(|| array.value(row)),
-            Layout::Utf8View(array) => array.is_valid(row).then(|| array.value(row)),
-        }
+        self.array().is_valid(row).then(|| self.value(row))
     }
 
     /// Whether each of `rows` rows holds a string of its own: no nulls, no broadcast.
     pub fn is_dense(&self, rows: usize) -> bool {
-        let nulls = match self.layout {
-            Layout::Utf8(array) => array.null_count(),
-            Layout::LargeUtf8(array) => array.null_count(),
-            Layout::Utf8View(array) => array.null_count(),
-        };
-        self.len() == rows && nulls == 0
+        let array = self.array();
+        array.len() == rows && array.null_count() == 0
     }
 
     /// Every string in order, for a column [`StringColumn::is_dense`] accepted.
     pub fn values(self) -> DenseStrings<'a> {
         DenseStrings {
             column: self,
-            rows: 0..self.len(),
+            rows: 0..self.array().len(),
         }
     }
 
-    fn len(&self) -> usize {
+    fn array(&self) -> &'a dyn Array {
         match self.layout {
-            Layout::Utf8(array) => array.len(),
-            Layout::LargeUtf8(array) => array.len(),
-            Layout::Utf8View(array) => array.len(),
+            Layout::Utf8(array) => array,
+            Layout::LargeUtf8(array) => array,
+            Layout::Utf8View(array) => array,
+        }
+    }
+
+    /// The string at `row`, null or not (then its bytes, usually empty).
+    #[inline]
+    fn value(&self, row: usize) -> &'a str {
+        match self.layout {
+            Layout::Utf8(array) => array.value(row),
+            Layout::LargeUtf8(array) => array.value(row),
+            Layout::Utf8View(array) => array.value(row),
         }
     }
 
@@ -94,12 +96,7 @@ impl<'a> Iterator for DenseStrings<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a str> {
-        let row = self.rows.next()?;
-        Some(match self.column.layout {
-            Layout::Utf8(array) => array.value(row),
-            Layout::LargeUtf8(array) => array.value(row),
-            Layout::Utf8View(array) => array.value(row),
-        })
+        self.rows.next().map(|row| self.column.value(row))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
