@@ -308,6 +308,12 @@ def verified(reply, reference):
     return None
 
 
+def portable(request):
+    """The request as results record it: input files by name, not by this machine's path."""
+    return {key: Path(value).name if key == "input" else value
+            for key, value in request.items()}
+
+
 def with_output(request, system, directory):
     if request["workload"] != "text":
         return request
@@ -498,7 +504,8 @@ def main():
                         figure = (f"{result['median']:.4f} s" if result["status"] == "ok"
                                   else f"{result['status']}: {result['reason']}")
                         print(f"  {name:<22} {figure}", flush=True)
-                    cases.append({"label": label, "request": request, "results": results})
+                    cases.append({"label": label, "request": portable(request),
+                                  "results": results})
             finally:
                 for system in systems:
                     system.close()
