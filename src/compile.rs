@@ -34,16 +34,17 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
-use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext, execute_stream};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, StatisticsArgs,
+    StatisticsContext, execute_stream,
+};
 use datafusion::prelude::SessionContext;
-use nodefusion_udfs::function::{NodeFunction, node_function};
 
 use crate::error::{Error, Result};
 use crate::io::Input;
-use crate::pipeline::{FlatFunction, FlatNode, Pipeline, PipelineGraph};
-use crate::plan::{Exchange, ExchangeNode, NodeCallNode, NodefusionQueryPlanner};
-use crate::run::fresh_instance;
-use crate::settings::{DEFAULT_BATCH_SIZE, RunSettings, SessionOptions};
+use crate::pipeline::{NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedNode};
+use crate::plan::{Exchange, ExchangeNode, LiftedCalls, NodeCallNode, NodefusionQueryPlanner};
+use crate::settings::{SessionOptions, resolve};
 
 /// The table name the input is scanned as.
 const INPUT_TABLE: &str = "input";
@@ -51,13 +52,72 @@ const INPUT_TABLE: &str = "input";
 /// A pipeline validated against an input and planned, ready to run.
 #[derive(Debug)]
 pub struct CompiledPipeline {
-    pub(crate) graph: PipelineGraph,
-    pub(crate) input: Input,
+    graph: PipelineGraph,
+    input: Input,
     input_schema: SchemaRef,
     scan_projection: Vec<usize>,
     logical: LogicalPlan,
-    pub(crate) physical: Arc<dyn ExecutionPlan>,
-    pub(crate) state: SessionState,
+    physical: Arc<dyn ExecutionPlan>,
+    operators: Vec<NodeOperators>,
+    state: SessionState,
+}
+
+/// The operators that compute one node: positions in the plan's chain of operators,
+/// counted from the scan (0), fixed when the plan is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeOperators {
+    /// The node's name.
+    pub node: String,
+    /// Its operators: the node operator of each stateful or async call, the projection.
+    pub positions: std::ops::Range<usize>,
+}
+
+impl Pipeline {
+    /// Validates the pipeline against `input` and plans it, with the functions and
+    /// settings of `ctx`. Nothing runs yet; every wiring, function, option and type error
+    /// is found here.
+    pub async fn compile(&self, ctx: &SessionContext, input: &Input) -> Result<CompiledPipeline> {
+        CompiledPipeline::try_new(self, ctx, input).await
+    }
+}
+
+/// A new instance of `plan` with fresh per-run state and metrics, its leaf (the scan)
+/// replaced by `leaf` when given. Nothing is planned again. (DataFusion's
+/// `reset_plan_states` resets every operator but cannot swap the leaf, which
+/// [`CompiledPipeline::run_batches`] and [`CompiledPipeline::with_input`] need.)
+fn fresh_instance(
+    plan: &Arc<dyn ExecutionPlan>,
+    leaf: Option<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let children = plan.children();
+    if children.is_empty() {
+        return match leaf {
+            Some(leaf) => Ok(leaf),
+            // A scan keeps per-execution state (the files left to read): reset it.
+            None => Ok(Arc::clone(plan).reset_state()?),
+        };
+    }
+    let children = children
+        .into_iter()
+        .map(|child| fresh_instance(child, leaf.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::clone(plan).replace_children(
+        children,
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
+    )?)
+}
+
+/// The operators of a linear plan from its leaf up.
+pub fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPlan>> {
+    let mut chain = vec![Arc::clone(plan)];
+    while let Some(child) = chain
+        .last()
+        .and_then(|last| last.children().first().copied())
+    {
+        chain.push(Arc::clone(child));
+    }
+    chain.reverse();
+    chain
 }
 
 /// The session state pipelines are planned and run with: the user's functions, object
@@ -87,9 +147,13 @@ fn column(name: &str) -> Expr {
 }
 
 /// The expression computing `node` over a plan with `schema`.
-fn node_expression(node: &FlatNode, schema: &DFSchemaRef, state: &SessionState) -> Result<Expr> {
-    match &node.function {
-        FlatFunction::Call { udf, params } => {
+fn node_expression(
+    node: &ResolvedNode,
+    schema: &DFSchemaRef,
+    state: &SessionState,
+) -> Result<Expr> {
+    match &node.call {
+        ResolvedCall::Function { udf, params } => {
             let arguments = node
                 .inputs
                 .iter()
@@ -101,7 +165,7 @@ fn node_expression(node: &FlatNode, schema: &DFSchemaRef, state: &SessionState) 
                 arguments,
             )))
         }
-        FlatFunction::Sql {
+        ResolvedCall::Sql {
             expression,
             columns,
         } => {
@@ -136,7 +200,7 @@ fn node_expression(node: &FlatNode, schema: &DFSchemaRef, state: &SessionState) 
 }
 
 /// The type error of `node`, naming its input columns and their types.
-fn type_mismatch(node: &FlatNode, schema: &DFSchema, error: DataFusionError) -> Error {
+fn type_mismatch(node: &ResolvedNode, schema: &DFSchema, error: DataFusionError) -> Error {
     let inputs = node
         .inputs
         .iter()
@@ -148,9 +212,9 @@ fn type_mismatch(node: &FlatNode, schema: &DFSchema, error: DataFusionError) -> 
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let function = match &node.function {
-        FlatFunction::Call { udf, .. } => udf.name().to_string(),
-        FlatFunction::Sql { .. } => "the SQL expression".to_string(),
+    let function = match &node.call {
+        ResolvedCall::Function { udf, .. } => udf.name().to_string(),
+        ResolvedCall::Sql { .. } => "the SQL expression".to_string(),
     };
     Error::TypeMismatch {
         node: node.path.clone(),
@@ -158,19 +222,11 @@ fn type_mismatch(node: &FlatNode, schema: &DFSchema, error: DataFusionError) -> 
     }
 }
 
-/// The stateful or async function `node` calls, if it calls one.
-fn node_call_function(node: &FlatNode) -> Option<NodeFunction> {
-    match &node.function {
-        FlatFunction::Call { udf, .. } => node_function(udf),
-        FlatFunction::Sql { .. } => None,
-    }
-}
-
 /// Consecutive nodes that share a batch size, as index ranges.
-fn segments(nodes: &[FlatNode]) -> Vec<(usize, std::ops::Range<usize>)> {
+fn segments(nodes: &[ResolvedNode]) -> Vec<(usize, std::ops::Range<usize>)> {
     let mut segments: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     for (index, node) in nodes.iter().enumerate() {
-        let batch_size = node.settings.effective_batch_size();
+        let batch_size = node.settings.batch_size;
         match segments.last_mut() {
             Some((size, range)) if *size == batch_size => range.end = index + 1,
             _ => segments.push((batch_size, index..index + 1)),
@@ -179,12 +235,22 @@ fn segments(nodes: &[FlatNode]) -> Vec<(usize, std::ops::Range<usize>)> {
     segments
 }
 
-/// The logical plan of `graph` over `table`, and the input columns it scans.
+/// A pipeline's logical plan, with what running it needs to know about it.
+struct LogicalPipeline {
+    plan: LogicalPlan,
+    /// The input columns it scans.
+    scan_projection: Vec<usize>,
+    /// The operators of each node, in topological order.
+    operators: Vec<NodeOperators>,
+}
+
+/// The logical plan of `graph` over `table`.
 fn logical_plan(
     graph: &PipelineGraph,
     state: &SessionState,
+    session: &SessionOptions,
     table: Arc<dyn TableProvider>,
-) -> Result<(LogicalPlan, Vec<usize>)> {
+) -> Result<LogicalPipeline> {
     let schema = table.schema();
     let projection = graph
         .used_input_columns()
@@ -208,6 +274,7 @@ fn logical_plan(
     }
 
     let partitions = graph.defaults.effective_partitions();
+    let mut operators = Vec::with_capacity(graph.nodes.len());
     for (batch_size, range) in segments(&graph.nodes) {
         plan = ExchangeNode::plan(plan, Exchange::Rechunk { batch_size });
         if partitions > 1 {
@@ -215,41 +282,12 @@ fn logical_plan(
         }
         for index in range {
             let node = &graph.nodes[index];
-            let schema = Arc::clone(plan.schema());
-            let expression = node_expression(node, &schema, state)?;
-            let live = |existing: &Column| {
-                live_after[index].contains(&existing.name) && existing.name != node.output
-            };
-            let mut expressions: Vec<Expr> = schema
-                .columns()
-                .into_iter()
-                .filter(live)
-                .map(Expr::Column)
-                .collect();
-            if let Some(function) = node_call_function(node) {
-                // Stateful and async functions get the node operator, then the columns no
-                // later node needs are dropped.
-                let settings = RunSettings::resolve(
-                    &node.settings,
-                    None,
-                    !matches!(function, NodeFunction::Stateful(_)),
-                );
-                plan =
-                    NodeCallNode::plan(plan, &node.path, expression, &node.output, settings, true)
-                        .map_err(|error| type_mismatch(node, &schema, error))?;
-                if expressions.len() + 1 < plan.schema().fields().len() {
-                    expressions.push(column(&node.output));
-                    plan = LogicalPlanBuilder::from(plan)
-                        .project(expressions)?
-                        .build()?;
-                }
-                continue;
-            }
-            expressions.push(expression.alias(&node.output));
-            plan = LogicalPlanBuilder::from(plan)
-                .project(expressions)
-                .and_then(LogicalPlanBuilder::build)
-                .map_err(|error| type_mismatch(node, &schema, error))?;
+            let first = chain_length(&plan);
+            plan = node_plan(plan, node, &live_after[index], state, session)?;
+            operators.push(NodeOperators {
+                node: node.path.clone(),
+                positions: first..chain_length(&plan),
+            });
         }
         if partitions > 1 {
             plan = ExchangeNode::plan(plan, Exchange::Gather);
@@ -257,7 +295,72 @@ fn logical_plan(
     }
     let outputs = graph.outputs.iter().map(|name| column(name));
     let plan = LogicalPlanBuilder::from(plan).project(outputs)?.build()?;
-    Ok((plan, projection))
+    Ok(LogicalPipeline {
+        plan,
+        scan_projection: projection,
+        operators,
+    })
+}
+
+/// `plan` with `node` computed on it, keeping the columns in `live_after` (those later
+/// nodes or the outputs still need). A stateful or async function gets the node operator,
+/// then a projection drops what is no longer needed; any other function or SQL expression
+/// is one projection, whose own stateful or async calls get node operators below it, with
+/// this node's settings.
+fn node_plan(
+    plan: LogicalPlan,
+    node: &ResolvedNode,
+    live_after: &BTreeSet<String>,
+    state: &SessionState,
+    session: &SessionOptions,
+) -> Result<LogicalPlan> {
+    let schema = Arc::clone(plan.schema());
+    let expression = node_expression(node, &schema, state)?;
+    let live =
+        |existing: &Column| live_after.contains(&existing.name) && existing.name != node.output;
+    let mut expressions: Vec<Expr> = schema
+        .columns()
+        .into_iter()
+        .filter(live)
+        .map(Expr::Column)
+        .collect();
+    if node.kind != NodeKind::Projection {
+        let plan = NodeCallNode::plan(
+            plan,
+            &node.path,
+            expression,
+            &node.output,
+            node.settings,
+            true,
+        )
+        .map_err(|error| type_mismatch(node, &schema, error))?;
+        if expressions.len() + 1 == plan.schema().fields().len() {
+            return Ok(plan);
+        }
+        expressions.push(column(&node.output));
+        return Ok(LogicalPlanBuilder::from(plan)
+            .project(expressions)?
+            .build()?);
+    }
+    let mut lifted = LiftedCalls::new(&plan);
+    let expression = lifted.replace_calls(expression)?.data;
+    let input = lifted
+        .plan(
+            Some(&node.path),
+            |udf| resolve(&[&node.layers], session, Some(udf)),
+            Some(node.settings.batch_size),
+        )
+        .map_err(|error| type_mismatch(node, &schema, error))?;
+    expressions.push(expression.alias(&node.output));
+    LogicalPlanBuilder::from(input)
+        .project(expressions)
+        .and_then(LogicalPlanBuilder::build)
+        .map_err(|error| type_mismatch(node, &schema, error))
+}
+
+/// The number of operators in a linear plan.
+fn chain_length(plan: &LogicalPlan) -> usize {
+    1 + plan.inputs().first().map_or(0, |input| chain_length(input))
 }
 
 impl CompiledPipeline {
@@ -274,35 +377,39 @@ impl CompiledPipeline {
             .iter()
             .map(|field| field.name().clone())
             .collect();
-        let mut graph = PipelineGraph::build(pipeline, &state, &columns)?;
         let session = state
             .config_options()
             .extensions
             .get::<SessionOptions>()
             .cloned()
             .unwrap_or_default();
-        graph.apply_session(&session);
+        let graph = PipelineGraph::build(pipeline, &state, &session, &columns)?;
         let scan_batch_size = graph.nodes.first().map_or_else(
-            || {
-                pipeline
-                    .defaults()
-                    .nodes
-                    .batch_size
-                    .unwrap_or(DEFAULT_BATCH_SIZE)
-            },
-            |node| node.settings.effective_batch_size(),
+            || resolve(&[&pipeline.defaults().nodes], &session, None).batch_size,
+            |node| node.settings.batch_size,
         );
         state.config_mut().options_mut().execution.batch_size =
             ConfigNonZeroUsize::try_new(scan_batch_size)?;
-        let (logical, scan_projection) = logical_plan(&graph, &state, table)?;
+        let LogicalPipeline {
+            plan,
+            scan_projection,
+            operators,
+        } = logical_plan(&graph, &state, &session, table)?;
         let logical =
             state
                 .analyzer()
-                .execute_and_check(logical, state.config_options(), |_, _| {})?;
+                .execute_and_check(plan, state.config_options(), |_, _| {})?;
         let physical = state
             .query_planner()
             .create_physical_plan(&logical, &state)
             .await?;
+        let (logical_length, physical_length) =
+            (chain_length(&logical), chain_from_leaf(&physical).len());
+        if logical_length != physical_length {
+            return Err(Error::DataFusion(DataFusionError::Internal(format!(
+                "the physical plan has {physical_length} operators for {logical_length} logical ones"
+            ))));
+        }
         Ok(Self {
             graph,
             input: input.clone(),
@@ -310,6 +417,7 @@ impl CompiledPipeline {
             scan_projection,
             logical,
             physical,
+            operators,
             state,
         })
     }
@@ -334,6 +442,21 @@ impl CompiledPipeline {
         &self.physical
     }
 
+    /// The operators of each node, in topological order.
+    pub fn node_operators(&self) -> &[NodeOperators] {
+        &self.operators
+    }
+
+    /// The session state the pipeline runs with.
+    pub fn session_state(&self) -> &SessionState {
+        &self.state
+    }
+
+    /// A new instance of the physical plan, with fresh per-run state and metrics.
+    pub fn instance(&self) -> Result<Arc<dyn ExecutionPlan>> {
+        fresh_instance(&self.physical, None)
+    }
+
     /// The schema of the rows the pipeline returns.
     pub fn output_schema(&self) -> SchemaRef {
         self.physical.schema()
@@ -353,13 +476,13 @@ impl CompiledPipeline {
 
     /// Runs the pipeline and streams its rows.
     pub fn execute(&self) -> Result<SendableRecordBatchStream> {
-        let plan = fresh_instance(&self.physical, None)?;
+        let plan = self.instance()?;
         Ok(execute_stream(plan, self.state.task_ctx())?)
     }
 
     /// Runs the pipeline and collects its rows.
     pub async fn collect(&self) -> Result<Vec<RecordBatch>> {
-        let plan = fresh_instance(&self.physical, None)?;
+        let plan = self.instance()?;
         Ok(datafusion::physical_plan::collect(plan, self.state.task_ctx()).await?)
     }
 
@@ -393,6 +516,7 @@ impl CompiledPipeline {
             scan_projection: self.scan_projection.clone(),
             logical: self.logical.clone(),
             physical: fresh_instance(&self.physical, Some(leaf))?,
+            operators: self.operators.clone(),
             state: self.state.clone(),
         })
     }

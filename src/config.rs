@@ -1,6 +1,7 @@
 //! Pipeline files: the TOML form of a [`Pipeline`] with its input and output, and
-//! `--set KEY=VALUE` overrides of any key (`defaults.batch_size=64`,
-//! `nodes.clean.batch_size=16`, `output.path=out/x.parquet`).
+//! [`Overrides`]: `--set KEY=VALUE` of any key (`defaults.batch_size=64`,
+//! `nodes.clean.batch_size=16`, `output.compression="zstd"`) and the input and output
+//! paths. Node settings are read through their declaration ([`crate::settings`]).
 //!
 //! ```toml
 //! name = "clean_docs"
@@ -27,7 +28,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result, nearest};
 use crate::io::{FileFormat, Input, Output, WriteMode};
 use crate::pipeline::{Node, Pipeline};
-use crate::settings::{NodeSettings, OnError, PipelineDefaults};
+use crate::settings::{NodeSettings, PipelineDefaults, SETTINGS};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,9 +37,17 @@ struct PipelineFile {
     input: Option<InputSection>,
     output: Option<OutputSection>,
     #[serde(default)]
-    defaults: PipelineDefaults,
+    defaults: DefaultsSection,
     #[serde(default)]
     nodes: Vec<NodeSection>,
+}
+
+/// `[defaults]`: `partitions` and the node settings.
+#[derive(Debug, Default, Deserialize)]
+struct DefaultsSection {
+    partitions: Option<usize>,
+    #[serde(flatten)]
+    settings: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,7 +57,7 @@ struct InputSection {
     format: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OutputSection {
     path: Option<String>,
@@ -61,8 +70,8 @@ struct OutputSection {
     partition_by: Vec<String>,
 }
 
+/// `[[nodes]]`: the node's own keys and its settings.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct NodeSection {
     name: String,
     function: Option<String>,
@@ -73,16 +82,37 @@ struct NodeSection {
     output: Option<String>,
     #[serde(default)]
     params: BTreeMap<String, toml::Value>,
-    batch_size: Option<usize>,
-    max_concurrency: Option<usize>,
-    on_error: Option<OnError>,
-    timeout_ms: Option<u64>,
-    max_retries: Option<u32>,
-    threads: Option<usize>,
     #[serde(default)]
     map_inputs: BTreeMap<String, String>,
     #[serde(default)]
     map_outputs: BTreeMap<String, String>,
+    #[serde(flatten)]
+    settings: BTreeMap<String, toml::Value>,
+}
+
+/// The keys of a `[[nodes]]` entry besides the settings.
+const NODE_KEYS: &[&str] = &[
+    "name",
+    "function",
+    "sql",
+    "pipeline",
+    "inputs",
+    "output",
+    "params",
+    "map_inputs",
+    "map_outputs",
+];
+
+/// What the command line changes in a pipeline file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `KEY=VALUE` items: a dotted key of the file, `nodes.NAME.KEY` for the node NAME; the
+    /// value is read as TOML, or as a plain string when it is not TOML.
+    pub set: Vec<String>,
+    /// The input path, instead of the file's `[input] path`.
+    pub input: Option<String>,
+    /// The output path, instead of the file's `[output] path`.
+    pub output: Option<String>,
 }
 
 /// A pipeline file, loaded.
@@ -98,9 +128,21 @@ pub struct PipelineSpec {
     pub file: PathBuf,
 }
 
-/// Loads the pipeline file at `path`, with `overrides` (`KEY=VALUE`) applied first.
-pub fn load(path: impl AsRef<Path>, overrides: &[String]) -> Result<PipelineSpec> {
-    load_nested(path.as_ref(), overrides, &mut Vec::new())
+/// Loads the pipeline file at `path`, with `overrides` applied.
+pub fn load(path: impl AsRef<Path>, overrides: &Overrides) -> Result<PipelineSpec> {
+    let path = path.as_ref();
+    let mut file = read_file(path, &overrides.set, &[])?;
+    if let Some(input) = &overrides.input {
+        let format = file.input.take().and_then(|section| section.format);
+        file.input = Some(InputSection {
+            path: input.clone(),
+            format,
+        });
+    }
+    if let Some(output) = &overrides.output {
+        file.output.get_or_insert_with(OutputSection::default).path = Some(output.clone());
+    }
+    build_spec(path, file, &mut Vec::new())
 }
 
 fn config_error(file: &Path, message: impl Into<String>) -> Error {
@@ -110,36 +152,78 @@ fn config_error(file: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-fn load_nested(
-    path: &Path,
-    overrides: &[String],
-    stack: &mut Vec<PathBuf>,
-) -> Result<PipelineSpec> {
+/// Reads the pipeline file at `path` with the `--set` items `set` applied: straight into
+/// its sections when there are none (errors then give the line and column), else through
+/// a TOML table the items edit.
+fn read_file(path: &Path, set: &[String], stack: &[PathBuf]) -> Result<PipelineFile> {
     let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
     let canonical = path.canonicalize().map_err(Error::io(path))?;
     if stack.contains(&canonical) {
         return Err(config_error(path, "the pipeline includes itself"));
     }
-    let file: PipelineFile = if overrides.is_empty() {
-        toml::from_str(&text).map_err(|error| config_error(path, error.to_string()))?
-    } else {
-        let mut table: toml::Table =
-            toml::from_str(&text).map_err(|error| config_error(path, error.to_string()))?;
-        for item in overrides {
-            apply_override(&mut table, item)
-                .map_err(|message| config_error(path, format!("--set {item}: {message}")))?;
+    let invalid = |error: toml::de::Error| config_error(path, error.to_string());
+    if set.is_empty() {
+        return toml::from_str(&text).map_err(invalid);
+    }
+    let mut table: toml::Table = toml::from_str(&text).map_err(invalid)?;
+    for item in set {
+        apply_override(&mut table, item)
+            .map_err(|message| config_error(path, format!("--set {item}: {message}")))?;
+    }
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|error| config_error(path, format!("after --set: {error}")))
+}
+
+/// The pipeline file at `path`, nested in the pipelines of `stack`.
+fn load_nested(path: &Path, stack: &mut Vec<PathBuf>) -> Result<PipelineSpec> {
+    let file = read_file(path, &[], stack)?;
+    build_spec(path, file, stack)
+}
+
+/// The settings layer of a section's `entries`, its keys besides `other_keys`, each
+/// checked against its declaration; `error(message)` is the error of a bad one.
+fn read_settings(
+    entries: BTreeMap<String, toml::Value>,
+    other_keys: &[&str],
+    error: impl Fn(String) -> Error,
+) -> Result<NodeSettings> {
+    let mut settings = NodeSettings::default();
+    for (key, value) in entries {
+        if let Err(setting_error) = settings.set_value(&key, value) {
+            if SETTINGS.iter().any(|setting| setting.name == key) {
+                return Err(error(setting_error.to_string()));
+            }
+            let keys = other_keys
+                .iter()
+                .copied()
+                .chain(SETTINGS.iter().map(|setting| setting.name));
+            let hint = nearest(&key, keys.clone())
+                .map(|hint| format!(" (did you mean '{hint}'?)"))
+                .unwrap_or_default();
+            let message = format!(
+                "unknown key '{key}'{hint}; the keys are {}",
+                keys.collect::<Vec<_>>().join(", ")
+            );
+            return Err(error(message));
         }
-        let rewritten =
-            toml::to_string(&table).map_err(|error| config_error(path, error.to_string()))?;
-        toml::from_str(&rewritten).map_err(|error| config_error(path, error.to_string()))?
-    };
-    stack.push(canonical);
-    let spec = build_spec(path, file, stack);
+    }
+    Ok(settings)
+}
+
+/// The spec of the file at `path`, read as `file`, nested in the pipelines of `stack`.
+fn build_spec(path: &Path, file: PipelineFile, stack: &mut Vec<PathBuf>) -> Result<PipelineSpec> {
+    stack.push(path.canonicalize().map_err(Error::io(path))?);
+    let spec = build_pipeline(path, file, stack);
     stack.pop();
     spec
 }
 
-fn build_spec(path: &Path, file: PipelineFile, stack: &mut Vec<PathBuf>) -> Result<PipelineSpec> {
+fn build_pipeline(
+    path: &Path,
+    file: PipelineFile,
+    stack: &mut Vec<PathBuf>,
+) -> Result<PipelineSpec> {
     let name = file.name.unwrap_or_else(|| {
         path.file_stem().map_or_else(
             || "pipeline".into(),
@@ -147,7 +231,13 @@ fn build_spec(path: &Path, file: PipelineFile, stack: &mut Vec<PathBuf>) -> Resu
         )
     });
     let mut pipeline = Pipeline::new(name);
-    *pipeline.defaults_mut() = file.defaults;
+    let nodes = read_settings(file.defaults.settings, &["partitions"], |message| {
+        config_error(path, format!("[defaults]: {message}"))
+    })?;
+    *pipeline.defaults_mut() = PipelineDefaults {
+        partitions: file.defaults.partitions,
+        nodes,
+    };
     for section in file.nodes {
         pipeline = pipeline.node(build_node(path, section, stack)?);
     }
@@ -205,7 +295,7 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
         (None, Some(sql), None) => Node::sql(&section.name, sql),
         (None, None, Some(inner)) => {
             let inner_path = path.parent().unwrap_or(Path::new(".")).join(inner);
-            let inner = load_nested(&inner_path, &[], stack)?;
+            let inner = load_nested(&inner_path, stack)?;
             Node::pipeline(&section.name, inner.pipeline)
         }
         _ => {
@@ -234,14 +324,9 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
     for (inner, outer) in section.map_outputs {
         node = node.map_output(inner, outer);
     }
-    *node.settings_mut() = NodeSettings {
-        batch_size: section.batch_size,
-        max_concurrency: section.max_concurrency,
-        on_error: section.on_error,
-        timeout_ms: section.timeout_ms,
-        max_retries: section.max_retries,
-        threads: section.threads,
-    };
+    *node.settings_mut() = read_settings(section.settings, NODE_KEYS, |message| {
+        config_error(path, format!("node '{}': {message}", section.name))
+    })?;
     Ok(node)
 }
 

@@ -6,15 +6,15 @@ use std::fmt::Write;
 use datafusion::physical_plan::displayable;
 
 use crate::compile::CompiledPipeline;
-use crate::pipeline::{FlatNode, PipelineGraph};
+use crate::pipeline::{PipelineGraph, ResolvedCall, ResolvedNode};
 
-fn node_line(node: &FlatNode) -> String {
+fn node_line(node: &ResolvedNode) -> String {
     format!(
         "{}: {} -> {}  [batch_size={}]",
         node.path,
         node.describe(),
         node.output,
-        node.settings.effective_batch_size()
+        node.settings.batch_size
     )
 }
 
@@ -43,7 +43,7 @@ pub fn dag_text(graph: &PipelineGraph, input: &str) -> String {
 
 /// The DAG as a Mermaid flowchart: a box per node, an edge per column read.
 pub fn dag_mermaid(graph: &PipelineGraph) -> String {
-    let all: Vec<&FlatNode> = graph.nodes.iter().chain(&graph.pruned).collect();
+    let all: Vec<&ResolvedNode> = graph.nodes.iter().chain(&graph.pruned).collect();
     let id = |column: &str| {
         all.iter()
             .position(|node| node.output == column)
@@ -57,9 +57,9 @@ pub fn dag_mermaid(graph: &PipelineGraph) -> String {
         } else {
             ""
         };
-        let function = match &node.function {
-            crate::pipeline::FlatFunction::Call { udf, .. } => udf.name().to_string(),
-            crate::pipeline::FlatFunction::Sql { expression, .. } => expression.clone(),
+        let function = match &node.call {
+            ResolvedCall::Function { udf, .. } => udf.name().to_string(),
+            ResolvedCall::Sql { expression, .. } => expression.clone(),
         };
         let _ = writeln!(
             chart,

@@ -13,69 +13,14 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
-use datafusion::physical_expr::expressions::Column as PhysicalColumn;
-use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
 };
 
-use crate::compile::CompiledPipeline;
+use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
-use crate::exec::{NodeExec, RechunkExec};
+use crate::exec::RechunkExec;
 use crate::io::{Output, Staging};
-
-/// A new instance of `plan` with fresh per-run state and metrics, its leaf (the scan)
-/// replaced by `leaf` when given. Nothing is planned again.
-pub(crate) fn fresh_instance(
-    plan: &Arc<dyn ExecutionPlan>,
-    leaf: Option<Arc<dyn ExecutionPlan>>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let children = plan.children();
-    if children.is_empty() {
-        return match leaf {
-            Some(leaf) => Ok(leaf),
-            // A scan keeps per-execution state (the files left to read): reset it.
-            None => Ok(Arc::clone(plan).reset_state()?),
-        };
-    }
-    let children = children
-        .into_iter()
-        .map(|child| fresh_instance(child, leaf.clone()))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::clone(plan).replace_children(
-        children,
-        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
-    )?)
-}
-
-/// Whether `operator` computes the node `path` writing `output`: its NodeExec, or the
-/// projection with a computed (not copied) column `output`.
-fn computes(operator: &Arc<dyn ExecutionPlan>, path: &str, output: &str) -> bool {
-    if let Some(node) = operator.downcast_ref::<NodeExec>() {
-        return node.spec().node == path;
-    }
-    operator
-        .downcast_ref::<ProjectionExec>()
-        .is_some_and(|projection| {
-            projection
-                .expr()
-                .iter()
-                .any(|e| e.alias == output && !e.expr.is::<PhysicalColumn>())
-        })
-}
-
-/// The operators of a linear plan from its leaf up.
-fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPlan>> {
-    let mut chain = vec![Arc::clone(plan)];
-    while let Some(child) = chain
-        .last()
-        .and_then(|last| last.children().first().cloned())
-    {
-        chain.push(Arc::clone(child));
-    }
-    chain.reverse();
-    chain
-}
 
 fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
     plan.metrics()
@@ -103,37 +48,30 @@ pub struct NodeTiming {
 }
 
 impl NodeTiming {
-    /// The figures of `operator`, the operator computing `node`.
-    fn of(node: &str, operator: &Arc<dyn ExecutionPlan>) -> Self {
-        let metrics = operator.metrics().map(|m| m.aggregate_by_name());
-        let value = |name: &str| {
-            metrics
-                .as_ref()
-                .and_then(|m| m.sum_by_name(name))
-                .map_or(0, |v| v.as_usize())
-        };
-        let is_node = operator.is::<NodeExec>();
-        let nanos = |name: &str| Duration::from_nanos(value(name) as u64);
-        NodeTiming {
+    /// The figures of `operators`, the operators computing `node`: their compute time,
+    /// instances, failures and retries summed, the rows the last one put out.
+    fn of(node: &str, operators: &[Arc<dyn ExecutionPlan>]) -> Self {
+        let mut timing = NodeTiming {
             node: node.to_string(),
-            rows: output_rows(operator),
-            // A projection's time is DataFusion's `elapsed_compute`, a metric of its own kind
-            // that `sum_by_name` does not see.
-            compute: if is_node {
-                nanos("compute_time")
-            } else {
-                Duration::from_nanos(
-                    metrics
-                        .as_ref()
-                        .and_then(|m| m.elapsed_compute())
-                        .unwrap_or_default() as u64,
-                )
-            },
-            instances_built: value("instances_built"),
-            init_time: nanos("init_time"),
-            failed_rows: value("failed_rows"),
-            retries: value("retries"),
+            rows: operators.last().map_or(0, output_rows),
+            ..NodeTiming::default()
+        };
+        for operator in operators {
+            let Some(metrics) = operator.metrics().map(|m| m.aggregate_by_name()) else {
+                continue;
+            };
+            let value = |name: &str| metrics.sum_by_name(name).map_or(0, |v| v.as_usize());
+            let nanos = |name: &str| Duration::from_nanos(value(name) as u64);
+            // The node operator's `compute_time` and a projection's `elapsed_compute` (a
+            // metric of its own kind that `sum_by_name` does not see).
+            timing.compute += nanos("compute_time")
+                + Duration::from_nanos(metrics.elapsed_compute().unwrap_or_default() as u64);
+            timing.instances_built += value("instances_built");
+            timing.init_time += nanos("init_time");
+            timing.failed_rows += value("failed_rows");
+            timing.retries += value("retries");
         }
+        timing
     }
 }
 
@@ -224,10 +162,11 @@ impl CompiledPipeline {
         let started = Instant::now();
         self.check_partition_columns(output)?;
         let staging = output.stage()?;
-        let plan = crate::run::fresh_instance(&self.physical, None)?;
+        let plan = self.instance()?;
         let sink = self.sink_plan(Arc::clone(&plan), output, &staging).await?;
         let last = Arc::clone(&plan);
-        let run = SpawnedTask::spawn(collect(sink, self.state.task_ctx())).join();
+        let task_ctx = self.session_state().task_ctx();
+        let run = SpawnedTask::spawn(collect(sink, task_ctx)).join();
         tokio::pin!(run);
         let mut ticker = tokio::time::interval(Duration::from_millis(100));
         let result = loop {
@@ -243,7 +182,13 @@ impl CompiledPipeline {
         })??;
         observe(output_rows(&last));
         let files = staging.commit()?;
-        Ok(self.summarize(&plan, started.elapsed(), files))
+        Ok(summarize(
+            &self.graph().name,
+            self.node_operators(),
+            &plan,
+            started.elapsed(),
+            files,
+        ))
     }
 
     fn check_partition_columns(&self, output: &Output) -> Result<()> {
@@ -266,7 +211,8 @@ impl CompiledPipeline {
         output: &Output,
         staging: &Staging,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut parquet: TableParquetOptions = self.state.default_table_options().parquet;
+        let state = self.session_state();
+        let mut parquet: TableParquetOptions = state.default_table_options().parquet;
         parquet.global.compression = Some(output.compression_name().to_lowercase());
         if let Some(rows) = output.row_group_rows() {
             parquet.global.max_row_group_size = rows;
@@ -289,10 +235,9 @@ impl CompiledPipeline {
             output.partition_columns().to_vec(),
         )?
         .build()?;
-        let sink = self
-            .state
+        let sink = state
             .query_planner()
-            .create_physical_plan(&copy, &self.state)
+            .create_physical_plan(&copy, state)
             .await
             .map_err(|error| Error::Config {
                 origin: output.path().display().to_string(),
@@ -303,38 +248,33 @@ impl CompiledPipeline {
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )?)
     }
+}
 
-    /// The summary of a finished run of `plan`.
-    pub(crate) fn summarize(
-        &self,
-        plan: &Arc<dyn ExecutionPlan>,
-        wall_time: Duration,
-        files: Vec<PathBuf>,
-    ) -> RunSummary {
-        let chain = chain_from_leaf(plan);
-        let nodes = self
-            .graph
-            .nodes
-            .iter()
-            .filter_map(|node| {
-                chain
-                    .iter()
-                    .find(|operator| computes(operator, &node.path, &node.output))
-                    .map(|operator| NodeTiming::of(&node.path, operator))
-            })
-            .collect();
-        let rows_out = output_rows(plan);
-        let rows_in = chain
-            .iter()
-            .find(|operator| operator.is::<RechunkExec>())
-            .map_or(rows_out, output_rows);
-        RunSummary {
-            pipeline: self.graph.name.clone(),
-            rows_in,
-            rows_out,
-            wall_time,
-            nodes,
-            files,
-        }
+/// The summary of a finished run of `plan`, the plan of the pipeline `pipeline` whose
+/// nodes are computed by `operators`.
+fn summarize(
+    pipeline: &str,
+    operators: &[NodeOperators],
+    plan: &Arc<dyn ExecutionPlan>,
+    wall_time: Duration,
+    files: Vec<PathBuf>,
+) -> RunSummary {
+    let chain = chain_from_leaf(plan);
+    let nodes = operators
+        .iter()
+        .map(|node| NodeTiming::of(&node.node, chain.get(node.positions.clone()).unwrap_or(&[])))
+        .collect();
+    let rows_out = output_rows(plan);
+    let rows_in = chain
+        .iter()
+        .find(|operator| operator.is::<RechunkExec>())
+        .map_or(rows_out, output_rows);
+    RunSummary {
+        pipeline: pipeline.to_string(),
+        rows_in,
+        rows_out,
+        wall_time,
+        nodes,
+        files,
     }
 }

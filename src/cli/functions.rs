@@ -25,8 +25,8 @@ fn describe(name: &str, documentation: Option<&Documentation>) -> (String, Strin
     }
 }
 
-fn print_section(title: &str, rows: BTreeMap<String, (String, String)>) {
-    println!("{title} ({}):", rows.len());
+fn print_section(title: &str, rows: BTreeMap<String, (String, String)>) -> std::io::Result<()> {
+    out!("{title} ({}):", rows.len())?;
     let width = rows
         .values()
         .map(|(syntax, _)| syntax.len())
@@ -34,9 +34,9 @@ fn print_section(title: &str, rows: BTreeMap<String, (String, String)>) {
         .unwrap_or(0)
         .min(48);
     for (syntax, description) in rows.values() {
-        println!("  {syntax:<width$}  {description}");
+        out!("  {syntax:<width$}  {description}")?;
     }
-    println!();
+    out!()
 }
 
 /// Prints every function.
@@ -68,9 +68,9 @@ pub fn list() -> anyhow::Result<()> {
         .iter()
         .map(|(name, udwf)| (name.clone(), describe(name, udwf.documentation())))
         .collect();
-    print_section("nodefusion functions", ours);
-    print_section("DataFusion scalar functions", scalar);
-    print_section("DataFusion aggregate functions", aggregate);
-    print_section("DataFusion window functions", window);
+    print_section("nodefusion functions", ours)?;
+    print_section("DataFusion scalar functions", scalar)?;
+    print_section("DataFusion aggregate functions", aggregate)?;
+    print_section("DataFusion window functions", window)?;
     Ok(())
 }

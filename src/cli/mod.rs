@@ -1,5 +1,13 @@
 //! The subcommands and their arguments.
 
+/// `println!` that returns the write's error (a closed stdout) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod functions;
 mod model;
 mod pipeline;
@@ -104,6 +112,16 @@ struct GenDocsArgs {
     output: PathBuf,
 }
 
+/// Whether `error` comes from writing to a reader that went away (`nodefusion functions |
+/// head -1`): not a failure, the reader has what it wanted.
+pub fn is_closed_output(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Runs the command `cli` names.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -115,7 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(ModelCommand::List) => model::list(),
         Command::GenDocs(args) => {
             nodefusion::datagen::write_docs(args.rows, args.seed, &args.output)?;
-            println!("wrote {} documents to {}", args.rows, args.output.display());
+            out!("wrote {} documents to {}", args.rows, args.output.display())?;
             Ok(())
         }
     }

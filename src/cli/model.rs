@@ -27,7 +27,7 @@ pub async fn install(name: &str) -> anyhow::Result<PathBuf> {
 
 /// `nodefusion model pull NAME`: installs the model and prints where.
 pub async fn pull(name: &str) -> anyhow::Result<()> {
-    println!("{name}: {}", install(name).await?.display());
+    out!("{name}: {}", install(name).await?.display())?;
     Ok(())
 }
 
@@ -35,10 +35,10 @@ pub async fn pull(name: &str) -> anyhow::Result<()> {
 pub fn list() -> anyhow::Result<()> {
     let installed = models::installed();
     if installed.is_empty() {
-        println!("no models in {}", models::models_dir().display());
+        out!("no models in {}", models::models_dir().display())?;
     }
     for (name, directory) in installed {
-        println!("{name}\t{}", directory.display());
+        out!("{name}\t{}", directory.display())?;
     }
     Ok(())
 }

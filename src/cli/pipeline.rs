@@ -1,24 +1,20 @@
 //! `nodefusion run` and `nodefusion explain`.
 
 use anyhow::anyhow;
-use nodefusion::config::{PipelineSpec, load};
+use nodefusion::config::{Overrides, PipelineSpec, load};
 use nodefusion::{CompiledPipeline, new_context};
 use nodefusion_udfs::models;
 
 use super::PipelineArgs;
 use super::progress::Progress;
 
-/// The `--set` overrides, with `--input` and `--output` as overrides of their paths.
-fn overrides(args: &PipelineArgs) -> Vec<String> {
-    let mut overrides = args.set.clone();
-    let quoted = |path: &str| toml::Value::String(path.to_string()).to_string();
-    if let Some(input) = &args.input {
-        overrides.push(format!("input.path={}", quoted(input)));
+/// What the command line changes in the pipeline file.
+fn overrides(args: &PipelineArgs) -> Overrides {
+    Overrides {
+        set: args.set.clone(),
+        input: args.input.clone(),
+        output: args.output.clone(),
     }
-    if let Some(output) = &args.output {
-        overrides.push(format!("output.path={}", quoted(output)));
-    }
-    overrides
 }
 
 async fn compile(args: &PipelineArgs) -> anyhow::Result<(PipelineSpec, CompiledPipeline)> {
@@ -58,13 +54,13 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
         }
     };
     progress.finish();
-    print!("{}", summary?);
+    out!("{}", summary?)?;
     Ok(())
 }
 
 /// Prints the DAG and the plans.
 pub async fn explain(args: PipelineArgs) -> anyhow::Result<()> {
     let (_, compiled) = compile(&args).await?;
-    println!("{}", nodefusion::explain::explain(&compiled));
+    out!("{}", nodefusion::explain::explain(&compiled))?;
     Ok(())
 }

@@ -127,7 +127,7 @@ async fn shell(ctx: &SessionContext) -> anyhow::Result<()> {
                 "" => continue,
                 "\\q" | "quit" | "exit" => break,
                 "\\h" | "help" => {
-                    println!("{SHELL_HELP}");
+                    out!("{SHELL_HELP}")?;
                     continue;
                 }
                 "\\d" => {

@@ -33,7 +33,7 @@ pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 
 /// Runs `call` until it succeeds, fails for good, or has been retried
 /// `settings.max_retries` times; each try holds one of `slots` and is cut off after
-/// `settings.timeout`. Every retry is counted in `retries`.
+/// `settings.timeout_ms`. Every retry is counted in `retries`.
 pub async fn with_retries<T, F, Fut>(
     slots: &Semaphore,
     settings: &RunSettings,
@@ -51,10 +51,10 @@ where
                 .acquire()
                 .await
                 .map_err(|_| CallError::permanent("the node is shutting down"))?;
-            match tokio::time::timeout(settings.timeout, call()).await {
+            match tokio::time::timeout(settings.timeout(), call()).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(CallError::transient(
-                    format!("timed out after {} ms", settings.timeout.as_millis()),
+                    format!("timed out after {} ms", settings.timeout_ms),
                     None,
                 )),
             }
@@ -84,16 +84,13 @@ mod tests {
     use crate::settings::{NodeSettings, OnError};
 
     fn settings(max_retries: u32, timeout_ms: u64) -> RunSettings {
-        RunSettings::resolve(
-            &NodeSettings {
-                max_retries: Some(max_retries),
-                timeout_ms: Some(timeout_ms),
-                on_error: Some(OnError::Fail),
-                ..NodeSettings::default()
-            },
-            None,
-            true,
-        )
+        NodeSettings {
+            max_retries: Some(max_retries),
+            timeout_ms: Some(timeout_ms),
+            on_error: Some(OnError::Fail),
+            ..NodeSettings::default()
+        }
+        .with_builtins()
     }
 
     #[test]

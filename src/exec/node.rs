@@ -35,7 +35,7 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions,
 };
 use futures::StreamExt;
-use nodefusion_udfs::function::{CallError, InitOptions, NodeFunction};
+use nodefusion_udfs::function::{CallError, InitOptions, OperatorFunction};
 use tokio::sync::Semaphore;
 
 use super::calls::with_retries;
@@ -57,7 +57,7 @@ pub struct NodeSpec {
     /// The node's name (a pipeline node, or the call's text in SQL).
     pub node: String,
     /// The function.
-    pub function: NodeFunction,
+    pub function: OperatorFunction,
     /// The arguments, evaluated on each input batch.
     pub arguments: Vec<Arc<dyn PhysicalExpr>>,
     /// The constant arguments, for `init`.
@@ -101,8 +101,13 @@ impl NodeExec {
         fields.push(Arc::clone(&spec.output));
         let schema = Arc::new(Schema::new(fields));
         let input_properties = input.properties();
+        // The input's columns keep their positions, so what holds of them (orderings,
+        // equalities, constants) still does.
+        let equivalences = EquivalenceProperties::new(Arc::clone(&schema))
+            .extend(input_properties.equivalence_properties().clone())
+            .unwrap_or_else(|_| EquivalenceProperties::new(schema));
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema),
+            equivalences,
             input_properties.partitioning.clone(),
             input_properties.emission_type,
             input_properties.boundedness,
@@ -146,7 +151,7 @@ impl NodeExec {
             .unwrap_or(partitions)
             .max(1);
         let instances = match &self.spec.function {
-            NodeFunction::Stateful(function) => {
+            OperatorFunction::Stateful(function) => {
                 let mut options = self.spec.constants.clone();
                 options.threads = Some(self.spec.settings.threads.unwrap_or_else(|| {
                     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -191,12 +196,11 @@ impl DisplayAs for NodeExec {
                 .map_or_else(|| "partitions".to_string(), |n| n.to_string()),
             settings.on_error
         )?;
-        if !matches!(self.spec.function, NodeFunction::Stateful(_)) {
+        if !matches!(self.spec.function, OperatorFunction::Stateful(_)) {
             write!(
                 f,
                 " timeout_ms={} max_retries={}",
-                settings.timeout.as_millis(),
-                settings.max_retries
+                settings.timeout_ms, settings.max_retries
             )?;
         }
         Ok(())
@@ -273,11 +277,11 @@ impl Worker {
             .collect::<Result<Vec<_>>>()?;
         let started = Instant::now();
         let output = match &self.spec.function {
-            NodeFunction::Stateful(_) => self.stateful(index, &arguments).await?,
-            NodeFunction::AsyncRow(_) => self.async_rows(index, &arguments).await?,
-            NodeFunction::AsyncBatch(_) => self.async_batch(index, arguments).await?,
+            OperatorFunction::Stateful(_) => self.stateful(index, &arguments).await?,
+            OperatorFunction::AsyncRow(_) => self.async_rows(index, &arguments).await?,
+            OperatorFunction::AsyncBatch(_) => self.async_batch(index, arguments).await?,
         };
-        if !matches!(self.spec.function, NodeFunction::Stateful(_)) {
+        if !matches!(self.spec.function, OperatorFunction::Stateful(_)) {
             self.metrics.compute_time.add_duration(started.elapsed());
         }
         if output.len() != rows {
@@ -360,7 +364,7 @@ impl Worker {
     }
 
     async fn async_rows(&self, index: usize, arguments: &[ArrayRef]) -> Result<ArrayRef> {
-        let NodeFunction::AsyncRow(function) = &self.spec.function else {
+        let OperatorFunction::AsyncRow(function) = &self.spec.function else {
             return Err(internal_datafusion_err!("not a per-row async node"));
         };
         let rows = arguments.first().map_or(0, |a| a.len());
@@ -406,7 +410,7 @@ impl Worker {
     }
 
     async fn async_batch(&self, index: usize, arguments: Vec<ArrayRef>) -> Result<ArrayRef> {
-        let NodeFunction::AsyncBatch(function) = &self.spec.function else {
+        let OperatorFunction::AsyncBatch(function) = &self.spec.function else {
             return Err(internal_datafusion_err!("not a per-batch async node"));
         };
         let rows = arguments.first().map_or(0, |a| a.len());
@@ -439,6 +443,11 @@ impl ExecutionPlan for NodeExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    /// Every partition's batches come out in the order they went in.
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
     }
 
     fn apply_expressions(
@@ -499,7 +508,7 @@ impl ExecutionPlan for NodeExec {
             metrics: NodeMetrics::new(&self.metrics, partition),
         });
         let in_flight = match &self.spec.function {
-            NodeFunction::Stateful(_) => 1,
+            OperatorFunction::Stateful(_) => 1,
             _ => self.spec.settings.max_concurrency.unwrap_or(1).max(1),
         };
         let batches = {

@@ -13,18 +13,18 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
-use nodefusion_udfs::function::node_function;
+use nodefusion_udfs::function::{OperatorFunction, operator_function};
 
 use super::sql_columns::referenced_columns;
-use super::{Node, NodeFunction, Pipeline};
+use super::{Node, NodeBody, Pipeline};
 use crate::error::{Error, Result, nearest};
-use crate::settings::{NodeSettings, PipelineDefaults, SessionOptions};
+use crate::settings::{NodeSettings, PipelineDefaults, RunSettings, SessionOptions, resolve};
 
-/// What a flattened node computes.
+/// What a resolved node computes.
 #[derive(Debug, Clone)]
-pub enum FlatFunction {
+pub enum ResolvedCall {
     /// `udf(inputs..., params...)`.
-    Call {
+    Function {
         udf: Arc<ScalarUDF>,
         params: Vec<ScalarValue>,
     },
@@ -35,9 +35,36 @@ pub enum FlatFunction {
     },
 }
 
-/// A node of the flattened graph.
+/// How a node runs: as a plain expression in a projection, or in the node operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A stateless function or a SQL expression (which may itself call stateful or async
+    /// functions: those get the node operator, with this node's settings).
+    Projection,
+    /// A stateful function: instances built once, reused for every batch.
+    Stateful,
+    /// An async function: calls in flight.
+    Async,
+}
+
+impl NodeKind {
+    /// The kind of a node computing `call`.
+    fn of(call: &ResolvedCall) -> Self {
+        let ResolvedCall::Function { udf, .. } = call else {
+            return NodeKind::Projection;
+        };
+        match operator_function(udf) {
+            None => NodeKind::Projection,
+            Some(OperatorFunction::Stateful(_)) => NodeKind::Stateful,
+            Some(_) => NodeKind::Async,
+        }
+    }
+}
+
+/// A node of the graph, resolved: nested pipelines flattened, inputs wired to physical
+/// columns, settings final.
 #[derive(Debug, Clone)]
-pub struct FlatNode {
+pub struct ResolvedNode {
     /// The node's name; `outer/inner` inside a nested pipeline.
     pub path: String,
     /// The physical column it writes.
@@ -45,16 +72,21 @@ pub struct FlatNode {
     /// The physical columns it reads, in argument order.
     pub inputs: Vec<String>,
     /// What it computes.
-    pub function: FlatFunction,
-    /// Its settings, with the pipelines' defaults applied.
-    pub settings: NodeSettings,
+    pub call: ResolvedCall,
+    /// How it runs.
+    pub kind: NodeKind,
+    /// Its own settings over its pipelines' defaults: the layers a stateful or async call
+    /// inside its SQL expression is resolved with.
+    pub layers: NodeSettings,
+    /// The settings it runs with, every layer applied.
+    pub settings: RunSettings,
 }
 
-impl FlatNode {
+impl ResolvedNode {
     /// A short description: `normalize_text(text)` or `sql(words < 50)`.
     pub fn describe(&self) -> String {
-        match &self.function {
-            FlatFunction::Call { udf, params } => {
+        match &self.call {
+            ResolvedCall::Function { udf, params } => {
                 let arguments = self
                     .inputs
                     .iter()
@@ -63,7 +95,7 @@ impl FlatNode {
                     .collect::<Vec<_>>();
                 format!("{}({})", udf.name(), arguments.join(", "))
             }
-            FlatFunction::Sql { expression, .. } => format!("sql({expression})"),
+            ResolvedCall::Sql { expression, .. } => format!("sql({expression})"),
         }
     }
 }
@@ -76,9 +108,9 @@ pub struct PipelineGraph {
     /// The input's columns.
     pub input_columns: Vec<String>,
     /// The nodes to compute, in topological order.
-    pub nodes: Vec<FlatNode>,
+    pub nodes: Vec<ResolvedNode>,
     /// The nodes left out because no requested output needs them.
-    pub pruned: Vec<FlatNode>,
+    pub pruned: Vec<ResolvedNode>,
     /// The columns the pipeline returns, in order.
     pub outputs: Vec<String>,
     /// The top-level pipeline's defaults.
@@ -154,7 +186,7 @@ fn produced(pipeline: &Pipeline) -> Vec<(String, &Node)> {
     let mut names = Vec::new();
     for node in &pipeline.nodes {
         match &node.function {
-            NodeFunction::Pipeline(inner) => {
+            NodeBody::Pipeline(inner) => {
                 for name in exposed(inner) {
                     let outer = node.output_names.get(&name).cloned().unwrap_or(name);
                     names.push((outer, node));
@@ -251,7 +283,8 @@ fn bind_params(node: &Node, path: &str, udf: &ScalarUDF) -> Result<Vec<ScalarVal
 
 struct Flattener<'a> {
     registry: &'a dyn FunctionRegistry,
-    nodes: Vec<FlatNode>,
+    session: &'a SessionOptions,
+    nodes: Vec<ResolvedNode>,
 }
 
 impl Flattener<'_> {
@@ -310,30 +343,25 @@ impl Flattener<'_> {
                 node: path.clone(),
                 message: message.to_string(),
             };
-            let is_nested = matches!(node.function, NodeFunction::Pipeline(_));
+            let is_nested = matches!(node.function, NodeBody::Pipeline(_));
             let renames = !node.input_names.is_empty() || !node.output_names.is_empty();
             if renames && !is_nested {
                 return Err(invalid("only a pipeline node renames inputs and outputs"));
             }
-            let settings = defaults
-                .iter()
-                .fold(node.settings.clone(), |settings, layer| {
-                    settings.or_defaults(layer)
-                });
-            let function = match &node.function {
-                NodeFunction::Named(name) => {
+            let call = match &node.function {
+                NodeBody::Named(name) => {
                     let udf = self.lookup_function(&path, name)?;
                     let params = bind_params(node, &path, &udf)?;
-                    FlatFunction::Call { udf, params }
+                    ResolvedCall::Function { udf, params }
                 }
-                NodeFunction::Udf(udf) => {
+                NodeBody::Udf(udf) => {
                     let params = bind_params(node, &path, udf)?;
-                    FlatFunction::Call {
+                    ResolvedCall::Function {
                         udf: Arc::clone(udf),
                         params,
                     }
                 }
-                NodeFunction::Sql(expression) => {
+                NodeBody::Sql(expression) => {
                     if !node.inputs.is_empty() || !node.params.is_empty() {
                         return Err(invalid(
                             "a SQL node reads the columns its expression names; it takes no inputs or params",
@@ -348,12 +376,12 @@ impl Flattener<'_> {
                             Ok((name, physical))
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    FlatFunction::Sql {
+                    ResolvedCall::Sql {
                         expression: expression.clone(),
                         columns,
                     }
                 }
-                NodeFunction::Pipeline(inner) => {
+                NodeBody::Pipeline(inner) => {
                     if !node.inputs.is_empty() || node.output.is_some() || !node.params.is_empty() {
                         return Err(invalid(
                             "a pipeline node takes no inputs, output or params; rename its columns with map_inputs and map_outputs",
@@ -363,29 +391,39 @@ impl Flattener<'_> {
                     continue;
                 }
             };
-            let inputs = match &function {
-                FlatFunction::Sql { columns, .. } => columns
+            let inputs = match &call {
+                ResolvedCall::Sql { columns, .. } => columns
                     .iter()
                     .map(|(_, physical)| physical.clone())
                     .collect(),
-                FlatFunction::Call { .. } => node
+                ResolvedCall::Function { .. } => node
                     .inputs
                     .iter()
                     .map(|name| level.resolve_input(&path, name))
                     .collect::<Result<Vec<_>>>()?,
             };
-            if let Some((option, message)) = settings.check() {
-                return Err(Error::BadOption {
-                    node: path,
-                    option: option.into(),
-                    message: message.into(),
-                });
+            let layers: Vec<&NodeSettings> = std::iter::once(&node.settings)
+                .chain(defaults.iter().map(|defaults| &defaults.nodes))
+                .collect();
+            for layer in &layers {
+                layer.check().map_err(|error| Error::BadOption {
+                    node: path.clone(),
+                    option: error.key,
+                    message: error.message,
+                })?;
             }
-            self.nodes.push(FlatNode {
+            let udf = match &call {
+                ResolvedCall::Function { udf, .. } => Some(udf.as_ref()),
+                ResolvedCall::Sql { .. } => None,
+            };
+            let settings = resolve(&layers, self.session, udf);
+            self.nodes.push(ResolvedNode {
                 output: level.physical_output(node.output_column()),
                 path,
                 inputs,
-                function,
+                kind: NodeKind::of(&call),
+                layers: NodeSettings::layered(&layers),
+                call,
                 settings,
             });
         }
@@ -453,7 +491,7 @@ impl Flattener<'_> {
 
 /// The nodes in topological order (ties broken by declaration order), or the cycle that
 /// prevents one.
-fn topological_order(nodes: Vec<FlatNode>) -> Result<Vec<FlatNode>> {
+fn topological_order(nodes: Vec<ResolvedNode>) -> Result<Vec<ResolvedNode>> {
     let producer: HashMap<&str, usize> = nodes
         .iter()
         .enumerate()
@@ -481,7 +519,7 @@ fn topological_order(nodes: Vec<FlatNode>) -> Result<Vec<FlatNode>> {
         placed[next] = true;
         order.push(next);
     }
-    let mut slots: Vec<Option<FlatNode>> = nodes.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<ResolvedNode>> = nodes.into_iter().map(Some).collect();
     Ok(order
         .into_iter()
         .filter_map(|index| slots[index].take())
@@ -489,7 +527,7 @@ fn topological_order(nodes: Vec<FlatNode>) -> Result<Vec<FlatNode>> {
 }
 
 /// A cycle among the nodes not yet placed, as node names with the first repeated last.
-fn find_cycle(nodes: &[FlatNode], dependencies: &[Vec<usize>], placed: &[bool]) -> Vec<String> {
+fn find_cycle(nodes: &[ResolvedNode], dependencies: &[Vec<usize>], placed: &[bool]) -> Vec<String> {
     let mut path: Vec<usize> = Vec::new();
     let mut current = (0..nodes.len()).find(|&index| !placed[index]).unwrap_or(0);
     while !path.contains(&current) {
@@ -510,10 +548,11 @@ fn find_cycle(nodes: &[FlatNode], dependencies: &[Vec<usize>], placed: &[bool]) 
 
 impl PipelineGraph {
     /// Flattens, checks, orders and prunes `pipeline` for an input with `input_columns`,
-    /// looking functions up in `registry`.
+    /// looking functions up in `registry` and resolving settings under `session`.
     pub fn build(
         pipeline: &Pipeline,
         registry: &dyn FunctionRegistry,
+        session: &SessionOptions,
         input_columns: &[String],
     ) -> Result<Self> {
         let top = Level {
@@ -531,6 +570,7 @@ impl PipelineGraph {
         };
         let mut flattener = Flattener {
             registry,
+            session,
             nodes: Vec::new(),
         };
         flattener.flatten(pipeline, &top, &[&pipeline.defaults])?;
@@ -582,25 +622,6 @@ impl PipelineGraph {
             outputs,
             defaults: pipeline.defaults.clone(),
         })
-    }
-
-    /// Applies the session's options below each node's own settings and the pipelines'
-    /// defaults, and a node function's preferred batch size below all of them.
-    pub fn apply_session(&mut self, options: &SessionOptions) {
-        for node in self.nodes.iter_mut().chain(self.pruned.iter_mut()) {
-            match &node.function {
-                FlatFunction::Call { udf, .. } => {
-                    node.settings = node.settings.or(&options.for_function(udf.name()));
-                    if let Some(function) = node_function(udf) {
-                        node.settings.batch_size = node
-                            .settings
-                            .batch_size
-                            .or(function.meta().default_batch_size());
-                    }
-                }
-                FlatFunction::Sql { .. } => node.settings = node.settings.or(&options.all),
-            }
-        }
     }
 
     /// The input columns some node or output reads.

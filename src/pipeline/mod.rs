@@ -1,7 +1,7 @@
 //! The pipeline model: a [`Pipeline`] is a list of [`Node`]s wired by column name. A node
 //! reads columns of the input or outputs of other nodes; the order the nodes are given in
-//! does not matter. [`Pipeline::compile`] validates the wiring against an input and turns
-//! it into a DataFusion plan ([`crate::compile`]).
+//! does not matter. [`PipelineGraph`] resolves it against an input's columns: nested pipelines
+//! flattened, inputs wired, settings final, kinds known.
 
 mod graph;
 mod node;
@@ -11,15 +11,15 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use nodefusion_udfs::models::DEFAULT_MODEL;
 
-pub use graph::{FlatFunction, FlatNode, PipelineGraph};
-pub use node::{Node, NodeFunction};
+pub use graph::{NodeKind, PipelineGraph, ResolvedCall, ResolvedNode};
+pub use node::{Node, NodeBody};
 
-use crate::compile::CompiledPipeline;
-use crate::error::Result;
-use crate::io::Input;
-use crate::settings::{OnError, PipelineDefaults};
+use crate::settings::{
+    NodeSettings, PipelineDefaults, define_setting_builders, with_node_settings,
+};
 
-/// A pipeline: named nodes wired by column name.
+/// A pipeline: named nodes wired by column name. Every node setting has a builder method
+/// that sets the pipeline's default for its nodes (`.batch_size(64)`).
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub(crate) name: String,
@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub(crate) outputs: Option<Vec<String>>,
     pub(crate) defaults: PipelineDefaults,
 }
+
+with_node_settings!(define_setting_builders! Pipeline, node_defaults_mut);
 
 impl Pipeline {
     /// An empty pipeline called `name`.
@@ -49,24 +51,6 @@ impl Pipeline {
     /// Without it, every input column and every node output is returned.
     pub fn outputs<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.outputs = Some(columns.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// The default rows per batch for nodes that do not set their own.
-    pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.defaults.nodes.batch_size = Some(batch_size);
-        self
-    }
-
-    /// The default instances (stateful) or calls in flight (async) per node.
-    pub fn max_concurrency(mut self, max_concurrency: usize) -> Self {
-        self.defaults.nodes.max_concurrency = Some(max_concurrency);
-        self
-    }
-
-    /// The default for what nodes do with rows their function fails on.
-    pub fn on_error(mut self, on_error: OnError) -> Self {
-        self.defaults.nodes.on_error = Some(on_error);
         self
     }
 
@@ -98,8 +82,8 @@ impl Pipeline {
         let mut models = Vec::new();
         for node in &self.nodes {
             match &node.function {
-                NodeFunction::Pipeline(inner) => models.extend(inner.models(ctx)),
-                NodeFunction::Named(function) => {
+                NodeBody::Pipeline(inner) => models.extend(inner.models(ctx)),
+                NodeBody::Named(function) => {
                     let takes_model =
                         ctx.state()
                             .scalar_functions()
@@ -120,7 +104,7 @@ impl Pipeline {
                         models.push(named.unwrap_or_else(|| DEFAULT_MODEL.to_string()));
                     }
                 }
-                NodeFunction::Udf(_) | NodeFunction::Sql(_) => {}
+                NodeBody::Udf(_) | NodeBody::Sql(_) => {}
             }
         }
         models.sort();
@@ -137,10 +121,7 @@ impl Pipeline {
         &mut self.defaults
     }
 
-    /// Validates the pipeline against `input` and plans it, with the functions and
-    /// settings of `ctx`. Nothing runs yet; every wiring, function, option and type error
-    /// is found here.
-    pub async fn compile(&self, ctx: &SessionContext, input: &Input) -> Result<CompiledPipeline> {
-        CompiledPipeline::try_new(self, ctx, input).await
+    fn node_defaults_mut(&mut self) -> &mut NodeSettings {
+        &mut self.defaults.nodes
     }
 }

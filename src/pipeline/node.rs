@@ -10,11 +10,11 @@ use datafusion::logical_expr::ScalarUDF;
 use nodefusion_udfs::function::{RowFn, UserFunction};
 
 use super::Pipeline;
-use crate::settings::{NodeSettings, OnError};
+use crate::settings::{NodeSettings, define_setting_builders, with_node_settings};
 
 /// What a node computes.
 #[derive(Debug, Clone)]
-pub enum NodeFunction {
+pub enum NodeBody {
     /// A function registered in the session, by name (`normalize_text`, `lower`, ...).
     Named(String),
     /// A function given as a value, such as a lifted closure.
@@ -25,11 +25,12 @@ pub enum NodeFunction {
     Pipeline(Box<Pipeline>),
 }
 
-/// A node of a pipeline.
+/// A node of a pipeline. Besides the methods here, every node setting has a builder method
+/// (`.batch_size(64)`, `.max_concurrency(4)`, ...).
 #[derive(Debug, Clone)]
 pub struct Node {
     pub(crate) name: String,
-    pub(crate) function: NodeFunction,
+    pub(crate) function: NodeBody,
     pub(crate) inputs: Vec<String>,
     pub(crate) output: Option<String>,
     pub(crate) params: Vec<(String, ScalarValue)>,
@@ -40,8 +41,10 @@ pub struct Node {
     pub(crate) output_names: BTreeMap<String, String>,
 }
 
+with_node_settings!(define_setting_builders! Node, settings_mut);
+
 impl Node {
-    fn with_function(name: impl Into<String>, function: NodeFunction) -> Self {
+    fn with_function(name: impl Into<String>, function: NodeBody) -> Self {
         Self {
             name: name.into(),
             function,
@@ -56,12 +59,12 @@ impl Node {
 
     /// A node calling the registered function `function`.
     pub fn function(name: impl Into<String>, function: impl Into<String>) -> Self {
-        Self::with_function(name, NodeFunction::Named(function.into()))
+        Self::with_function(name, NodeBody::Named(function.into()))
     }
 
     /// A node calling `udf`, a function given as a value.
     pub fn udf(name: impl Into<String>, udf: impl Into<Arc<ScalarUDF>>) -> Self {
-        Self::with_function(name, NodeFunction::Udf(udf.into()))
+        Self::with_function(name, NodeBody::Udf(udf.into()))
     }
 
     /// A node calling a row-wise closure, lifted into a vectorized function named after
@@ -88,13 +91,13 @@ impl Node {
     /// A node computing a SQL expression over the columns it can see; its inputs are the
     /// columns the expression names.
     pub fn sql(name: impl Into<String>, expression: impl Into<String>) -> Self {
-        Self::with_function(name, NodeFunction::Sql(expression.into()))
+        Self::with_function(name, NodeBody::Sql(expression.into()))
     }
 
     /// A node running the whole pipeline `pipeline`: it reads the inner pipeline's input
     /// columns and adds its outputs (all of its nodes' outputs unless it requests some).
     pub fn pipeline(name: impl Into<String>, pipeline: Pipeline) -> Self {
-        Self::with_function(name, NodeFunction::Pipeline(Box::new(pipeline)))
+        Self::with_function(name, NodeBody::Pipeline(Box::new(pipeline)))
     }
 
     /// The input columns, in the order of the function's parameters.
@@ -112,44 +115,6 @@ impl Node {
     /// Binds the function's parameter `name` to a constant.
     pub fn param(mut self, name: impl Into<String>, value: impl Into<ScalarValue>) -> Self {
         self.params.push((name.into(), value.into()));
-        self
-    }
-
-    /// Rows per batch the node's function is called with.
-    pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.settings.batch_size = Some(batch_size);
-        self
-    }
-
-    /// Stateful functions: the most instances alive at once across partitions; async
-    /// functions: the most calls in flight.
-    pub fn max_concurrency(mut self, max_concurrency: usize) -> Self {
-        self.settings.max_concurrency = Some(max_concurrency);
-        self
-    }
-
-    /// Stateful functions: the threads each instance computes with (by default the
-    /// machine's cores shared out among the instances).
-    pub fn threads(mut self, threads: usize) -> Self {
-        self.settings.threads = Some(threads);
-        self
-    }
-
-    /// What to do with rows the function fails on.
-    pub fn on_error(mut self, on_error: OnError) -> Self {
-        self.settings.on_error = Some(on_error);
-        self
-    }
-
-    /// Async functions: the most time one call may take.
-    pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
-        self.settings.timeout_ms = Some(timeout_ms);
-        self
-    }
-
-    /// Async functions: how often a failed call is tried again.
-    pub fn max_retries(mut self, max_retries: u32) -> Self {
-        self.settings.max_retries = Some(max_retries);
         self
     }
 
@@ -171,7 +136,7 @@ impl Node {
     }
 
     /// What the node computes.
-    pub fn node_function(&self) -> &NodeFunction {
+    pub fn body(&self) -> &NodeBody {
         &self.function
     }
 

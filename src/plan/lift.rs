@@ -1,50 +1,55 @@
-//! The analyzer rule that gives SQL the node operator: a call of a stateful or async
-//! function in a projection, an aggregate or a filter is lifted out of it into a
-//! [`NodeCallNode`] below it, which then reads the call's result as a column. Nested calls are lifted
-//! innermost first. The session's `nodefusion.*` options set the node's batch size,
-//! concurrency and error handling.
+//! Lifting calls of stateful and async functions out of expressions into
+//! [`NodeCallNode`]s below them, which then read each call's result as a column; nested
+//! calls are lifted innermost first. [`LiftNodeCalls`], the analyzer rule that gives SQL
+//! the node operator, does it for projections, aggregates and filters with the session's
+//! settings; pipeline compilation does it for SQL-expression nodes with the node's own.
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Column, Result};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF};
 use datafusion::optimizer::AnalyzerRule;
-use nodefusion_udfs::function::{NodeFunction, node_function};
+use nodefusion_udfs::function::operator_function;
 
 use super::NodeCallNode;
-use crate::settings::{RunSettings, SessionOptions};
+use crate::settings::{RunSettings, SessionOptions, resolve};
 
 /// Lifts stateful and async function calls out of projections into node operators.
 #[derive(Debug, Default)]
 pub struct LiftNodeCalls;
 
-/// The settings of a call of `function` under the session's options.
-pub fn session_settings(options: &SessionOptions, function: &NodeFunction) -> RunSettings {
-    let meta = function.meta();
-    RunSettings::resolve(
-        &options.for_function(meta.name()),
-        meta.default_batch_size(),
-        !matches!(function, NodeFunction::Stateful(_)),
-    )
-}
-
-/// The calls lifted out of one plan node, each with the column that replaces it.
-struct Lifted<'a> {
+/// The calls lifted out of expressions over one input, each with the column that
+/// replaces it.
+#[derive(Debug)]
+pub struct LiftedCalls<'a> {
     input: &'a LogicalPlan,
-    calls: Vec<(Expr, String, NodeFunction)>,
+    calls: Vec<(Expr, String)>,
 }
 
-impl Lifted<'_> {
+impl<'a> LiftedCalls<'a> {
+    /// Nothing lifted yet out of expressions over `input`.
+    pub fn new(input: &'a LogicalPlan) -> Self {
+        Self {
+            input,
+            calls: Vec::new(),
+        }
+    }
+
+    /// Whether no call was lifted.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
     /// The column for `call`: the one it already got, or a new one named after it
     /// (`__node_token_count(text)`), unlike any column of the input.
-    fn column_for(&mut self, call: &Expr, function: NodeFunction) -> String {
-        if let Some((_, column, _)) = self.calls.iter().find(|(lifted, _, _)| lifted == call) {
+    fn column_for(&mut self, call: &Expr) -> String {
+        if let Some((_, column)) = self.calls.iter().find(|(lifted, _)| lifted == call) {
             return column.clone();
         }
         let base = format!("__node_{}", call.schema_name());
         let taken = |name: &str| {
             self.input.schema().has_column_with_unqualified_name(name)
-                || self.calls.iter().any(|(_, column, _)| column == name)
+                || self.calls.iter().any(|(_, column)| column == name)
         };
         let column = (1..)
             .map(|n| {
@@ -56,31 +61,54 @@ impl Lifted<'_> {
             })
             .find(|name| !taken(name))
             .unwrap_or(base);
-        self.calls.push((call.clone(), column.clone(), function));
+        self.calls.push((call.clone(), column.clone()));
         column
     }
 
     /// Replaces the node function calls in `expression` by columns, innermost first.
-    fn replace_calls(&mut self, expression: Expr) -> Result<Transformed<Expr>> {
+    pub fn replace_calls(&mut self, expression: Expr) -> Result<Transformed<Expr>> {
         expression.transform_up(|expr| {
             let Expr::ScalarFunction(call) = &expr else {
                 return Ok(Transformed::no(expr));
             };
-            let Some(function) = node_function(&call.func) else {
+            if operator_function(&call.func).is_none() {
                 return Ok(Transformed::no(expr));
-            };
-            let column = self.column_for(&expr, function);
+            }
+            let column = self.column_for(&expr);
             Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
                 column,
             ))))
         })
+    }
+
+    /// The input with a [`NodeCallNode`] per lifted call, innermost first, each run with
+    /// the settings `settings` gives its function and named by `node` (the call's text
+    /// when `None`). `dealt_batch_size`: the batch size a pipeline segment deals its input
+    /// in, if it does (a call with that batch size then knows its rows' positions).
+    pub fn plan(
+        self,
+        node: Option<&str>,
+        settings: impl Fn(&ScalarUDF) -> RunSettings,
+        dealt_batch_size: Option<usize>,
+    ) -> Result<LogicalPlan> {
+        let mut input = self.input.clone();
+        for (call, column) in self.calls {
+            let Expr::ScalarFunction(function) = &call else {
+                continue;
+            };
+            let settings = settings(&function.func);
+            let name = node.map_or_else(|| call.schema_name().to_string(), str::to_string);
+            let dealt_input = dealt_batch_size == Some(settings.batch_size);
+            input = NodeCallNode::plan(input, name, call, column, settings, dealt_input)?;
+        }
+        Ok(input)
     }
 }
 
 /// Lifts the node function calls of a projection, an aggregate or a filter into
 /// [`NodeCallNode`]s below it. Projections and aggregates keep their output names; a filter
 /// gets a projection above it that drops the lifted columns again.
-fn lift(plan: LogicalPlan, options: &SessionOptions) -> Result<Transformed<LogicalPlan>> {
+fn lift(plan: LogicalPlan, session: &SessionOptions) -> Result<Transformed<LogicalPlan>> {
     let keeps_names = match &plan {
         LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) => true,
         LogicalPlan::Filter(_) => false,
@@ -89,10 +117,7 @@ fn lift(plan: LogicalPlan, options: &SessionOptions) -> Result<Transformed<Logic
     let Ok([input]) = <[&LogicalPlan; 1]>::try_from(plan.inputs()) else {
         return Ok(Transformed::no(plan));
     };
-    let mut lifted = Lifted {
-        input,
-        calls: Vec::new(),
-    };
+    let mut lifted = LiftedCalls::new(input);
     let mut expressions = Vec::new();
     for expression in plan.expressions() {
         let (qualifier, name) = expression.qualified_name();
@@ -104,15 +129,10 @@ fn lift(plan: LogicalPlan, options: &SessionOptions) -> Result<Transformed<Logic
             rewritten.data
         });
     }
-    if lifted.calls.is_empty() {
+    if lifted.is_empty() {
         return Ok(Transformed::no(plan));
     }
-    let mut input = input.clone();
-    for (call, column, function) in lifted.calls {
-        let settings = session_settings(options, &function);
-        let node = call.schema_name().to_string();
-        input = NodeCallNode::plan(input, node, call, column, settings, false)?;
-    }
+    let input = lifted.plan(None, |udf| resolve(&[], session, Some(udf)), None)?;
     let lifted = plan.with_new_exprs(expressions, vec![input])?;
     if keeps_names {
         return Ok(Transformed::yes(lifted));
@@ -124,12 +144,12 @@ fn lift(plan: LogicalPlan, options: &SessionOptions) -> Result<Transformed<Logic
 
 impl AnalyzerRule for LiftNodeCalls {
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
-        let options = config
+        let session = config
             .extensions
             .get::<SessionOptions>()
             .cloned()
             .unwrap_or_default();
-        plan.transform_up_with_subqueries(|plan| lift(plan, &options))
+        plan.transform_up_with_subqueries(|plan| lift(plan, &session))
             .data()
     }
 

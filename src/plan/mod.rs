@@ -9,6 +9,6 @@ mod node_call;
 mod planner;
 
 pub use exchange::{Exchange, ExchangeNode};
-pub use lift::{LiftNodeCalls, session_settings};
+pub use lift::{LiftNodeCalls, LiftedCalls};
 pub use node_call::NodeCallNode;
 pub use planner::{NodefusionExtensionPlanner, NodefusionQueryPlanner};

@@ -12,7 +12,7 @@ use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
-use nodefusion_udfs::function::{InitOptions, node_function};
+use nodefusion_udfs::function::{InitOptions, operator_function};
 
 use super::{Exchange, ExchangeNode, NodeCallNode};
 use crate::exec::{GatherExec, NodeExec, NodeSpec, RechunkExec, ScatterExec};
@@ -32,7 +32,7 @@ fn plan_node_call(
     let input_schema = logical_input.schema();
     let function = match call.call() {
         Expr::ScalarFunction(function_call) => {
-            node_function(&function_call.func).map(|function| (function_call, function))
+            operator_function(&function_call.func).map(|function| (function_call, function))
         }
         _ => None,
     };

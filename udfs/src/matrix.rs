@@ -54,6 +54,7 @@ impl<'a> View<'a> {
 
 /// Where a product goes: the `rows x columns` matrix at the start of `values`, rows
 /// `row_stride` apart, columns contiguous.
+#[derive(Debug)]
 pub struct Output<'a> {
     pub values: &'a mut [f32],
     pub row_stride: usize,

@@ -164,7 +164,7 @@ impl FunctionInstance for Embedder {
         for slot in &slots {
             match slot {
                 Some(index) => {
-                    values.extend_from_slice(&vectors[index * dimension..(index + 1) * dimension])
+                    values.extend_from_slice(&vectors[index * dimension..(index + 1) * dimension]);
                 }
                 None => values.resize(values.len() + dimension, 0.0),
             }

@@ -16,11 +16,11 @@ use datafusion::logical_expr::ScalarUDF;
 pub use embed::Embed;
 pub use sentence_encoder::{SentenceEncoder, embedding_dimension};
 
-use crate::function::NodeFunction;
+use crate::function::OperatorFunction;
 
 /// Every embedding function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![Arc::new(
-        NodeFunction::Stateful(Arc::new(Embed::new())).into_udf(),
+        OperatorFunction::Stateful(Arc::new(Embed::new())).into_udf(),
     )]
 }

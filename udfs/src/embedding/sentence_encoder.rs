@@ -141,6 +141,16 @@ pub struct SentenceEncoder {
     hidden: usize,
 }
 
+impl std::fmt::Debug for SentenceEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentenceEncoder")
+            .field("directory", &self.directory)
+            .field("threads", &self.threads)
+            .field("hidden", &self.hidden)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SentenceEncoder {
     /// Loads the model in `directory`, to compute with `threads` threads of its own. One
     /// instance per core with one thread each scales better than one instance with every

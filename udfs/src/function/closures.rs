@@ -37,7 +37,7 @@ use datafusion::logical_expr::{ScalarUDF, Signature, Volatility};
 
 use super::node::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
-    NodeFunction, StatefulFunction,
+    OperatorFunction, StatefulFunction,
 };
 
 /// A node function made of a closure: its name, argument types and result type, and the
@@ -141,7 +141,7 @@ where
     I: FunctionInstance + 'static,
 {
     let function = ClosureFunction::new(name, argument_types, return_type, Init(init));
-    NodeFunction::Stateful(Arc::new(function)).into_udf()
+    OperatorFunction::Stateful(Arc::new(function)).into_udf()
 }
 
 /// An async function called once per row with that row's arguments.
@@ -156,7 +156,7 @@ where
     Fut: Future<Output = Result<ScalarValue, CallError>> + Send + 'static,
 {
     let function = ClosureFunction::new(name, argument_types, return_type, PerRow(call));
-    NodeFunction::AsyncRow(Arc::new(function)).into_udf()
+    OperatorFunction::AsyncRow(Arc::new(function)).into_udf()
 }
 
 /// An async function called once per batch with the batch's arguments as arrays.
@@ -171,5 +171,5 @@ where
     Fut: Future<Output = Result<ArrayRef, CallError>> + Send + 'static,
 {
     let function = ClosureFunction::new(name, argument_types, return_type, PerBatch(call));
-    NodeFunction::AsyncBatch(Arc::new(function)).into_udf()
+    OperatorFunction::AsyncBatch(Arc::new(function)).into_udf()
 }

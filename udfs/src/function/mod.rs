@@ -25,7 +25,7 @@ pub use documentation::{
 };
 pub use node::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
-    NodeFunction, StatefulFunction, node_function,
+    OperatorFunction, StatefulFunction, operator_function,
 };
 pub use row::{RowArgument, RowFn, RowOutput};
 pub use user::{Kernel, UserFunction};

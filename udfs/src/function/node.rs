@@ -9,7 +9,7 @@
 //!   request.
 //!
 //! Each is registered as a DataFusion `ScalarUDF` through [`NodeUdf`], so it is called
-//! from SQL and pipelines alike; [`node_function`] recovers it from the `ScalarUDF` for the
+//! from SQL and pipelines alike; [`operator_function`] recovers it from the `ScalarUDF` for the
 //! operator. Outside the operator (in a context without nodefusion's planner) a stateful
 //! function still reuses its instances through a pool, and an async function runs its calls
 //! one after the other, blocking a worker of a multi-threaded Tokio runtime.
@@ -168,7 +168,7 @@ pub trait AsyncBatchFunction: FunctionMeta {
 
 /// A node function, as the operator sees it.
 #[derive(Debug, Clone)]
-pub enum NodeFunction {
+pub enum OperatorFunction {
     /// Built once per partition, then called per batch.
     Stateful(Arc<dyn StatefulFunction>),
     /// Called per row, many rows in flight.
@@ -177,7 +177,7 @@ pub enum NodeFunction {
     AsyncBatch(Arc<dyn AsyncBatchFunction>),
 }
 
-impl NodeFunction {
+impl OperatorFunction {
     /// What DataFusion needs to know about the function.
     pub fn meta(&self) -> &dyn FunctionMeta {
         match self {
@@ -197,7 +197,7 @@ impl NodeFunction {
 }
 
 /// The node function behind `udf`, if it is one.
-pub fn node_function(udf: &ScalarUDF) -> Option<NodeFunction> {
+pub fn operator_function(udf: &ScalarUDF) -> Option<OperatorFunction> {
     let inner: &dyn std::any::Any = udf.inner().as_ref();
     inner
         .downcast_ref::<NodeUdf>()
@@ -206,7 +206,7 @@ pub fn node_function(udf: &ScalarUDF) -> Option<NodeFunction> {
 
 /// A node function as a DataFusion scalar function.
 pub struct NodeUdf {
-    function: NodeFunction,
+    function: OperatorFunction,
     /// Stateful instances for calls outside the operator, by constant arguments.
     pool: Mutex<HashMap<InitOptions, Vec<Box<dyn FunctionInstance>>>>,
 }
@@ -311,7 +311,7 @@ impl ScalarUDFImpl for NodeUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         match &self.function {
-            NodeFunction::Stateful(function) => self.invoke_pooled(function.as_ref(), args),
+            OperatorFunction::Stateful(function) => self.invoke_pooled(function.as_ref(), args),
             _ => {
                 let handle = tokio::runtime::Handle::try_current()
                     .map_err(|_| exec_datafusion_err!("{} needs a Tokio runtime", self.name()))?;
@@ -343,11 +343,11 @@ impl NodeUdf {
             .map(|arg| arg.to_array(rows))
             .collect::<Result<Vec<_>>>()?;
         let output = match &self.function {
-            NodeFunction::AsyncBatch(function) => function
+            OperatorFunction::AsyncBatch(function) => function
                 .call(&arrays)
                 .await
                 .map_err(|error| exec_datafusion_err!("{name}: {error}"))?,
-            NodeFunction::AsyncRow(function) => {
+            OperatorFunction::AsyncRow(function) => {
                 let return_type = args.return_field.data_type().clone();
                 let mut values = Vec::with_capacity(rows);
                 for row in 0..rows {
@@ -373,7 +373,7 @@ impl NodeUdf {
                     ScalarValue::iter_to_array(values)?
                 }
             }
-            NodeFunction::Stateful(_) => return self.invoke_with_args(args),
+            OperatorFunction::Stateful(_) => return self.invoke_with_args(args),
         };
         Ok(ColumnarValue::Array(output))
     }

@@ -363,7 +363,7 @@ impl<T: RowOutput, E: Display> RowOutput for std::result::Result<T, E> {
         }
     }
     fn append_null(builder: &mut T::Builder) {
-        T::append_null(builder)
+        T::append_null(builder);
     }
 }
 

@@ -20,6 +20,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 /// The request of `http_get`.
+#[derive(Debug)]
 pub struct HttpGet;
 
 impl HttpRequest for HttpGet {

@@ -24,6 +24,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 /// The request of `http_post_json`.
+#[derive(Debug)]
 pub struct HttpPostJson;
 
 impl HttpRequest for HttpPostJson {

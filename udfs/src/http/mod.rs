@@ -19,7 +19,7 @@ use datafusion::logical_expr::{DocSection, Documentation, ScalarUDF, Signature, 
 pub use http_get::HttpGet;
 pub use http_post_json::HttpPostJson;
 
-use crate::function::{AsyncRowFunction, CallError, FunctionMeta, NodeFunction};
+use crate::function::{AsyncRowFunction, CallError, FunctionMeta, OperatorFunction};
 
 /// Built-in HTTP functions.
 pub const DOC_SECTION_HTTP: DocSection = DocSection {
@@ -31,8 +31,10 @@ pub const DOC_SECTION_HTTP: DocSection = DocSection {
 /// Every HTTP function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpFunction::<HttpGet>::new())).into_udf()),
-        Arc::new(NodeFunction::AsyncRow(Arc::new(HttpFunction::<HttpPostJson>::new())).into_udf()),
+        Arc::new(OperatorFunction::AsyncRow(Arc::new(HttpFunction::<HttpGet>::new())).into_udf()),
+        Arc::new(
+            OperatorFunction::AsyncRow(Arc::new(HttpFunction::<HttpPostJson>::new())).into_udf(),
+        ),
     ]
 }
 
@@ -201,11 +203,7 @@ fn text_argument<'a>(value: &'a ScalarValue, name: &str) -> Result<&'a str, Call
 }
 
 /// The argument coercion the HTTP functions share: every argument a string.
-fn coerce_strings(
-    function: &str,
-    arg_types: &[DataType],
-    names: &[&str],
-) -> datafusion::common::Result<Vec<DataType>> {
+fn coerce_strings(function: &str, arg_types: &[DataType], names: &[&str]) -> Result<Vec<DataType>> {
     if arg_types.len() != names.len() {
         return datafusion::common::plan_err!(
             "{function} takes ({}), got {} arguments",

@@ -15,7 +15,7 @@ pub use normalize_text::{NormalizeText, normalize};
 pub use token_count::TokenCount;
 pub use word_count::WordCount;
 
-use crate::function::NodeFunction;
+use crate::function::OperatorFunction;
 
 /// Every text function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -23,6 +23,6 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(NormalizeText::new())),
         Arc::new(ScalarUDF::new_from_impl(WordCount::new())),
         Arc::new(ScalarUDF::new_from_impl(ChunkText::new())),
-        Arc::new(NodeFunction::Stateful(Arc::new(TokenCount::new())).into_udf()),
+        Arc::new(OperatorFunction::Stateful(Arc::new(TokenCount::new())).into_udf()),
     ]
 }

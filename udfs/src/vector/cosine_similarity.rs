@@ -24,6 +24,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 /// The metric behind `cosine_similarity`.
+#[derive(Debug)]
 pub struct CosineSimilarity;
 
 impl PairwiseMetric for CosineSimilarity {

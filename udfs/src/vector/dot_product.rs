@@ -23,6 +23,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 /// The metric behind `dot_product`.
+#[derive(Debug)]
 pub struct DotProduct;
 
 impl PairwiseMetric for DotProduct {

@@ -23,6 +23,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 /// The metric behind `l2_distance`.
+#[derive(Debug)]
 pub struct L2Distance;
 
 impl PairwiseMetric for L2Distance {

@@ -1,16 +1,12 @@
 //! Helpers shared by the integration tests: sample inputs, a real HTTP file server on
 //! 127.0.0.1, and ways to look at results.
 
-#![allow(dead_code)]
-
 pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -20,12 +16,6 @@ pub fn docs_file(dir: &Path, name: &str, rows: usize, seed: u64) -> PathBuf {
     let path = dir.join(name);
     nodefusion::datagen::write_docs(rows, seed, &path).unwrap();
     path
-}
-
-/// All batches as one.
-pub fn concat(batches: &[RecordBatch]) -> RecordBatch {
-    let schema: SchemaRef = batches[0].schema();
-    concat_batches(&schema, batches).unwrap()
 }
 
 /// One column of the results, each value formatted as text ("NULL" for nulls).

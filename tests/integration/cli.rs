@@ -1,11 +1,9 @@
 //! The `nodefusion` command line, run as a user runs it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use support::docs_file;
+use crate::support::docs_file;
 
 fn nodefusion(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nodefusion"))
@@ -182,7 +180,14 @@ fn an_unknown_key_in_a_pipeline_file_is_named() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.starts_with("error: typo.toml: "), "{message}");
-    assert!(message.contains("unknown field `batchsize`"), "{message}");
+    assert!(
+        message.contains(
+            "node 'clean': unknown key 'batchsize' (did you mean 'batch_size'?); the keys are \
+             name, function, sql, pipeline, inputs, output, params, map_inputs, map_outputs, \
+             batch_size, max_concurrency"
+        ),
+        "{message}"
+    );
 }
 
 #[test]
@@ -500,7 +505,7 @@ fn model_pull_installs_from_the_hub_and_the_model_then_works() {
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let hub = dir.path().join("hub");
-    let endpoint = runtime.block_on(support::serve_files(hub));
+    let endpoint = runtime.block_on(crate::support::serve_files(hub));
     let models = dir.path().join("models");
     let env = [
         ("HF_ENDPOINT", Path::new(&endpoint)),

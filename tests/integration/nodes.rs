@@ -3,12 +3,11 @@
 //! on_error, SQL with the same operator, session options, and token_count with the real
 //! all-MiniLM-L6-v2 tokenizer.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::{column_text, ids, rows_text, service};
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::kernels::numeric::{add, mul};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -20,7 +19,6 @@ use nodefusion::{Input, Node, Output, Pipeline, new_context};
 use nodefusion_udfs::function::{
     CallError, FunctionInstance, async_per_batch, async_per_row, stateful,
 };
-use support::{column_text, ids, rows_text, service};
 
 /// A stateful doubler that counts the instances built and records every batch size.
 struct Doubler {
@@ -394,6 +392,48 @@ async fn stateful_failures_name_the_input_row_or_null_only_that_row() {
 }
 
 #[tokio::test]
+async fn a_sql_node_calling_a_stateful_function_runs_it_with_the_nodes_own_settings() {
+    let ctx = new_context().unwrap();
+    ctx.sql("SET nodefusion.batch_size = 100")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let probe = Probe::default();
+    ctx.register_udf(probe.doubler());
+    let pipeline = Pipeline::new("p")
+        .node(
+            Node::sql("doubled", "double_it(x) + 1")
+                .batch_size(16)
+                .max_concurrency(1),
+        )
+        .outputs(["id", "doubled"])
+        .partitions(3);
+    let compiled = pipeline.compile(&ctx, &numbers(200, 3)).await.unwrap();
+    let plan = datafusion::physical_plan::displayable(compiled.physical_plan().as_ref())
+        .indent(true)
+        .to_string();
+    assert!(
+        plan.contains("NodeExec: doubled=double_it(x@1) batch_size=16 max_concurrency=1"),
+        "{plan}"
+    );
+    let out = compiled.collect().await.unwrap();
+    assert_eq!(ids(&out), (0..200).collect::<Vec<i64>>());
+    let expected: Vec<String> = (0..200)
+        .map(|i| match i % 11 {
+            5 => "NULL".to_string(),
+            _ => (i * 6 + 1).to_string(),
+        })
+        .collect();
+    assert_eq!(column_text(&out, "doubled"), expected);
+    assert_eq!(probe.built(), 1, "max_concurrency 1: one instance");
+    let mut sizes = probe.sizes.lock().unwrap().clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [vec![8], vec![16; 12]].concat());
+}
+
+#[tokio::test]
 async fn the_summary_reports_instances_and_init_time() {
     let probe = Probe::default();
     let pipeline = Pipeline::new("p")
@@ -543,7 +583,7 @@ async fn configuration_layers_node_over_pipeline_over_session_over_function_defa
     let node = || Node::udf("double", probe.doubler()).inputs(["x"]);
     assert_eq!(
         settings(Pipeline::new("p").node(node())).await,
-        (Some(48), Some(3))
+        (48, Some(3))
     );
     assert_eq!(
         settings(
@@ -553,11 +593,11 @@ async fn configuration_layers_node_over_pipeline_over_session_over_function_defa
                 .max_concurrency(2)
         )
         .await,
-        (Some(20), Some(2))
+        (20, Some(2))
     );
     assert_eq!(
         settings(Pipeline::new("p").node(node().batch_size(5)).batch_size(20)).await,
-        (Some(5), Some(3))
+        (5, Some(3))
     );
     let bare = new_context().unwrap();
     let compiled = Pipeline::new("p")
@@ -567,8 +607,8 @@ async fn configuration_layers_node_over_pipeline_over_session_over_function_defa
         .unwrap();
     assert_eq!(
         compiled.graph().nodes[0].settings.batch_size,
-        None,
-        "no layer sets it"
+        nodefusion::settings::DEFAULT_BATCH_SIZE,
+        "no layer sets it: the built-in"
     );
 }
 

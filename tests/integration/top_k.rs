@@ -3,8 +3,6 @@
 //! real Parquet files and registered tables; the same result at any batch size and
 //! partition count; ids, null and zero vectors, ties; errors that name what is wrong.
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -207,13 +205,13 @@ async fn agrees_with_the_exact_search_in_sql_and_names_ids() {
     );
     let found = ctx.sql(&top_k).await.unwrap().collect().await.unwrap();
     let wanted = ctx.sql(&exact).await.unwrap().collect().await.unwrap();
-    let found_pairs: Vec<(String, String)> = support::column_text(&found, "query_id")
+    let found_pairs: Vec<(String, String)> = crate::support::column_text(&found, "query_id")
         .into_iter()
-        .zip(support::column_text(&found, "passage_id"))
+        .zip(crate::support::column_text(&found, "passage_id"))
         .collect();
-    let wanted_pairs: Vec<(String, String)> = support::column_text(&wanted, "query_id")
+    let wanted_pairs: Vec<(String, String)> = crate::support::column_text(&wanted, "query_id")
         .into_iter()
-        .zip(support::column_text(&wanted, "passage_id"))
+        .zip(crate::support::column_text(&wanted, "passage_id"))
         .collect();
     assert_eq!(found_pairs.len(), 25 * 5);
     assert_eq!(found_pairs, wanted_pairs);

@@ -1,5 +1,5 @@
 //! Every example in `queries/` runs, through the command line as a user would run it, and
-//! prints what its `.out` file says. `NODEFUSION_BLESS=1 cargo test --test queries`
+//! prints what its `.out` file says. `NODEFUSION_BLESS=1 cargo test queries::`
 //! rewrites the `.out` files (review the diff before committing).
 
 use std::path::PathBuf;

@@ -2,8 +2,6 @@
 //! (tests/fixtures/embeddings.json), null and repeated texts, results independent of batch
 //! size and partitions, and clear errors for a missing model.
 
-mod support;
-
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
@@ -141,12 +139,12 @@ async fn embed_works_in_sql_with_vector_functions() {
         .collect()
         .await
         .unwrap();
-    assert_eq!(support::column_text(&batches, "norm"), ["1.0"]);
+    assert_eq!(crate::support::column_text(&batches, "norm"), ["1.0"]);
     assert_eq!(
-        support::column_text(&batches, "type"),
+        crate::support::column_text(&batches, "type"),
         ["FixedSizeList(384 x Float32)"]
     );
-    assert_eq!(support::column_text(&batches, "closer"), ["true"]);
+    assert_eq!(crate::support::column_text(&batches, "closer"), ["true"]);
 }
 
 #[tokio::test]

@@ -1,17 +1,15 @@
 //! Parquet output: values read back by a second reader, compression and row groups,
 //! partitioned directories, and the commit that leaves nothing behind when a run fails.
 
-mod support;
-
 use std::fs::File;
 use std::path::Path;
 
+use crate::support::{column_text, docs_file, files_below};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::parquet::record::Field;
 use nodefusion::{Input, Node, Output, Pipeline, WriteMode, new_context};
-use support::{column_text, docs_file, files_below};
 
 /// A node calling the registered `function` on one input column.
 fn call(name: &str, function: &str, input: &str, output: &str) -> Node {

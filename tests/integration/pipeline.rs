@@ -1,15 +1,13 @@
 //! Pipelines built in Rust: validation errors, pruning, nesting, lifted closures, and
 //! results that do not depend on batch size or partition count.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::{column_text, docs_file, ids, rows_text};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use nodefusion::{Error, Input, Node, Pipeline, new_context};
-use support::{column_text, docs_file, ids, rows_text};
 
 /// A node calling the registered `function` on one input column.
 fn call(name: &str, function: &str, input: &str, output: &str) -> Node {
@@ -506,7 +504,7 @@ async fn a_node_batch_size_overrides_the_pipeline_default() {
         .graph()
         .nodes
         .iter()
-        .map(|node| node.settings.effective_batch_size())
+        .map(|node| node.settings.batch_size)
         .collect();
     assert_eq!(sizes, vec![10, 10, 10, 3]);
     let plan = datafusion::physical_plan::displayable(compiled.physical_plan().as_ref())
@@ -580,7 +578,7 @@ async fn csv_and_json_inputs_are_read_by_their_extension() {
 async fn an_http_input_is_read_from_a_real_server() {
     let dir = tempfile::tempdir().unwrap();
     docs_file(dir.path(), "docs.parquet", 40, 11);
-    let base = support::serve_files(dir.path().to_path_buf()).await;
+    let base = crate::support::serve_files(dir.path().to_path_buf()).await;
     let ctx = new_context().unwrap();
     let remote = docs_pipeline()
         .compile(&ctx, &Input::path(format!("{base}/docs.parquet")))

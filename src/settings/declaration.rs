@@ -1,0 +1,41 @@
+//! The node settings, declared once: each setting's name, value type, the type it has once
+//! every layer is applied, its built-in value, its check and its documentation. Everything
+//! else is generated from this list by a macro given to [`with_node_settings!`]: the
+//! [`NodeSettings`](super::NodeSettings) layer and the [`RunSettings`](super::RunSettings)
+//! a node runs with, the `[defaults]` and `[[nodes]]` keys of pipeline files, `--set`, the
+//! `SET nodefusion.*` session options, the `Node` and `Pipeline` builder methods, the list
+//! of valid keys in errors and the settings table of the README.
+//!
+//! Adding a setting is one entry here, plus the behaviour that reads it.
+
+/// Calls `$callback! { [context] entries... }` with every node setting. Each entry reads
+/// `name: ValueType => ResolvedType = built-in value, check, "default as documented",
+/// "what it does";`. A setting whose resolved type is an `Option` has no built-in value:
+/// unset, the behaviour decides (one instance per partition, threads shared out).
+macro_rules! with_node_settings {
+    ($callback:ident! $($context:tt)*) => {
+        $callback! { [$($context)*]
+            batch_size: usize => usize = $crate::settings::DEFAULT_BATCH_SIZE, at_least_one,
+                "8192, or the function's own (embed: 32)",
+                "Rows per call: the function sees exactly this many (the last batch may be shorter)";
+            max_concurrency: usize => Option<usize> = None, at_least_one,
+                "stateful: one instance per partition; async: 16",
+                "Stateful: instances alive at once across partitions; async: calls in flight";
+            on_error: $crate::settings::OnError => $crate::settings::OnError
+                = $crate::settings::OnError::Fail, any,
+                "fail",
+                "`fail`: the run fails naming node, function and input row; `null`: the row gets a null and is counted in `failed_rows`";
+            timeout_ms: u64 => u64 = 30_000, at_least_one,
+                "30000",
+                "Async: the most time one call may take, in milliseconds";
+            max_retries: u32 => u32 = 3, any,
+                "3",
+                "Async: how often a failed call is tried again";
+            threads: usize => Option<usize> = None, at_least_one,
+                "the cores shared out among the instances",
+                "Stateful: the threads each instance computes with (`embed`: its matrix products and attention)";
+        }
+    };
+}
+
+pub(crate) use with_node_settings;

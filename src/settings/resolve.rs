@@ -1,0 +1,71 @@
+//! [`resolve`]: the one place where a node's setting layers meet, for pipeline nodes and
+//! for the calls SQL lifts alike.
+
+use datafusion::logical_expr::ScalarUDF;
+use nodefusion_udfs::function::{OperatorFunction, operator_function};
+
+use super::{DEFAULT_ASYNC_CONCURRENCY, NodeSettings, RunSettings, SessionOptions};
+
+/// The function's own preference: its batch size, and for async functions a number of
+/// calls in flight.
+fn preference(udf: &ScalarUDF) -> NodeSettings {
+    let Some(function) = operator_function(udf) else {
+        return NodeSettings::default();
+    };
+    NodeSettings {
+        batch_size: function.meta().default_batch_size(),
+        max_concurrency: (!matches!(function, OperatorFunction::Stateful(_)))
+            .then_some(DEFAULT_ASYNC_CONCURRENCY),
+        ..NodeSettings::default()
+    }
+}
+
+/// The settings a node calling `function` (none for a plain SQL expression) runs with.
+/// Highest first:
+///
+/// 1. `layers`: the node's own settings, then the defaults of the pipelines it is in,
+///    innermost first (empty for a call in a SQL query);
+/// 2. the session's options for the function (`SET nodefusion.embed.batch_size`), then
+///    for every function (`SET nodefusion.batch_size`);
+/// 3. the function's own preference (an embedding model's batch size; calls in flight for
+///    async functions);
+/// 4. the built-in values of the declaration.
+pub fn resolve(
+    layers: &[&NodeSettings],
+    session: &SessionOptions,
+    function: Option<&ScalarUDF>,
+) -> RunSettings {
+    let own = NodeSettings::layered(layers);
+    let session = session.for_function(function.map(ScalarUDF::name));
+    let preference = function.map(preference).unwrap_or_default();
+    own.or(&session).or(&preference).with_builtins()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::DEFAULT_BATCH_SIZE;
+    use datafusion::common::config::ExtensionOptions;
+
+    fn batch_size(size: usize) -> NodeSettings {
+        NodeSettings {
+            batch_size: Some(size),
+            ..NodeSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_node_setting_overrides_its_pipelines_which_override_the_session_and_builtins() {
+        let mut session = SessionOptions::default();
+        session.set("batch_size", "256").unwrap();
+        let (node, inner, outer) = (batch_size(16), batch_size(32), batch_size(64));
+        let resolved = |layers: &[&NodeSettings]| resolve(layers, &session, None).batch_size;
+        assert_eq!(resolved(&[&node, &inner, &outer]), 16);
+        assert_eq!(resolved(&[&NodeSettings::default(), &inner, &outer]), 32);
+        assert_eq!(resolved(&[&NodeSettings::default(), &outer]), 64);
+        assert_eq!(resolved(&[]), 256);
+        let builtin = resolve(&[], &SessionOptions::default(), None);
+        assert_eq!(builtin.batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(builtin.max_concurrency, None);
+    }
+}

@@ -1,0 +1,100 @@
+//! The value types node settings take, how each is read from text (`SET`, `--set`) and
+//! from a pipeline file, and the checks a setting may ask for.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// A type a node setting may have.
+pub trait SettingValue: Sized + Clone + fmt::Display + for<'de> Deserialize<'de> {
+    /// The values it takes, in words, for errors and the documentation.
+    const KIND: &'static str;
+
+    /// The value `text` stands for, or what is wrong with it.
+    fn parse(text: &str) -> Result<Self, String>;
+
+    /// Whether this is zero (for [`at_least_one`]).
+    fn is_zero(&self) -> bool {
+        false
+    }
+}
+
+/// Whole numbers: `usize`, `u64`, `u32`.
+macro_rules! whole_number_setting {
+    ($($number:ty),*) => {$(
+        impl SettingValue for $number {
+            const KIND: &'static str = "whole number";
+
+            fn parse(text: &str) -> Result<Self, String> {
+                text.trim()
+                    .parse()
+                    .map_err(|_| format!("must be a whole number, got '{text}'"))
+            }
+
+            fn is_zero(&self) -> bool {
+                *self == 0
+            }
+        }
+    )*};
+}
+
+whole_number_setting!(usize, u64, u32);
+
+/// What a node does with a row its function fails on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Fail the run, naming the node, the function and the row.
+    #[default]
+    Fail,
+    /// Give the row a null and count it in `failed_rows`.
+    Null,
+}
+
+impl FromStr for OnError {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value
+            .trim()
+            .trim_matches(['\'', '"'])
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "fail" => Ok(Self::Fail),
+            "null" => Ok(Self::Null),
+            _ => Err(format!("must be 'fail' or 'null', got '{value}'")),
+        }
+    }
+}
+
+impl fmt::Display for OnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Fail => "fail",
+            Self::Null => "null",
+        })
+    }
+}
+
+impl SettingValue for OnError {
+    const KIND: &'static str = "`fail` or `null`";
+
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+/// The check of a setting that must be at least 1.
+pub fn at_least_one<T: SettingValue>(value: &T) -> Result<(), String> {
+    if value.is_zero() {
+        return Err("must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// The check of a setting every value of whose type is valid.
+pub fn any<T: SettingValue>(_value: &T) -> Result<(), String> {
+    Ok(())
+}

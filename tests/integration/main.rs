@@ -1,0 +1,14 @@
+//! The integration tests, as one test binary (every binary links DataFusion and candle
+//! again): the command line, pipelines, node kinds, outputs, SQL logic tests, example
+//! queries, embeddings and retrieval. `cargo test NAME` runs the tests whose path names
+//! NAME, e.g. `cargo test cli::` for the command line.
+
+mod cli;
+mod embed;
+mod nodes;
+mod output;
+mod pipeline;
+mod queries;
+mod sql_logic;
+mod support;
+mod top_k;
