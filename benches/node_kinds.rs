@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use nodefusion::datagen::{SplitMix64, docs_batch};
 use nodefusion::{Input, Node, Pipeline, new_context};
-use nodefusion_udfs::function::{CallError, UserFunction, async_per_row, stateful};
+use nodefusion_function::{CallError, UserFunction, async_per_row, stateful};
 use resource::Resource;
 
 fn runs() -> usize {

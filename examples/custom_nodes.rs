@@ -18,10 +18,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::pretty::print_batches;
 use datafusion::common::{Result, ScalarValue};
 use nodefusion::{Input, Node, Pipeline, new_context};
-use nodefusion_udfs::arrays::StringColumn;
-use nodefusion_udfs::function::{
-    CallError, FunctionInstance, async_per_batch, async_per_row, stateful,
-};
+use nodefusion_function::arrays::StringColumn;
+use nodefusion_function::{CallError, FunctionInstance, async_per_batch, async_per_row, stateful};
 
 /// The instance: a lookup table, built in `init`.
 struct CategoryIds(HashMap<String, i64>);

@@ -1,6 +1,7 @@
 //! The errors nodefusion reports at its edge. Every plan-time error names what the user
 //! must fix: the node, the column, the function, the option or the file.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use datafusion::error::DataFusionError;
@@ -73,9 +74,80 @@ pub enum Error {
     /// An input could not be read.
     #[error("input '{path}': {message}")]
     Input { path: String, message: String },
+    /// A node's function failed at run time.
+    #[error(transparent)]
+    Node(NodeError),
     /// An error from DataFusion that is not tied to one node.
     #[error(transparent)]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(DataFusionError),
+}
+
+/// Where in its input a node's function failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailedRow {
+    /// Row `n` of the pipeline's input, counted from 0.
+    Input(usize),
+    /// Row `row` of the `batch`-th batch of `partition`, where the input's order is not
+    /// known (a call in a SQL query).
+    Batch {
+        partition: usize,
+        batch: usize,
+        row: usize,
+    },
+    /// Before any row: the function's instance could not be built.
+    Start,
+}
+
+impl fmt::Display for FailedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailedRow::Input(row) => write!(f, "failed on input row {row}"),
+            FailedRow::Batch {
+                partition,
+                batch,
+                row,
+            } => write!(
+                f,
+                "failed on row {row} of batch {batch} in partition {partition}"
+            ),
+            FailedRow::Start => f.write_str("could not start"),
+        }
+    }
+}
+
+/// A node's function failed at run time: which node, which function, where, and why. It
+/// travels through DataFusion inside an external error and comes out as [`Error::Node`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("node '{node}' ({function}) {row}: {cause}")]
+pub struct NodeError {
+    /// The node (a pipeline node's name, or the call's text in SQL).
+    pub node: String,
+    /// The function it calls.
+    pub function: String,
+    /// Where it failed.
+    pub row: FailedRow,
+    /// Why.
+    pub cause: String,
+}
+
+impl From<NodeError> for DataFusionError {
+    fn from(error: NodeError) -> Self {
+        DataFusionError::External(Box::new(error))
+    }
+}
+
+impl From<DataFusionError> for Error {
+    /// A [`NodeError`] anywhere in the error's chain of causes becomes [`Error::Node`].
+    fn from(error: DataFusionError) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(current) = cause {
+            if let Some(node) = current.downcast_ref::<NodeError>() {
+                return Error::Node(node.clone());
+            }
+            cause = current.source();
+        }
+        Error::DataFusion(error)
+    }
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {

@@ -2,32 +2,33 @@
 //! column name) compile into DataFusion plans in which every node is a vectorized function
 //! over Arrow record batches; the same functions are available in SQL.
 //!
-//! - [`pipeline`]: the pipeline model and its validation;
-//! - [`compile`]: pipelines into DataFusion logical and physical plans;
-//! - [`plan`] and [`exec`]: nodefusion's own plan nodes and operators;
-//! - [`io`]: inputs (files, object stores, record batches) and Parquet outputs;
-//! - [`run`]: running into an output, with progress and a summary;
-//! - [`config`]: pipeline files (TOML) and `--set` overrides;
-//! - [`explain`]: the DAG as text and Mermaid, and the plans;
-//! - [`session`]: a DataFusion session with every nodefusion function registered;
-//! - [`datagen`]: the deterministic sample-document generator.
+//! The public surface: [`Pipeline`] and [`Node`] (the model), [`Input`] and [`Output`],
+//! [`CompiledPipeline`] (validated and planned, ready to run), [`RunSummary`], [`Error`],
+//! [`new_context`]; [`settings`] (the node settings, declared once), [`config`] (pipeline
+//! files), [`explain`], [`session`] and [`datagen`]. Functions are written with the function
+//! model of `nodefusion-function`; the built-ins are in `nodefusion-udfs`.
+//!
+//! Inside, the engine flows one way (ARCHITECTURE.md has the map): `settings` and `error` ->
+//! `pipeline` (the model, and the graph of resolved nodes) -> `compile` (logical and
+//! physical plans, with `plan`'s nodes and `exec`'s operators) -> `run` (into an output,
+//! with a summary).
 
-pub mod compile;
+mod compile;
 pub mod config;
 pub mod datagen;
-pub mod error;
-pub mod exec;
+mod error;
+mod exec;
 pub mod explain;
-pub mod io;
-pub mod pipeline;
-pub mod plan;
-pub mod run;
+mod io;
+mod pipeline;
+mod plan;
+mod run;
 pub mod session;
 pub mod settings;
 
-pub use compile::CompiledPipeline;
-pub use error::{Error, Result};
-pub use io::{FileFormat, Input, Output, WriteMode};
-pub use pipeline::{Node, Pipeline};
-pub use run::RunSummary;
+pub use compile::{CompiledPipeline, NodeOperators};
+pub use error::{Error, FailedRow, NodeError, Result};
+pub use io::{FileFormat, Input, Output, Staging, WriteMode};
+pub use pipeline::{Node, NodeBody, NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedNode};
+pub use run::{NodeTiming, RunSummary};
 pub use session::new_context;

@@ -9,7 +9,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
-use crate::plan::{LiftNodeCalls, NodefusionQueryPlanner};
+pub use crate::plan::{LiftNodeCalls, NodefusionQueryPlanner};
 use crate::settings::SessionOptions;
 
 /// Adds every nodefusion function, scalar and table, to a user's own `ctx`. The same as

@@ -38,10 +38,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::prelude::SessionContext;
 use nodefusion::{Input, Node, Output, Pipeline, new_context};
-use nodefusion_udfs::embedding::Embed;
-use nodefusion_udfs::function::{
+use nodefusion_function::{
     FunctionInstance, FunctionMeta, InitOptions, StatefulFunction, UserFunction, stateful,
 };
+use nodefusion_udfs::embedding::Embed;
 use resource::Resource;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -26,9 +26,9 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use nodefusion::datagen::{SplitMix64, docs_batch, text_of_length};
 use nodefusion::{Input, Node, Pipeline, new_context};
-use nodefusion_udfs::embedding::{Embed, SentenceEncoder};
-use nodefusion_udfs::function::{FunctionMeta, InitOptions, StatefulFunction, UserFunction};
-use nodefusion_udfs::models::{DEFAULT_MODEL, resolve};
+use nodefusion_function::{FunctionMeta, InitOptions, StatefulFunction, UserFunction};
+use nodefusion_model::{DEFAULT_MODEL, SentenceEncoder, resolve};
+use nodefusion_udfs::embedding::Embed;
 
 /// The allocator of the `nodefusion` binary, so the figures are the ones it gets.
 #[global_allocator]

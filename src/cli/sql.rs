@@ -150,6 +150,6 @@ async fn shell(ctx: &SessionContext) -> anyhow::Result<()> {
 
 fn report(result: anyhow::Result<()>) {
     if let Err(error) = result {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", super::message(error));
     }
 }

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use datafusion::physical_plan::metrics::Count;
-use nodefusion_udfs::function::CallError;
+use nodefusion_function::CallError;
 use tokio::sync::Semaphore;
 
 use crate::settings::RunSettings;

@@ -42,12 +42,6 @@ impl GatherExec {
             properties: Arc::new(properties),
         }
     }
-
-    /// Rows this operator has emitted so far in its current run; read while it runs to
-    /// show progress.
-    pub fn output_rows(&self) -> usize {
-        self.metrics.clone_inner().output_rows().unwrap_or_default()
-    }
 }
 
 impl DisplayAs for GatherExec {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use datafusion::common::{Result, exec_datafusion_err};
 use datafusion::physical_plan::metrics::{Count, Time};
-use nodefusion_udfs::function::{FunctionInstance, InitOptions, StatefulFunction};
+use nodefusion_function::{FunctionInstance, InitOptions, StatefulFunction};
 use tokio::sync::Notify;
 
 /// An instance checked out of the pool, with the partition that built it.

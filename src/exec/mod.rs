@@ -25,7 +25,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 pub use gather::GatherExec;
 pub use node::{NodeExec, NodeSpec};
-pub use rechunk::{RechunkExec, Rechunker, rechunk_stream};
+pub use rechunk::{RechunkExec, rechunk_stream};
 pub use scatter::ScatterExec;
 
 /// The one child of a single-input operator, or an internal error naming `operator`.

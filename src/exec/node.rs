@@ -21,9 +21,7 @@ use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{
-    DataFusionError, Result, ScalarValue, exec_datafusion_err, internal_datafusion_err,
-};
+use datafusion::common::{DataFusionError, Result, ScalarValue, internal_datafusion_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::metrics::{
@@ -35,12 +33,13 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions,
 };
 use futures::StreamExt;
-use nodefusion_udfs::function::{CallError, InitOptions, OperatorFunction};
+use nodefusion_function::{CallError, InitOptions, OperatorFunction};
 use tokio::sync::Semaphore;
 
 use super::calls::with_retries;
 use super::instances::InstancePool;
 use super::rechunk_stream;
+use crate::error::{FailedRow, NodeError};
 use crate::settings::{OnError, RunSettings};
 
 /// An error's own message, without DataFusion's prefix for its kind.
@@ -127,11 +126,6 @@ impl NodeExec {
             metrics: ExecutionPlanMetricsSet::new(),
             properties,
         }
-    }
-
-    /// What this node computes.
-    pub fn spec(&self) -> &NodeSpec {
-        &self.spec
     }
 
     /// The state of the current run, shared by its partitions: made by the first
@@ -247,23 +241,33 @@ struct Worker {
 }
 
 impl Worker {
-    /// Where row `row` of this partition's batch `index` is, in words.
-    fn position(&self, index: usize, row: usize) -> String {
+    /// Where row `row` of this partition's batch `index` is.
+    fn position(&self, index: usize, row: usize) -> FailedRow {
         if self.spec.dealt_input {
             let batch = self.partition + index * self.partitions;
-            format!("input row {}", batch * self.spec.settings.batch_size + row)
+            FailedRow::Input(batch * self.spec.settings.batch_size + row)
         } else {
-            format!("row {row} of batch {index} in partition {}", self.partition)
+            FailedRow::Batch {
+                partition: self.partition,
+                batch: index,
+                row,
+            }
         }
     }
 
-    fn failure(&self, index: usize, row: usize, message: impl fmt::Display) -> DataFusionError {
-        exec_datafusion_err!(
-            "node '{}' ({}) failed on {}: {message}",
-            self.spec.node,
-            self.spec.function.meta().name(),
-            self.position(index, row)
-        )
+    /// The node's failure at `row` for `cause`.
+    fn error_at(&self, row: FailedRow, cause: impl fmt::Display) -> DataFusionError {
+        NodeError {
+            node: self.spec.node.clone(),
+            function: self.spec.function.meta().name().to_string(),
+            row,
+            cause: cause.to_string(),
+        }
+        .into()
+    }
+
+    fn failure(&self, index: usize, row: usize, cause: impl fmt::Display) -> DataFusionError {
+        self.error_at(self.position(index, row), cause)
     }
 
     /// Computes batch `index` and appends the output column.
@@ -312,14 +316,7 @@ impl Worker {
                 &self.metrics.init_time,
             )
             .await
-            .map_err(|error| {
-                exec_datafusion_err!(
-                    "node '{}' ({}) could not start: {}",
-                    self.spec.node,
-                    self.spec.function.meta().name(),
-                    message(&error)
-                )
-            })?;
+            .map_err(|error| self.error_at(FailedRow::Start, message(&error)))?;
         let output = {
             let _timer = self.metrics.compute_time.timer();
             match checkout.instance().process(arguments) {

@@ -139,11 +139,6 @@ impl RechunkExec {
             properties,
         }
     }
-
-    /// The number of rows per batch.
-    pub fn batch_size(&self) -> usize {
-        self.batch_size
-    }
 }
 
 impl DisplayAs for RechunkExec {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
-use nodefusion_udfs::function::{OperatorFunction, operator_function};
+use nodefusion_function::{OperatorFunction, operator_function};
 
 use super::sql_columns::referenced_columns;
 use super::{Node, NodeBody, Pipeline};

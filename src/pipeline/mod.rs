@@ -9,7 +9,7 @@ mod sql_columns;
 
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
-use nodefusion_udfs::models::DEFAULT_MODEL;
+use nodefusion_model::DEFAULT_MODEL;
 
 pub use graph::{NodeKind, PipelineGraph, ResolvedCall, ResolvedNode};
 pub use node::{Node, NodeBody};

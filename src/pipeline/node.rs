@@ -7,7 +7,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
-use nodefusion_udfs::function::{RowFn, UserFunction};
+use nodefusion_function::{RowFn, UserFunction};
 
 use super::Pipeline;
 use crate::settings::{NodeSettings, define_setting_builders, with_node_settings};

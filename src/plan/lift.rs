@@ -9,7 +9,7 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Column, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF};
 use datafusion::optimizer::AnalyzerRule;
-use nodefusion_udfs::function::operator_function;
+use nodefusion_function::operator_function;
 
 use super::NodeCallNode;
 use crate::settings::{RunSettings, SessionOptions, resolve};

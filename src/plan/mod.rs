@@ -11,4 +11,4 @@ mod planner;
 pub use exchange::{Exchange, ExchangeNode};
 pub use lift::{LiftNodeCalls, LiftedCalls};
 pub use node_call::NodeCallNode;
-pub use planner::{NodefusionExtensionPlanner, NodefusionQueryPlanner};
+pub use planner::NodefusionQueryPlanner;

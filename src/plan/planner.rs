@@ -12,7 +12,7 @@ use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
-use nodefusion_udfs::function::{InitOptions, operator_function};
+use nodefusion_function::{InitOptions, operator_function};
 
 use super::{Exchange, ExchangeNode, NodeCallNode};
 use crate::exec::{GatherExec, NodeExec, NodeSpec, RechunkExec, ScatterExec};

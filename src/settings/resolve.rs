@@ -2,7 +2,7 @@
 //! for the calls SQL lifts alike.
 
 use datafusion::logical_expr::ScalarUDF;
-use nodefusion_udfs::function::{OperatorFunction, operator_function};
+use nodefusion_function::{OperatorFunction, operator_function};
 
 use super::{DEFAULT_ASYNC_CONCURRENCY, NodeSettings, RunSettings, SessionOptions};
 

@@ -488,8 +488,7 @@ fn nodefusion_with_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Outp
 fn model_pull_installs_from_the_hub_and_the_model_then_works() {
     let dir = tempfile::tempdir().unwrap();
     // A hub on 127.0.0.1 with the Hugging Face layout: /<model>/resolve/main/<file>.
-    let installed =
-        nodefusion_udfs::models::resolve(nodefusion_udfs::models::DEFAULT_MODEL).unwrap();
+    let installed = nodefusion_model::resolve(nodefusion_model::DEFAULT_MODEL).unwrap();
     let served = dir.path().join("hub/test-org/mini/resolve/main");
     for file in [
         "config.json",

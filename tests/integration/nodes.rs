@@ -15,10 +15,8 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use nodefusion::settings::OnError;
-use nodefusion::{Input, Node, Output, Pipeline, new_context};
-use nodefusion_udfs::function::{
-    CallError, FunctionInstance, async_per_batch, async_per_row, stateful,
-};
+use nodefusion::{Error, FailedRow, Input, Node, Output, Pipeline, new_context};
+use nodefusion_function::{CallError, FunctionInstance, async_per_batch, async_per_row, stateful};
 
 /// A stateful doubler that counts the instances built and records every batch size.
 struct Doubler {
@@ -371,11 +369,21 @@ async fn stateful_failures_name_the_input_row_or_null_only_that_row() {
     };
     let error = write_summary(pipeline(OnError::Fail), &numbers(3000, 3))
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("node 'check' (picky) failed on input row 2500: 7500 is not welcome"),
-        "{error}"
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "node 'check' (picky) failed on input row 2500: 7500 is not welcome"
+    );
+    let Error::Node(failure) = error else {
+        panic!("not a node error: {error:?}");
+    };
+    assert_eq!(
+        (
+            failure.node.as_str(),
+            failure.function.as_str(),
+            failure.row
+        ),
+        ("check", "picky", FailedRow::Input(2500))
     );
 
     let summary = write_summary(pipeline(OnError::Null), &numbers(3000, 3))

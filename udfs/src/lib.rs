@@ -1,13 +1,9 @@
-//! `nodefusion-udfs`: the nodefusion function model and its built-in function library.
+//! `nodefusion-udfs`: the built-in nodefusion functions, written on the function model of
+//! `nodefusion-function` and the models of `nodefusion-model`.
 //!
-//! - [`function`] holds the function model: a user's functions over whole Arrow arrays or
-//!   row-wise closures lifted into vectorized ones ([`function::UserFunction`]), and the
-//!   argument dispatch every function shares.
-//! - [`text`], [`vector`], [`embedding`] and [`http`] are the families of built-in functions, one function
-//!   per file, each with its own documentation;
-//! - [`retrieval`] holds the table function `top_k`;
-//! - [`models`] finds model directories by name;
-//! - [`matrix`] is the dense matrix product the encoder and `top_k` share.
+//! - [`text`], [`vector`], [`embedding`] and [`http`] are the families of built-in
+//!   functions, one function per file, each with its own documentation;
+//! - [`retrieval`] holds the table function `top_k`.
 //!
 //! A user adds every built-in to their own DataFusion context with one call:
 //!
@@ -18,12 +14,9 @@
 //! nodefusion_udfs::register_all(&ctx).unwrap();
 //! ```
 
-pub mod arrays;
 pub mod embedding;
-pub mod function;
 pub mod http;
-pub mod matrix;
-pub mod models;
+mod model_error;
 pub mod retrieval;
 pub mod text;
 pub mod vector;

@@ -12,12 +12,14 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
 
-use super::sentence_encoder::{SentenceEncoder, embedding_dimension};
-use crate::arrays::StringColumn;
-use crate::function::{
+use nodefusion_function::arrays::StringColumn;
+use nodefusion_function::{
     DOC_SECTION_EMBEDDING, FunctionInstance, FunctionMeta, InitOptions, StatefulFunction,
+    coerce_string_arguments,
 };
-use crate::models::{DEFAULT_MODEL, coerce_text_and_model, resolve};
+use nodefusion_model::{DEFAULT_MODEL, SentenceEncoder, embedding_dimension, resolve};
+
+use crate::model_error::model_error;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -75,13 +77,11 @@ fn vector_type(dimension: usize) -> DataType {
 fn model_name(model: Option<&ScalarValue>) -> Result<&str> {
     match model {
         None => Ok(DEFAULT_MODEL),
-        Some(
-            ScalarValue::Utf8(Some(name))
-            | ScalarValue::LargeUtf8(Some(name))
-            | ScalarValue::Utf8View(Some(name)),
-        ) => Ok(name),
         Some(value) if value.is_null() => Ok(DEFAULT_MODEL),
-        Some(other) => exec_err!("embed: model must be a string, got {other}"),
+        Some(value) => match value.try_as_str().flatten() {
+            Some(name) => Ok(name),
+            None => exec_err!("embed: model must be a string, got {value}"),
+        },
     }
 }
 
@@ -95,7 +95,7 @@ impl FunctionMeta for Embed {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_text_and_model(self.name(), arg_types)
+        coerce_string_arguments(self.name(), arg_types, &["text", "model"], 1)
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
@@ -111,7 +111,10 @@ impl FunctionMeta for Embed {
             return plan_err!("embed: model must be a constant string, not a column");
         }
         let model = model_name(constants.get(1).copied().flatten())?;
-        Ok(vector_type(embedding_dimension(&resolve(model)?)?))
+        let dimension = resolve(model)
+            .and_then(|directory| embedding_dimension(&directory))
+            .map_err(|error| model_error(self.name(), error))?;
+        Ok(vector_type(dimension))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -132,7 +135,9 @@ impl StatefulFunction for Embed {
         let threads = options.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
-        let encoder = SentenceEncoder::load(&resolve(model)?, threads)?;
+        let encoder = resolve(model)
+            .and_then(|directory| SentenceEncoder::load(&directory, threads))
+            .map_err(|error| model_error(self.name(), error))?;
         Ok(Box::new(Embedder { encoder }))
     }
 }
@@ -143,8 +148,11 @@ struct Embedder {
 
 impl FunctionInstance for Embedder {
     fn process(&mut self, args: &[ArrayRef]) -> Result<ArrayRef> {
-        let text = StringColumn::try_new("embed", &args[0])?;
-        let rows = args[0].len();
+        let Some(text) = args.first() else {
+            return exec_err!("embed takes (text [, model]), got no arguments");
+        };
+        let rows = text.len();
+        let text = StringColumn::try_new("embed", text)?;
         // Each distinct text is embedded once; `slots` maps every row to its text's vector.
         let mut positions: HashMap<&str, usize> = HashMap::new();
         let mut distinct = Vec::new();
@@ -159,7 +167,10 @@ impl FunctionInstance for Embedder {
             })
             .collect();
         let dimension = self.encoder.dimension();
-        let vectors = self.encoder.encode(&distinct)?;
+        let vectors = self
+            .encoder
+            .encode(&distinct)
+            .map_err(|error| model_error("embed", error))?;
         let mut values = Vec::with_capacity(rows * dimension);
         for slot in &slots {
             match slot {

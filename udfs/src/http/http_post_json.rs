@@ -6,7 +6,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Documentation;
 
 use super::{DOC_SECTION_HTTP, HttpRequest, text_argument};
-use crate::function::CallError;
+use nodefusion_function::CallError;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

@@ -19,7 +19,9 @@ use datafusion::logical_expr::{DocSection, Documentation, ScalarUDF, Signature, 
 pub use http_get::HttpGet;
 pub use http_post_json::HttpPostJson;
 
-use crate::function::{AsyncRowFunction, CallError, FunctionMeta, OperatorFunction};
+use nodefusion_function::{
+    AsyncRowFunction, CallError, FunctionMeta, OperatorFunction, coerce_string_arguments,
+};
 
 /// Built-in HTTP functions.
 pub const DOC_SECTION_HTTP: DocSection = DocSection {
@@ -100,7 +102,7 @@ impl<R: HttpRequest> FunctionMeta for HttpFunction<R> {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_strings(R::NAME, arg_types, R::PARAMETERS)
+        coerce_string_arguments(R::NAME, arg_types, R::PARAMETERS, R::PARAMETERS.len())
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -192,34 +194,8 @@ async fn send(request: reqwest::RequestBuilder) -> Result<ScalarValue, CallError
 
 /// The string value of an argument.
 fn text_argument<'a>(value: &'a ScalarValue, name: &str) -> Result<&'a str, CallError> {
-    match value {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => Ok(s),
-        other => Err(CallError::permanent(format!(
-            "{name} must be a string, got {other:?}"
-        ))),
-    }
-}
-
-/// The argument coercion the HTTP functions share: every argument a string.
-fn coerce_strings(function: &str, arg_types: &[DataType], names: &[&str]) -> Result<Vec<DataType>> {
-    if arg_types.len() != names.len() {
-        return datafusion::common::plan_err!(
-            "{function} takes ({}), got {} arguments",
-            names.join(", "),
-            arg_types.len()
-        );
-    }
-    arg_types
-        .iter()
-        .zip(names)
-        .map(|(data_type, name)| match data_type {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
-            DataType::Null => Ok(DataType::Utf8),
-            other => {
-                datafusion::common::plan_err!("{function}: {name} must be a string, got {other}")
-            }
-        })
-        .collect()
+    value
+        .try_as_str()
+        .flatten()
+        .ok_or_else(|| CallError::permanent(format!("{name} must be a string, got {value:?}")))
 }

@@ -9,7 +9,7 @@
 //!
 //! The queries are held in memory as one normalised matrix; the passages stream through in
 //! table order, batch by batch, and each batch meets each block of queries in one matrix
-//! product ([`crate::matrix`]; blocks in parallel), whose scores go through a bounded heap
+//! product ([`nodefusion_model::matrix`]; blocks in parallel), whose scores go through a bounded heap
 //! per query. Memory is the queries plus the passage ids plus `k` candidates per query,
 //! whatever the number of passages. Ties rank the earlier passage first, so the result does
 //! not depend on batch size or partitioning. A null or all-zero vector has no direction:
@@ -46,9 +46,9 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext, cast, ident};
 use futures::StreamExt;
 use rayon::prelude::*;
 
-use crate::arrays::{VectorColumn, coerce_vector_type};
-use crate::matrix::{Output, View, multiply};
 use crate::vector::kernels::dot;
+use nodefusion_function::arrays::{VectorColumn, coerce_vector_type};
+use nodefusion_model::matrix::{Output, View, multiply};
 
 /// How the function is called, for its errors.
 const USAGE: &str = "top_k(passages, passage_vector, queries, query_vector, k [, passage_id \
@@ -139,15 +139,16 @@ struct Search {
 }
 
 fn string_argument(exprs: &[Expr], position: usize, name: &str) -> Result<String> {
-    match exprs.get(position) {
-        Some(Expr::Literal(
-            ScalarValue::Utf8(Some(value))
-            | ScalarValue::LargeUtf8(Some(value))
-            | ScalarValue::Utf8View(Some(value)),
-            _,
-        )) => Ok(value.clone()),
-        Some(other) => plan_err!("top_k: {name} must be a string, got {other}; usage: {USAGE}"),
-        None => plan_err!("top_k: {name} is missing; usage: {USAGE}"),
+    let Some(expr) = exprs.get(position) else {
+        return plan_err!("top_k: {name} is missing; usage: {USAGE}");
+    };
+    let value = match expr {
+        Expr::Literal(value, _) => value.try_as_str().flatten(),
+        _ => None,
+    };
+    match value {
+        Some(value) => Ok(value.to_string()),
+        None => plan_err!("top_k: {name} must be a string, got {expr}; usage: {USAGE}"),
     }
 }
 

@@ -13,8 +13,8 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::arrays::StringColumn;
-use crate::function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel};
+use nodefusion_function::arrays::StringColumn;
+use nodefusion_function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel, string_argument_type};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -138,10 +138,8 @@ impl ScalarUDFImpl for ChunkText {
                 arg_types.len()
             );
         };
-        let text = match text {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => text.clone(),
-            DataType::Null => DataType::Utf8,
-            other => return plan_err!("chunk_text: text must be a string, got {other}"),
+        let Some(text) = string_argument_type(text) else {
+            return plan_err!("chunk_text: text must be a string, got {text}");
         };
         for (name, data_type) in [("max_chars", max_chars), ("overlap", overlap)] {
             if !(data_type.is_integer() || data_type.is_null()) {
@@ -200,7 +198,7 @@ mod tests {
     use datafusion::common::ScalarValue;
 
     use super::*;
-    use crate::function::test_support::call;
+    use nodefusion_function::testing::call;
 
     #[test]
     fn breaks_on_whitespace() {

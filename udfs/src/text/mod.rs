@@ -15,7 +15,7 @@ pub use normalize_text::{NormalizeText, normalize};
 pub use token_count::TokenCount;
 pub use word_count::WordCount;
 
-use crate::function::OperatorFunction;
+use nodefusion_function::OperatorFunction;
 
 /// Every text function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {

@@ -13,8 +13,8 @@ use datafusion::logical_expr::{
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
-use crate::arrays::StringColumn;
-use crate::function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel};
+use nodefusion_function::arrays::StringColumn;
+use nodefusion_function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -151,7 +151,7 @@ mod tests {
     use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringViewArray};
 
     use super::*;
-    use crate::function::test_support::call_arrays;
+    use nodefusion_function::testing::call_arrays;
 
     fn normalized(text: &str) -> String {
         let mut out = String::new();

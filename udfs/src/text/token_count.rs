@@ -8,13 +8,15 @@ use datafusion::arrow::array::{ArrayRef, Int64Builder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_datafusion_err, exec_err};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
-use tokenizers::Tokenizer;
 
-use crate::arrays::StringColumn;
-use crate::function::{
+use nodefusion_function::arrays::StringColumn;
+use nodefusion_function::{
     DOC_SECTION_TEXT, FunctionInstance, FunctionMeta, InitOptions, StatefulFunction,
+    coerce_string_arguments,
 };
-use crate::models::{DEFAULT_MODEL, coerce_text_and_model, resolve};
+use nodefusion_model::{DEFAULT_MODEL, Tokens, resolve};
+
+use crate::model_error::model_error;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -68,7 +70,7 @@ impl FunctionMeta for TokenCount {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_text_and_model(self.name(), arg_types)
+        coerce_string_arguments(self.name(), arg_types, &["text", "model"], 1)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -86,33 +88,32 @@ impl StatefulFunction for TokenCount {
             return exec_err!("token_count: model must be a constant string");
         }
         let model = options.string(1).unwrap_or(DEFAULT_MODEL);
-        let file = resolve(model)?.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&file).map_err(|error| {
-            exec_datafusion_err!("token_count: cannot load {}: {error}", file.display())
-        })?;
-        tokenizer
-            .with_truncation(None)
-            .map_err(|error| exec_datafusion_err!("token_count: {error}"))?;
-        tokenizer.with_padding(None);
-        Ok(Box::new(TokenCounter { tokenizer }))
+        let tokens = resolve(model)
+            .and_then(|directory| Tokens::load(&directory))
+            .map_err(|error| model_error(self.name(), error))?;
+        Ok(Box::new(TokenCounter { tokens }))
     }
 }
 
 struct TokenCounter {
-    tokenizer: Tokenizer,
+    tokens: Tokens,
 }
 
 impl FunctionInstance for TokenCounter {
     fn process(&mut self, args: &[ArrayRef]) -> Result<ArrayRef> {
-        let text = StringColumn::try_new("token_count", &args[0])?;
-        let mut counts = Int64Builder::with_capacity(args[0].len());
-        for row in 0..args[0].len() {
+        let Some(text) = args.first() else {
+            return exec_err!("token_count takes (text [, model]), got no arguments");
+        };
+        let rows = text.len();
+        let text = StringColumn::try_new("token_count", text)?;
+        let mut counts = Int64Builder::with_capacity(rows);
+        for row in 0..rows {
             match text.get(row) {
                 Some(value) => {
-                    let encoding = self.tokenizer.encode_fast(value, false).map_err(|error| {
+                    let count = self.tokens.count(value).map_err(|error| {
                         exec_datafusion_err!("token_count failed on row {row}: {error}")
                     })?;
-                    counts.append_value(encoding.len() as i64);
+                    counts.append_value(count as i64);
                 }
                 None => counts.append_null(),
             }

@@ -9,8 +9,8 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::arrays::StringColumn;
-use crate::function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel};
+use nodefusion_function::arrays::StringColumn;
+use nodefusion_function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -89,7 +89,7 @@ mod tests {
     use datafusion::arrow::datatypes::Int64Type;
 
     use super::*;
-    use crate::function::test_support::call_arrays;
+    use nodefusion_function::testing::call_arrays;
 
     #[test]
     fn counts_words_separated_by_any_whitespace_and_keeps_nulls() {

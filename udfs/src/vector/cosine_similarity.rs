@@ -7,7 +7,7 @@ use datafusion::logical_expr::Documentation;
 
 use super::kernels::dot;
 use super::pairwise::PairwiseMetric;
-use crate::function::DOC_SECTION_VECTOR;
+use nodefusion_function::DOC_SECTION_VECTOR;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -49,8 +49,8 @@ mod tests {
     use datafusion::logical_expr::ScalarUDFImpl;
 
     use super::*;
-    use crate::function::test_support::call_arrays;
     use crate::vector::PairwiseVectorFunction;
+    use nodefusion_function::testing::call_arrays;
 
     fn vectors(rows: Vec<Option<Vec<f32>>>) -> ArrayRef {
         Arc::new(

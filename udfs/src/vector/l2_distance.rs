@@ -6,7 +6,7 @@ use datafusion::logical_expr::Documentation;
 
 use super::kernels::squared_distance;
 use super::pairwise::PairwiseMetric;
-use crate::function::DOC_SECTION_VECTOR;
+use nodefusion_function::DOC_SECTION_VECTOR;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -46,8 +46,8 @@ mod tests {
     use datafusion::arrow::datatypes::Float32Type;
 
     use super::*;
-    use crate::function::test_support::call_arrays;
     use crate::vector::PairwiseVectorFunction;
+    use nodefusion_function::testing::call_arrays;
 
     #[test]
     fn distances_with_a_null_row() {

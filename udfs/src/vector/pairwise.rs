@@ -13,8 +13,8 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::arrays::{VectorColumn, coerce_vector_type};
-use crate::function::{ScalarArguments, invoke_kernel};
+use nodefusion_function::arrays::{VectorColumn, coerce_vector_type};
+use nodefusion_function::{ScalarArguments, invoke_kernel};
 
 /// A function of two vectors of equal length.
 pub trait PairwiseMetric: Send + Sync + 'static {

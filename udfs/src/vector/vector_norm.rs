@@ -10,8 +10,8 @@ use datafusion::logical_expr::{
 };
 
 use super::kernels::dot;
-use crate::arrays::{VectorColumn, coerce_vector_type};
-use crate::function::{DOC_SECTION_VECTOR, ScalarArguments, invoke_kernel};
+use nodefusion_function::arrays::{VectorColumn, coerce_vector_type};
+use nodefusion_function::{DOC_SECTION_VECTOR, ScalarArguments, invoke_kernel};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -97,7 +97,7 @@ mod tests {
     use datafusion::arrow::datatypes::Float32Type;
 
     use super::*;
-    use crate::function::test_support::call_arrays;
+    use nodefusion_function::testing::call_arrays;
 
     #[test]
     fn norms_with_a_null_row() {

@@ -1,5 +1,5 @@
-//! Test helper: calls a function the way DataFusion does, with its return type worked out
-//! from the arguments' types.
+//! Calling a function the way DataFusion does, with its return type worked out from the
+//! arguments' types: for unit tests of a function outside any query.
 
 use std::sync::Arc;
 

@@ -28,7 +28,7 @@ use datafusion::logical_expr::{
     Signature,
 };
 
-use super::arguments::{ScalarArguments, invoke_kernel};
+use crate::arguments::{ScalarArguments, invoke_kernel};
 
 /// What every node function tells DataFusion about itself.
 pub trait FunctionMeta: Debug + Send + Sync + 'static {
@@ -84,12 +84,7 @@ impl InitOptions {
 
     /// The constant string given for argument `position`.
     pub fn string(&self, position: usize) -> Option<&str> {
-        match self.constant(position)? {
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::LargeUtf8(Some(s))
-            | ScalarValue::Utf8View(Some(s)) => Some(s),
-            _ => None,
-        }
+        self.constant(position)?.try_as_str().flatten()
     }
 }
 
@@ -146,6 +141,8 @@ impl fmt::Display for CallError {
         f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for CallError {}
 
 /// An I/O-bound function called once per row.
 #[async_trait]

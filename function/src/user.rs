@@ -1,6 +1,6 @@
 //! [`UserFunction`]: a function a user writes in code, as a DataFusion scalar function:
 //! either a row-wise closure lifted into a vectorized function ([`UserFunction::row`], see
-//! [`super::row`]) or a kernel over whole Arrow arrays ([`UserFunction::vectorized`]). The
+//! [`crate::row`]) or a kernel over whole Arrow arrays ([`UserFunction::vectorized`]). The
 //! dispatch of scalar arguments and the check of the result's length are done for both.
 
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use super::arguments::{ScalarArguments, invoke_kernel};
-use super::documentation::describe;
-use super::row::{DynRowFn, RowFn, erase};
+use crate::arguments::{ScalarArguments, invoke_kernel};
+use crate::documentation::describe;
+use crate::row::{DynRowFn, RowFn, erase};
 
 /// The kernel of a vectorized function: arrays in, an array of the same length out.
 pub type Kernel = dyn Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync;
@@ -38,7 +38,7 @@ pub struct UserFunction {
 
 impl UserFunction {
     /// Lifts a row-wise `closure` into a function called `name`: `UserFunction::row("lower",
-    /// |s: &str| s.to_lowercase())`. See [`super::row`] for the argument and result types.
+    /// |s: &str| s.to_lowercase())`. See [`crate::row`] for the argument and result types.
     pub fn row<M: 'static, F: RowFn<M>>(name: impl Into<String>, closure: F) -> Self {
         let (closure, return_type) = erase(closure);
         Self {
@@ -153,7 +153,7 @@ mod tests {
     use datafusion::common::ScalarValue;
 
     use super::*;
-    use crate::function::test_support::call;
+    use crate::testing::call;
 
     fn add_columns() -> UserFunction {
         UserFunction::vectorized(

@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use datafusion::common::{DataFusionError, Result, exec_datafusion_err};
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use super::bert::{BertConfig, BertEncoder};
+use crate::bert::{BertConfig, BertEncoder};
+use crate::{ModelError, Result};
 
 /// The most tokens one forward pass of the encoder takes: large enough for efficient matrix
 /// products, small enough that the activations stay in a few tens of megabytes.
@@ -76,10 +76,13 @@ struct ModelLayout {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| exec_datafusion_err!("cannot read {}: {error}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|error| exec_datafusion_err!("cannot parse {}: {error}", path.display()))
+    let failed = |reason: String| ModelError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|error| failed(format!("cannot read: {error}")))?;
+    serde_json::from_str(&text).map_err(|error| failed(format!("cannot parse: {error}")))
 }
 
 impl ModelLayout {
@@ -97,10 +100,10 @@ impl ModelLayout {
         let pooling_file = directory.join(pooling_dir).join("config.json");
         let pooling: PoolingConfig = read_json(&pooling_file)?;
         if pooling.poolings().is_empty() {
-            return Err(exec_datafusion_err!(
-                "{}: no pooling mode is on",
-                pooling_file.display()
-            ));
+            return Err(ModelError::File {
+                path: pooling_file,
+                reason: "no pooling mode is on".into(),
+            });
         }
         let normalize = modules
             .iter()
@@ -157,8 +160,9 @@ impl SentenceEncoder {
     /// core (no hand-offs between threads inside a layer), so that is what the `embed` node
     /// does by default.
     pub fn load(directory: &Path, threads: usize) -> Result<Self> {
-        let in_model = |error: &dyn std::fmt::Display| {
-            exec_datafusion_err!("model {}: {error}", directory.display())
+        let in_model = |error: &dyn std::fmt::Display| ModelError::Model {
+            directory: directory.to_path_buf(),
+            reason: error.to_string(),
         };
         let layout = ModelLayout::read(directory)?;
         let config: BertConfig = read_json(&directory.join("config.json"))?;
@@ -169,9 +173,11 @@ impl SentenceEncoder {
             )));
         }
         let tokenizer_file = directory.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_file).map_err(|error| {
-            exec_datafusion_err!("cannot load {}: {error}", tokenizer_file.display())
-        })?;
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_file).map_err(|error| ModelError::File {
+                path: tokenizer_file.clone(),
+                reason: format!("cannot load the tokenizer: {error}"),
+            })?;
         let max_length = layout
             .max_seq_length
             .unwrap_or(config.max_position_embeddings)
@@ -205,6 +211,14 @@ impl SentenceEncoder {
         })
     }
 
+    /// The error of this model failing with `error`.
+    fn failed(&self, error: &dyn std::fmt::Display) -> ModelError {
+        ModelError::Model {
+            directory: self.directory.clone(),
+            reason: error.to_string(),
+        }
+    }
+
     /// The length of the vectors.
     pub fn dimension(&self) -> usize {
         self.hidden * self.poolings.len()
@@ -215,7 +229,7 @@ impl SentenceEncoder {
         let encodings = self
             .tokenizer
             .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|error| exec_datafusion_err!("model {}: {error}", self.directory.display()))?;
+            .map_err(|error| self.failed(&error))?;
         Ok(encodings
             .into_iter()
             .map(|encoding| encoding.get_ids().to_vec())
@@ -253,9 +267,7 @@ impl SentenceEncoder {
         let states = self
             .encoder
             .forward(&ids, &lengths, self.threads)
-            .map_err(|error| {
-                DataFusionError::Execution(format!("model {}: {error}", self.directory.display()))
-            })?;
+            .map_err(|error| self.failed(&error))?;
         let mut offset = 0;
         for &length in &lengths {
             let tokens = &states[offset * self.hidden..(offset + length) * self.hidden];

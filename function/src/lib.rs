@@ -1,5 +1,6 @@
-//! The function model: how a nodefusion function is written. Every kind ends up as a
-//! DataFusion `ScalarUDF`, so a function works the same in SQL and in pipelines:
+//! `nodefusion-function`: the function model, what a crate that writes nodefusion functions
+//! depends on. Every kind of function ends up as a DataFusion `ScalarUDF`, so a function
+//! works the same in SQL and in pipelines:
 //!
 //! | kind | written as |
 //! | --- | --- |
@@ -9,13 +10,20 @@
 //! | stateful | [`stateful`] or a [`StatefulFunction`]: `init` once, `process` per batch |
 //! | async | [`async_per_row`], [`async_per_batch`] or their traits: I/O, many calls in flight |
 //!
-//! Stateful and async functions run in nodefusion's node operator (see [`node`]).
+//! Stateful and async functions run in nodefusion's node operator (see [`operator`]).
+//! [`arrays`] gives typed views of the arrays functions take; [`testing`] calls a function
+//! the way DataFusion does, for tests.
+//!
+//! [`ArrayRef`]: datafusion::arrow::array::ArrayRef
 
 mod arguments;
+pub mod arrays;
 mod closures;
 mod documentation;
-pub mod node;
+pub mod operator;
 mod row;
+mod string_arguments;
+pub mod testing;
 mod user;
 
 pub use arguments::{ScalarArguments, invoke_kernel};
@@ -23,12 +31,10 @@ pub use closures::{async_per_batch, async_per_row, stateful};
 pub use documentation::{
     DOC_SECTION_EMBEDDING, DOC_SECTION_TEXT, DOC_SECTION_USER, DOC_SECTION_VECTOR, describe,
 };
-pub use node::{
+pub use operator::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
     OperatorFunction, StatefulFunction, operator_function,
 };
 pub use row::{RowArgument, RowFn, RowOutput};
+pub use string_arguments::{coerce_string_arguments, string_argument_type};
 pub use user::{Kernel, UserFunction};
-
-#[cfg(test)]
-pub(crate) mod test_support;

@@ -20,6 +20,7 @@ use datafusion::arrow::util::bit_iterator::BitIterator;
 use datafusion::common::{Result, exec_datafusion_err, exec_err, plan_err};
 
 use crate::arrays::{DenseStrings, StringColumn};
+use crate::string_arguments::string_argument_type;
 
 /// A type a row-wise closure can take as an argument.
 pub trait RowArgument {
@@ -43,14 +44,6 @@ pub trait RowArgument {
     /// nulls, no broadcast): read without per-row checks, in a loop the compiler can
     /// vectorize. `None` otherwise.
     fn dense<'a>(column: &Self::Column<'a>, rows: usize) -> Option<Self::Dense<'a>>;
-}
-
-fn coerce_string(data_type: &DataType) -> Option<DataType> {
-    match data_type {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(data_type.clone()),
-        DataType::Null => Some(DataType::Utf8),
-        _ => None,
-    }
 }
 
 fn coerce_integer(data_type: &DataType) -> Option<DataType> {
@@ -201,7 +194,7 @@ impl RowArgument for &str {
     type Column<'a> = StringColumn<'a>;
     type Dense<'a> = DenseStrings<'a>;
     fn coerce(data_type: &DataType) -> Option<DataType> {
-        coerce_string(data_type)
+        string_argument_type(data_type)
     }
     fn expected() -> &'static str {
         "a string"
@@ -223,7 +216,7 @@ impl RowArgument for Option<&str> {
     type Column<'a> = StringColumn<'a>;
     type Dense<'a> = std::iter::Map<DenseStrings<'a>, fn(&'a str) -> Option<&'a str>>;
     fn coerce(data_type: &DataType) -> Option<DataType> {
-        coerce_string(data_type)
+        string_argument_type(data_type)
     }
     fn expected() -> &'static str {
         "a string"
@@ -491,8 +484,8 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray, StringViewArray};
 
     use super::*;
-    use crate::function::UserFunction;
-    use crate::function::test_support::call_arrays;
+    use crate::UserFunction;
+    use crate::testing::call_arrays;
     use datafusion::logical_expr::ScalarUDFImpl;
 
     #[test]

@@ -1,4 +1,4 @@
-//! Typed, read-only views of the Arrow arrays the built-in functions take: strings of any
+//! Typed, read-only views of the Arrow arrays functions take: strings of any
 //! of Arrow's three string layouts, and vectors stored as lists of `Float32`.
 
 mod strings;

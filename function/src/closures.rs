@@ -5,13 +5,15 @@
 //! use datafusion::arrow::array::{ArrayRef, Int64Array};
 //! use datafusion::arrow::datatypes::DataType;
 //! use datafusion::common::ScalarValue;
-//! use nodefusion_udfs::function::{CallError, FunctionInstance, async_per_row, stateful};
+//! use datafusion::common::utils::take_function_args;
+//! use nodefusion_function::{CallError, FunctionInstance, async_per_row, stateful};
 //! use std::sync::Arc;
 //!
 //! struct Offset(i64);
 //! impl FunctionInstance for Offset {
 //!     fn process(&mut self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
-//!         let values = datafusion::common::cast::as_int64_array(&args[0])?;
+//!         let [values] = take_function_args("add_offset", args)?;
+//!         let values = datafusion::common::cast::as_int64_array(values)?;
 //!         Ok(Arc::new(values.iter().map(|v| v.map(|v| v + self.0)).collect::<Int64Array>()))
 //!     }
 //! }
@@ -35,7 +37,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{ScalarUDF, Signature, Volatility};
 
-use super::node::{
+use crate::operator::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
     OperatorFunction, StatefulFunction,
 };

