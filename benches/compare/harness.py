@@ -1,5 +1,6 @@
 """The comparison harness behind benches/compare/run.sh (which builds nodefusion and passes
-the paths): every workload of SEEDS.md on nodefusion and on the Python peers that can
+the paths): every seed workload (BENCHMARKS.md lists them) on nodefusion and on the Python
+peers that can
 express it, from the same generated inputs, in one run.
 
 For each workload it starts one long-lived process per system (`nodefusion_runner`, or
@@ -128,7 +129,7 @@ def embed_cases(quick, inputs):
 
 WORKLOADS = [
     Workload(
-        "overhead", "Pipeline overhead (SEEDS.md section 5)",
+        "overhead", "Pipeline overhead (seed workload 5)",
         "Chains of 3, 5 and 10 trivial nodes (add 1, multiply by 2, pass through, in turn) "
         "over the integers 0..rows, in memory: nodefusion with row-wise Rust closures as "
         "nodes, and (nodefusion-sql) with SQL expression nodes; hypernodes with one Python "
@@ -152,7 +153,7 @@ WORKLOADS = [
         {"kind": "bars", "y": "seconds"}, budget=60.0,
     ),
     Workload(
-        "stateful", "Stateful resource (SEEDS.md section 2)",
+        "stateful", "Stateful resource (seed workload 2)",
         "A resource that takes 0.5 s to set up, applied to 5,000 and 50,000 integers in "
         "batches of 1,024 on 2 workers: set up for every batch (nodefusion: a plain "
         "vectorized function; Daft: a batch function UDF) or once per worker (nodefusion: "
@@ -163,7 +164,7 @@ WORKLOADS = [
         {"kind": "bars", "y": "seconds"},
     ),
     Workload(
-        "batch_size", "Batch size sweep (SEEDS.md section 2)",
+        "batch_size", "Batch size sweep (seed workload 2)",
         "normalize -> word count over generated documents at batch sizes 128 to 4,096: "
         "nodefusion's built-in functions against Daft batch UDFs in Python.",
         [NODEFUSION, "daft-udf"],
@@ -172,7 +173,7 @@ WORKLOADS = [
         {"kind": "lines", "x": "batch_size", "panel": "rows", "y": "rate"},
     ),
     Workload(
-        "io", "Per-row remote calls (SEEDS.md sections 1 and 4)",
+        "io", "Per-row remote calls (seed workloads 1 and 4)",
         "One HTTP GET per row to a local service that answers after 10 ms (127.0.0.1, "
         "served by nodefusion_runner), at 1 to 64 calls in flight: nodefusion's `http_get` "
         "with max_concurrency; Python thread workers (urllib); a Daft async function UDF "
@@ -184,7 +185,7 @@ WORKLOADS = [
         {"kind": "lines", "x": "concurrency", "panel": "rows", "y": "seconds"},
     ),
     Workload(
-        "embed", "Embedding with all-MiniLM-L6-v2 (SEEDS.md section 3)",
+        "embed", "Embedding with all-MiniLM-L6-v2 (seed workload 3)",
         "Texts cut from generated documents to 500 and 2,000 characters, and a mixed corpus "
         "(20 to 4,000 characters), embedded in batches in input order: nodefusion's `embed` "
         "node (its instances stay loaded between runs, as a service's would); "

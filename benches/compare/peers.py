@@ -485,7 +485,7 @@ def daft_class_embed(system, request):
 
 
 # ---------------------------------------------------------------------------------------
-# Plain Python threads (SEEDS.md section 4: thread workers)
+# Plain Python threads (seed workload 4: thread workers)
 
 
 def threads_io(system, request):

@@ -1,4 +1,4 @@
-//! SEEDS.md section 3 for `embed` with all-MiniLM-L6-v2 on the CPU. A plain harness (each
+//! Seed workload 3 (an embedding service, BENCHMARKS.md) for `embed` with all-MiniLM-L6-v2 on the CPU. A plain harness (each
 //! figure is a median of a few runs of many texts; criterion's sampling does not suit runs
 //! of seconds):
 //!

@@ -21,7 +21,10 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
-/// Cuts batches into pieces of exactly `batch_size` rows.
+/// Cuts batches into pieces of exactly `batch_size` rows. Not arrow's `BatchCoalescer`,
+/// which gives the same batches but copies every row into buffers of its own (it is made
+/// for gluing small batches together); here a piece of one input batch is a zero-copy
+/// slice, and only a batch that straddles two inputs is copied.
 #[derive(Debug)]
 pub struct Rechunker {
     schema: SchemaRef,

@@ -402,12 +402,7 @@ async fn stateful_failures_name_the_input_row_or_null_only_that_row() {
 #[tokio::test]
 async fn a_sql_node_calling_a_stateful_function_runs_it_with_the_nodes_own_settings() {
     let ctx = new_context().unwrap();
-    ctx.sql("SET nodefusion.batch_size = 100")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    sql_text(&ctx, "SET nodefusion.batch_size = 100").await;
     let probe = Probe::default();
     ctx.register_udf(probe.doubler());
     let pipeline = Pipeline::new("p")
@@ -478,18 +473,8 @@ async fn sql_calls_run_in_the_node_operator_with_session_options() {
         .collect()
         .await
         .unwrap();
-    ctx.sql("SET nodefusion.batch_size = 100")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    ctx.sql("SET nodefusion.double_it.max_concurrency = 1")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    sql_text(&ctx, "SET nodefusion.batch_size = 100").await;
+    sql_text(&ctx, "SET nodefusion.double_it.max_concurrency = 1").await;
     let plan = sql_text(&ctx, "EXPLAIN SELECT x, double_it(x) AS d FROM t")
         .await
         .join("\n");
@@ -507,12 +492,7 @@ async fn sql_calls_run_in_the_node_operator_with_session_options() {
     assert!(sizes.iter().all(|&size| size <= 100), "{sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), 1000);
 
-    ctx.sql("SET nodefusion.double_it.batch_size = 250")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    sql_text(&ctx, "SET nodefusion.double_it.batch_size = 250").await;
     let plan = sql_text(&ctx, "EXPLAIN SELECT double_it(x) FROM t")
         .await
         .join("\n");
@@ -567,18 +547,8 @@ async fn http_functions_work_in_sql() {
 #[tokio::test]
 async fn configuration_layers_node_over_pipeline_over_session_over_function_default() {
     let ctx = new_context().unwrap();
-    ctx.sql("SET nodefusion.batch_size = 48")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    ctx.sql("SET nodefusion.double_it.max_concurrency = 3")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    sql_text(&ctx, "SET nodefusion.batch_size = 48").await;
+    sql_text(&ctx, "SET nodefusion.double_it.max_concurrency = 3").await;
     let probe = Probe::default();
     let settings = |pipeline: Pipeline| {
         let ctx = ctx.clone();
