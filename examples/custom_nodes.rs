@@ -16,6 +16,7 @@ use std::time::Duration;
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::pretty::print_batches;
+use datafusion::common::utils::take_function_args;
 use datafusion::common::{Result, ScalarValue};
 use nodefusion::{Input, Node, Pipeline, new_context};
 use nodefusion_function::arrays::StringColumn;
@@ -26,8 +27,10 @@ struct CategoryIds(HashMap<String, i64>);
 
 impl FunctionInstance for CategoryIds {
     fn process(&mut self, args: &[ArrayRef]) -> Result<ArrayRef> {
-        let names = StringColumn::try_new("category_id", &args[0])?;
-        let ids: Int64Array = (0..args[0].len())
+        let [names] = take_function_args("category_id", args)?;
+        let rows = names.len();
+        let names = StringColumn::try_new("category_id", names)?;
+        let ids: Int64Array = (0..rows)
             .map(|row| names.get(row).and_then(|name| self.0.get(name).copied()))
             .collect();
         Ok(Arc::new(ids))
@@ -67,7 +70,8 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         DataType::Utf8,
         |args| async move {
             tokio::time::sleep(Duration::from_millis(5)).await; // an API call
-            Ok::<ScalarValue, CallError>(args[0].clone())
+            let [text] = take_function_args("slow_echo", args)?;
+            Ok::<ScalarValue, CallError>(text)
         },
     );
     let batch_len = async_per_batch(
@@ -75,7 +79,8 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         vec![DataType::Utf8],
         DataType::Int64,
         |args| async move {
-            let texts = args[0].as_string::<i32>();
+            let [texts] = take_function_args("batch_len", args)?;
+            let texts = texts.as_string::<i32>();
             let lengths: Int64Array = texts.iter().map(|t| t.map(|t| t.len() as i64)).collect();
             Ok::<ArrayRef, CallError>(Arc::new(lengths))
         },

@@ -23,7 +23,8 @@
 //! });
 //! // One call per row, many in flight.
 //! let echo = async_per_row("echo", vec![DataType::Utf8], DataType::Utf8, |args| async move {
-//!     Ok::<_, CallError>(args[0].clone())
+//!     let [text] = take_function_args("echo", args)?;
+//!     Ok::<_, CallError>(text)
 //! });
 //! ```
 

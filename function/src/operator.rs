@@ -144,6 +144,13 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
+/// A DataFusion error inside a call (a wrong argument, a bad value) fails it for good.
+impl From<datafusion::error::DataFusionError> for CallError {
+    fn from(error: datafusion::error::DataFusionError) -> Self {
+        CallError::permanent(error.strip_backtrace())
+    }
+}
+
 /// An I/O-bound function called once per row.
 #[async_trait]
 pub trait AsyncRowFunction: FunctionMeta {

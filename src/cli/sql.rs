@@ -4,6 +4,8 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, bail};
 use datafusion::arrow::csv::Writer as CsvWriter;
@@ -70,10 +72,46 @@ async fn emit(frame: DataFrame, format: OutputFormat, output: Option<&Path>) -> 
         staging.commit()?;
         return Ok(());
     }
-    let mut sink: Box<dyn Write> = match output {
+    let closed = Arc::new(AtomicBool::new(false));
+    let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(File::create(path).map_err(|e| anyhow!("{}: {e}", path.display()))?),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(Stdout {
+            closed: Arc::clone(&closed),
+        }),
     };
+    let written = write_rows(frame, format, sink).await;
+    if closed.load(Ordering::Relaxed) {
+        return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
+    }
+    written
+}
+
+/// Standard output, noting when its reader has gone away: Arrow's CSV writer turns I/O
+/// errors into text, which loses the error's kind.
+struct Stdout {
+    closed: Arc<AtomicBool>,
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().lock().write(buf).inspect_err(|error| {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                self.closed.store(true, Ordering::Relaxed);
+            }
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().lock().flush()
+    }
+}
+
+/// Writes the rows of `frame` in `format` (not Parquet) to `sink`.
+async fn write_rows(
+    frame: DataFrame,
+    format: OutputFormat,
+    mut sink: Box<dyn Write>,
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Table => {
             let batches = frame.collect().await?;
@@ -94,7 +132,7 @@ async fn emit(frame: DataFrame, format: OutputFormat, output: Option<&Path>) -> 
             }
             writer.finish()?;
         }
-        OutputFormat::Parquet => unreachable!("handled above"),
+        OutputFormat::Parquet => bail!("Parquet is written to a file, not a stream"),
     }
     Ok(())
 }

@@ -536,3 +536,52 @@ impl ExecutionPlan for NodeExec {
         Some(self.metrics.clone_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    use datafusion::physical_expr::expressions::Column;
+    use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+    use nodefusion_function::{operator_function, stateful};
+
+    use super::*;
+    use crate::settings::NodeSettings;
+
+    struct Identity;
+
+    impl nodefusion_function::FunctionInstance for Identity {
+        fn process(&mut self, args: &[ArrayRef]) -> Result<ArrayRef> {
+            Ok(Arc::clone(&args[0]))
+        }
+    }
+
+    #[test]
+    fn the_output_keeps_the_inputs_ordering_and_says_so() {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![ids]).unwrap();
+        let id: Arc<dyn PhysicalExpr> = Arc::new(Column::new("id", 0));
+        let ordering = LexOrdering::new([PhysicalSortExpr::new_default(Arc::clone(&id))]).unwrap();
+        let source = MemorySourceConfig::try_new(&[vec![batch]], schema, None)
+            .and_then(|source| source.try_with_sort_information(vec![ordering.clone()]))
+            .unwrap();
+        let udf = stateful("same", vec![DataType::Int64], DataType::Int64, |_| {
+            Ok(Identity)
+        });
+        let spec = NodeSpec {
+            node: "same".into(),
+            function: operator_function(&udf).unwrap(),
+            arguments: vec![id],
+            constants: InitOptions::default(),
+            output: Arc::new(Field::new("same", DataType::Int64, true)),
+            settings: NodeSettings::default().with_builtins(),
+            dealt_input: false,
+        };
+        let node = NodeExec::new(DataSourceExec::from_data_source(source), Arc::new(spec));
+        assert_eq!(node.properties().output_ordering(), Some(&ordering));
+        assert_eq!(node.maintains_input_order(), vec![true]);
+    }
+}

@@ -536,3 +536,28 @@ fn model_pull_installs_from_the_hub_and_the_model_then_works() {
     assert!(!models.join("test-org/absent").exists());
     assert!(!models.join(".staging/test-org/absent").exists());
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    let dir = workspace();
+    // Megabytes of CSV: the writes outlast the pipe's buffer, so they meet the closed pipe.
+    let many_rows = "SELECT value, value * 2 AS twice FROM generate_series(1, 200000)";
+    for args in [
+        &["sql", many_rows, "--format", "csv"][..],
+        &["sql", many_rows][..],
+        &["functions"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nodefusion"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let message = stderr(&output);
+        assert!(output.status.success(), "{args:?}: {message}");
+        assert!(message.is_empty(), "{args:?}: {message}");
+    }
+}

@@ -3,6 +3,7 @@
 use std::sync::LazyLock;
 
 use datafusion::common::ScalarValue;
+use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::Documentation;
 
 use super::{DOC_SECTION_HTTP, HttpRequest, text_argument};
@@ -35,6 +36,7 @@ impl HttpRequest for HttpGet {
         client: &reqwest::Client,
         args: &[ScalarValue],
     ) -> Result<reqwest::RequestBuilder, CallError> {
-        Ok(client.get(text_argument(&args[0], "url")?))
+        let [url] = take_function_args(Self::NAME, args)?;
+        Ok(client.get(text_argument(url, "url")?))
     }
 }

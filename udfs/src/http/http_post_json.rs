@@ -3,6 +3,7 @@
 use std::sync::LazyLock;
 
 use datafusion::common::ScalarValue;
+use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::Documentation;
 
 use super::{DOC_SECTION_HTTP, HttpRequest, text_argument};
@@ -39,8 +40,8 @@ impl HttpRequest for HttpPostJson {
         client: &reqwest::Client,
         args: &[ScalarValue],
     ) -> Result<reqwest::RequestBuilder, CallError> {
-        let url = text_argument(&args[0], "url")?;
-        let body = text_argument(&args[1], "body")?;
+        let [url, body] = take_function_args(Self::NAME, args)?;
+        let (url, body) = (text_argument(url, "url")?, text_argument(body, "body")?);
         serde_json::from_str::<serde_json::Value>(body)
             .map_err(|error| CallError::permanent(format!("body is not JSON: {error}")))?;
         Ok(client
