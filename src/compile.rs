@@ -49,6 +49,10 @@ use crate::settings::{SessionOptions, resolve};
 /// The table name the input is scanned as.
 const INPUT_TABLE: &str = "input";
 
+/// The most rows per batch the scan reads (a CSV reader reserves room for a whole batch up
+/// front); nodes with larger batches get them from their `Rechunk`.
+const MAX_SCAN_BATCH_SIZE: usize = 1 << 20;
+
 /// A pipeline validated against an input and planned, ready to run.
 #[derive(Debug)]
 pub struct CompiledPipeline {
@@ -389,7 +393,7 @@ impl CompiledPipeline {
             |node| node.settings.batch_size,
         );
         state.config_mut().options_mut().execution.batch_size =
-            ConfigNonZeroUsize::try_new(scan_batch_size)?;
+            ConfigNonZeroUsize::try_new(scan_batch_size.min(MAX_SCAN_BATCH_SIZE))?;
         let LogicalPipeline {
             plan,
             scan_projection,

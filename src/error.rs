@@ -180,20 +180,31 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, candidate)| candidate.to_string())
 }
 
-/// The Levenshtein distance between `a` and `b`, case-insensitive, by characters.
+/// The edit distance between `a` and `b`, case-insensitive, by characters: insertions,
+/// deletions, substitutions and swaps of two neighbouring characters (`txet` is one edit
+/// from `text`), each counting one (the optimal string alignment distance).
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.to_lowercase().chars().collect();
     let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
+    // rows[i][j]: the distance between the first i characters of a and the first j of b.
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let substitution = rows[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut best = substitution.min(rows[i - 1][j] + 1).min(rows[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -206,6 +217,8 @@ mod tests {
         assert_eq!(nearest("txt", names), Some("text".to_string()));
         assert_eq!(nearest("catgory", names), Some("category".to_string()));
         assert_eq!(nearest("zzzzzz", names), None);
+        assert_eq!(nearest("txet", names), Some("text".to_string()));
+        assert_eq!(nearest("ttile", names), Some("title".to_string()));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 
+use super::parquet_files::check_local_parquet;
 use super::register_object_store;
 use crate::error::{Error, Result};
 
@@ -144,6 +145,9 @@ impl Input {
                     message,
                 };
                 register_object_store(state.runtime_env(), location)?;
+                if *format == FileFormat::Parquet {
+                    check_local_parquet(location)?;
+                }
                 let url =
                     ListingTableUrl::parse(location).map_err(|e| input_error(e.to_string()))?;
                 let mut options = format.listing_options();

@@ -5,6 +5,7 @@
 mod input;
 mod object_stores;
 mod output;
+mod parquet_files;
 
 pub use input::{FileFormat, Input};
 pub use object_stores::register_object_store;

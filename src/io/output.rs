@@ -100,8 +100,24 @@ impl Output {
                 .is_some_and(|extension| extension.eq_ignore_ascii_case("parquet"))
     }
 
-    /// Checks that the mode allows writing to the target as it is now.
+    /// Checks that the output is well formed and that its mode allows writing to the target
+    /// as it is now.
     pub fn check_target(&self) -> Result<()> {
+        if self.path.as_os_str().is_empty() || self.path.file_name().is_none() {
+            return Err(Error::Config {
+                origin: "output.path".into(),
+                message: format!(
+                    "'{}' names no file or directory to write",
+                    self.path.display()
+                ),
+            });
+        }
+        if self.row_group_size == Some(0) {
+            return Err(Error::Config {
+                origin: self.path.display().to_string(),
+                message: "row_group_size must be at least 1".into(),
+            });
+        }
         let exists = self.path.exists();
         match self.mode {
             WriteMode::Error if exists => Err(Error::OutputExists {

@@ -15,8 +15,8 @@
 macro_rules! with_node_settings {
     ($callback:ident! $($context:tt)*) => {
         $callback! { [$($context)*]
-            batch_size: usize => usize = $crate::settings::DEFAULT_BATCH_SIZE, at_least_one,
-                "8192, or the function's own (embed: 32)",
+            batch_size: usize => usize = $crate::settings::DEFAULT_BATCH_SIZE, rows_per_batch,
+                "8192, or the function's own (embed: 256)",
                 "Rows per call: the function sees exactly this many (the last batch may be shorter)";
             max_concurrency: usize => Option<usize> = None, at_least_one,
                 "stateful: one instance per partition; async: 16",

@@ -8,7 +8,7 @@ use datafusion::common::config::ConfigEntry;
 use serde::{Deserialize, Deserializer};
 
 use super::declaration::with_node_settings;
-use super::value::{SettingValue, any, at_least_one};
+use super::value::{SettingValue, any, at_least_one, rows_per_batch};
 use crate::error::nearest;
 
 /// A setting that is unknown or has a bad value.
@@ -140,7 +140,14 @@ macro_rules! define_node_settings {
                 match key {
                     $(stringify!($name) => {
                         self.$name = Some(<$value>::deserialize(value).map_err(|error| {
-                            SettingError { key: key.to_string(), message: error.to_string() }
+                            SettingError {
+                                key: key.to_string(),
+                                message: format!(
+                                    "must be {}: {}",
+                                    <$value as SettingValue>::KIND,
+                                    error.to_string().trim_end()
+                                ),
+                            }
                         })?);
                     })*
                     _ => return Err(unknown_setting(key)),
@@ -208,7 +215,10 @@ mod tests {
         assert_eq!(settings.batch_size, Some(64));
         assert_eq!(settings.on_error, Some(super::super::OnError::Null));
         let error = settings.set_text("batch_size", "0").unwrap_err();
-        assert_eq!(error.to_string(), "batch_size must be at least 1");
+        assert_eq!(
+            error.to_string(),
+            "batch_size must be between 1 and 16777216 rows, got 0"
+        );
         let error = settings.set_text("timeout_ms", "soon").unwrap_err();
         assert_eq!(
             error.to_string(),

@@ -86,7 +86,11 @@ mod tests {
         assert_eq!(options.for_function(None).threads, None);
         for (key, value, expected) in [
             ("threads", "0", "threads must be at least 1"),
-            ("batch_size", "0", "batch_size must be at least 1"),
+            (
+                "batch_size",
+                "0",
+                "batch_size must be between 1 and 16777216 rows, got 0",
+            ),
             ("on_error", "ignore", "on_error must be 'fail' or 'null'"),
         ] {
             let error = options.set(key, value).unwrap_err().to_string();

@@ -24,7 +24,7 @@ pub trait SettingValue: Sized + Clone + fmt::Display + for<'de> Deserialize<'de>
 macro_rules! whole_number_setting {
     ($($number:ty),*) => {$(
         impl SettingValue for $number {
-            const KIND: &'static str = "whole number";
+            const KIND: &'static str = "a whole number";
 
             fn parse(text: &str) -> Result<Self, String> {
                 text.trim()
@@ -90,6 +90,19 @@ impl SettingValue for OnError {
 pub fn at_least_one<T: SettingValue>(value: &T) -> Result<(), String> {
     if value.is_zero() {
         return Err("must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// The most rows a batch may have: above it a batch is no longer a batch but the data.
+pub const MAX_BATCH_SIZE: usize = 1 << 24;
+
+/// The check of `batch_size`: at least one row, at most [`MAX_BATCH_SIZE`].
+pub fn rows_per_batch(value: &usize) -> Result<(), String> {
+    if !(1..=MAX_BATCH_SIZE).contains(value) {
+        return Err(format!(
+            "must be between 1 and {MAX_BATCH_SIZE} rows, got {value}"
+        ));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! queries, embeddings and retrieval. `cargo test NAME` runs the tests whose path names
 //! NAME, e.g. `cargo test cli::` for the command line.
 
+mod bad_input;
 mod cli;
 mod embed;
 mod nodes;

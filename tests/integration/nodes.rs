@@ -517,7 +517,10 @@ async fn sql_calls_run_in_the_node_operator_with_session_options() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.contains("batch_size must be at least 1"), "{error}");
+    assert!(
+        error.contains("batch_size must be between 1 and 16777216 rows, got 0"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

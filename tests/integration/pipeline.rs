@@ -147,7 +147,7 @@ async fn a_zero_batch_size_is_a_bad_option() {
     let error = compile_error(pipeline).await;
     assert_eq!(
         error.to_string(),
-        "node 'clean': bad option 'batch_size': must be at least 1"
+        "node 'clean': bad option 'batch_size': must be between 1 and 16777216 rows, got 0"
     );
 }
 

@@ -1,0 +1,144 @@
+//! A look at the local Parquet files of an input before DataFusion reads them: an empty,
+//! truncated or foreign file is refused here, by name, instead of failing deep inside the
+//! reader (a footer that claims more bytes than the file has makes the parquet crate
+//! panic), and so is a file with two columns of one name (DataFusion would drop one).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+
+use crate::error::{Error, Result};
+
+/// The length of a Parquet file's tail: the footer's length (4 bytes) and `PAR1`.
+const TAIL: u64 = 8;
+
+/// Checks every Parquet file at `location`, a local file or directory (a glob or a URL is
+/// left to the reader): each must end in a footer that fits inside it, hold metadata the
+/// reader can read, and name each of its columns once.
+pub fn check_local_parquet(location: &str) -> Result<()> {
+    let path = Path::new(location);
+    let files = if path.is_dir() {
+        let mut files = Vec::new();
+        parquet_files_below(path, &mut files);
+        files.sort();
+        files
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        Vec::new()
+    };
+    for file in files {
+        check_file(&file).map_err(|message| Error::Input {
+            path: file.display().to_string(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+/// Every `.parquet` file below `directory`, hidden entries (staging directories) skipped.
+fn parquet_files_below(directory: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            parquet_files_below(&path, files);
+        } else if path
+            .extension()
+            .is_some_and(|extension| extension == "parquet")
+        {
+            files.push(path);
+        }
+    }
+}
+
+/// What is wrong with the Parquet file at `path`, if anything.
+fn check_file(path: &Path) -> Result<(), String> {
+    let mut file = File::open(path).map_err(|error| error.to_string())?;
+    let size = file.metadata().map_err(|error| error.to_string())?.len();
+    if size == 0 {
+        return Err("an empty file (0 bytes), not Parquet".into());
+    }
+    if size < 4 + TAIL {
+        return Err(format!("{size} bytes, too short to be a Parquet file"));
+    }
+    let mut tail = [0u8; TAIL as usize];
+    file.seek(SeekFrom::End(-(TAIL as i64)))
+        .and_then(|_| file.read_exact(&mut tail))
+        .map_err(|error| error.to_string())?;
+    if &tail[4..] != b"PAR1" {
+        return Err("not a Parquet file (it does not end in PAR1)".into());
+    }
+    let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if footer + TAIL + 4 > size {
+        return Err(format!(
+            "truncated or corrupt: its footer claims {footer} bytes, the whole file has {size}"
+        ));
+    }
+    let metadata = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|error| format!("corrupt metadata: {error}"))?;
+    let columns = metadata
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields();
+    for (index, column) in columns.iter().enumerate() {
+        if columns[..index]
+            .iter()
+            .any(|earlier| earlier.name() == column.name())
+        {
+            return Err(format!(
+                "two columns are named '{}'; rename one where the file is written",
+                column.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_short_foreign_and_truncated_files_are_named_with_what_is_wrong() {
+        let dir = std::env::temp_dir().join(format!("nodefusion-footer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut huge_footer = b"PAR1".to_vec();
+        huge_footer.extend_from_slice(&[0; 8]);
+        huge_footer.extend_from_slice(&1_000_000u32.to_le_bytes());
+        huge_footer.extend_from_slice(b"PAR1");
+        let cases: [(&str, Vec<u8>, &str); 4] = [
+            ("empty.parquet", Vec::new(), "an empty file (0 bytes)"),
+            ("short.parquet", b"PAR1".to_vec(), "4 bytes, too short"),
+            (
+                "csv.parquet",
+                b"id,text\n1,hello\n".to_vec(),
+                "does not end in PAR1",
+            ),
+            (
+                "cut.parquet",
+                huge_footer,
+                "its footer claims 1000000 bytes, the whole file has 20",
+            ),
+        ];
+        for (name, bytes, expected) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let error = check_local_parquet(dir.to_str().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(name) && error.contains(expected), "{error}");
+            std::fs::remove_file(&path).unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,142 @@
+//! Bad input, as users meet it, through the command line: each case with the error it must
+//! give (naming the file, node, column, option or value), a non-zero exit, no panic, and
+//! nothing written at the output path.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+
+use crate::support::{docs_file, nodefusion, stderr};
+
+/// A pipeline file reading `input` into `out/result.parquet` through one `normalize_text`
+/// node, with `extra` appended to the node's section.
+fn pipeline(dir: &Path, input: &str, extra: &str) {
+    let text = format!(
+        "[input]\npath = \"{input}\"\n[output]\npath = \"out/result.parquet\"\n\
+         [[nodes]]\nname = \"clean\"\nfunction = \"normalize_text\"\ninputs = [\"text\"]\n{extra}"
+    );
+    std::fs::write(dir.join("pipeline.toml"), text).unwrap();
+}
+
+/// Runs `nodefusion run pipeline.toml` with `args` and returns the error it printed, after
+/// checking that it failed without a panic and wrote nothing.
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["run", "pipeline.toml", "--quiet"];
+    all.extend_from_slice(args);
+    let output = nodefusion(dir, &all);
+    let message = stderr(&output);
+    assert!(!output.status.success(), "{all:?} succeeded");
+    assert!(!message.contains("panicked"), "{message}");
+    assert_eq!(
+        message.lines().count(),
+        1,
+        "one error, printed once: {message}"
+    );
+    assert!(!dir.join("out/result.parquet").exists(), "{message}");
+    message
+}
+
+/// A directory of sample documents holding one more file, `name`, of `bytes`.
+fn documents_with(dir: &Path, name: &str, bytes: &[u8]) {
+    let documents = dir.join("docs");
+    std::fs::create_dir_all(&documents).unwrap();
+    docs_file(&documents, "a.parquet", 50, 1);
+    std::fs::write(documents.join(name), bytes).unwrap();
+}
+
+#[test]
+fn an_empty_parquet_file_in_a_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    documents_with(dir.path(), "b.parquet", b"");
+    pipeline(dir.path(), "docs", "");
+    let message = refused(dir.path(), &[]);
+    assert!(
+        message.contains("b.parquet': an empty file (0 bytes), not Parquet"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_truncated_parquet_file_is_named_and_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = docs_file(dir.path(), "whole.parquet", 50, 1);
+    let bytes = std::fs::read(whole).unwrap();
+    // The tail of a real file (its footer's length and PAR1) after a cut-off body.
+    let mut cut = bytes[..64].to_vec();
+    cut.extend_from_slice(&bytes[bytes.len() - 8..]);
+    documents_with(dir.path(), "cut.parquet", &cut);
+    pipeline(dir.path(), "docs", "");
+    let message = refused(dir.path(), &[]);
+    assert!(
+        message.contains("cut.parquet': truncated or corrupt"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_parquet_file_with_two_columns_of_one_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("text", DataType::Int64, false),
+        Field::new("text", DataType::Int64, false),
+    ]));
+    let column: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::clone(&column), column]).unwrap();
+    let file = std::fs::File::create(dir.path().join("twice.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    pipeline(dir.path(), "twice.parquet", "");
+    let message = refused(dir.path(), &[]);
+    assert!(
+        message.contains("twice.parquet': two columns are named 'text'"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_settings_and_outputs_name_the_option_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    docs_file(dir.path(), "docs.parquet", 50, 1);
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "batch_size = 1000000000000",
+            &[],
+            "node 'clean': batch_size must be between 1 and 16777216 rows, got 1000000000000",
+        ),
+        (
+            "batch_size = -4",
+            &[],
+            "node 'clean': batch_size must be a whole number: invalid value: integer `-4`, expected usize",
+        ),
+        (
+            "",
+            &["--set", "nodes.clean.max_concurrency=0"],
+            "max_concurrency must be at least 1",
+        ),
+        (
+            "",
+            &["--set", "output.row_group_size=0"],
+            "row_group_size must be at least 1",
+        ),
+        (
+            "",
+            &["--output", ""],
+            "output.path: '' names no file or directory",
+        ),
+        (
+            "",
+            &["--set", "nodes.clean.inputs=[\"txet\"]"],
+            "node 'clean': unknown column 'txet' (did you mean 'text'?)",
+        ),
+    ];
+    for (extra, args, expected) in cases {
+        pipeline(dir.path(), "docs.parquet", extra);
+        let message = refused(dir.path(), args);
+        assert!(message.contains(expected), "{extra} {args:?}: {message}");
+    }
+}
