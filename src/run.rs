@@ -90,6 +90,8 @@ pub struct RunSummary {
     pub nodes: Vec<NodeTiming>,
     /// The files written.
     pub files: Vec<PathBuf>,
+    /// What interrupted runs had left beside the output, and what was done with it.
+    pub cleared: Vec<String>,
 }
 
 impl fmt::Display for RunSummary {
@@ -142,6 +144,9 @@ impl fmt::Display for RunSummary {
         for file in &self.files {
             writeln!(f, "  wrote {}", file.display())?;
         }
+        for line in &self.cleared {
+            writeln!(f, "  {line}")?;
+        }
         Ok(())
     }
 }
@@ -181,6 +186,7 @@ impl CompiledPipeline {
             )))
         })??;
         observe(output_rows(&last));
+        let cleared = staging.cleared().to_vec();
         let files = staging.commit()?;
         Ok(summarize(
             &self.graph().name,
@@ -188,6 +194,7 @@ impl CompiledPipeline {
             &plan,
             started.elapsed(),
             files,
+            cleared,
         ))
     }
 
@@ -251,13 +258,14 @@ impl CompiledPipeline {
 }
 
 /// The summary of a finished run of `plan`, the plan of the pipeline `pipeline` whose
-/// nodes are computed by `operators`.
+/// nodes are computed by `operators`; `cleared` says what interrupted runs had left.
 fn summarize(
     pipeline: &str,
     operators: &[NodeOperators],
     plan: &Arc<dyn ExecutionPlan>,
     wall_time: Duration,
     files: Vec<PathBuf>,
+    cleared: Vec<String>,
 ) -> RunSummary {
     let chain = chain_from_leaf(plan);
     let nodes = operators
@@ -276,5 +284,6 @@ fn summarize(
         wall_time,
         nodes,
         files,
+        cleared,
     }
 }

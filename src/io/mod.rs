@@ -3,6 +3,7 @@
 //! through a staging location and committed at the end).
 
 mod input;
+mod leftovers;
 mod object_stores;
 mod output;
 mod parquet_files;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
 
+use super::leftovers::{clear_leftovers, replaced_name, staging_name};
 use crate::error::{Error, Result};
 
 /// What to do when the target exists.
@@ -150,16 +151,14 @@ impl Output {
             || "output".into(),
             |name| name.to_string_lossy().into_owned(),
         );
-        let directory = parent.join(format!(
-            ".{name}.nodefusion-staging-{}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        ));
+        let cleared = clear_leftovers(&parent, &name, &self.path);
+        let directory = parent.join(staging_name(&name, RUNS.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir_all(&directory).map_err(Error::io(&directory))?;
         let directory = directory.canonicalize().map_err(Error::io(&directory))?;
         Ok(Staging {
             output: self.clone(),
             directory,
+            cleared,
         })
     }
 }
@@ -169,9 +168,15 @@ impl Output {
 pub struct Staging {
     output: Output,
     directory: PathBuf,
+    cleared: Vec<String>,
 }
 
 impl Staging {
+    /// What interrupted runs had left beside the target, and what was done with it.
+    pub fn cleared(&self) -> &[String] {
+        &self.cleared
+    }
+
     /// Where the run writes: a file inside the staging directory for a single-file
     /// target, else the staging directory itself (with a trailing slash).
     pub fn write_path(&self) -> PathBuf {
@@ -231,12 +236,10 @@ impl Drop for Staging {
 /// Renames `from` to `target`; in overwrite mode an existing target is moved aside first
 /// and removed after.
 fn replace(from: &Path, target: &Path, mode: WriteMode) -> Result<()> {
-    let aside = target.with_file_name(format!(
-        ".{}.nodefusion-replaced-{}",
-        target
+    let aside = target.with_file_name(replaced_name(
+        &target
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        std::process::id()
     ));
     let had_target = mode == WriteMode::Overwrite && target.exists();
     if had_target {

@@ -545,3 +545,32 @@ fn a_reader_that_goes_away_is_not_an_error() {
         assert!(message.is_empty(), "{args:?}: {message}");
     }
 }
+
+#[test]
+fn leftovers_of_a_killed_run_are_cleared_by_the_next_run_to_the_target() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[input]\npath = \"data/docs.parquet\"\n[output]\npath = \"out/r.parquet\"\n\
+         [[nodes]]\nname = \"clean\"\nfunction = \"normalize_text\"\ninputs = [\"text\"]\n",
+    )
+    .unwrap();
+    // What a run killed before its commit leaves (its process, u32::MAX, is long gone).
+    let leftover = dir
+        .path()
+        .join(format!("out/.r.parquet.nodefusion-staging-{}-0", u32::MAX));
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("data.parquet"), b"half a file").unwrap();
+    let output = nodefusion(dir.path(), &["run", "p.toml", "--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!leftover.exists());
+    let summary = stdout(&output);
+    assert!(
+        summary.contains("removed") && summary.contains("left by an interrupted run"),
+        "{summary}"
+    );
+    assert_eq!(
+        sql_rows(dir.path(), "SELECT count(*) FROM 'out/r.parquet'"),
+        ["400"]
+    );
+}
