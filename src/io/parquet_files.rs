@@ -1,12 +1,15 @@
 //! A look at the local Parquet files of an input before DataFusion reads them: an empty,
 //! truncated or foreign file is refused here, by name, instead of failing deep inside the
 //! reader (a footer that claims more bytes than the file has makes the parquet crate
-//! panic), and so is a file with two columns of one name (DataFusion would drop one).
+//! panic), and so is a file with two columns of one name (DataFusion would drop one) or a
+//! column whose type differs from the same column's in an earlier file (named, with both).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use datafusion::arrow::datatypes::Schema;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::error::{Error, Result};
@@ -16,7 +19,8 @@ const TAIL: u64 = 8;
 
 /// Checks every Parquet file at `location`, a local file or directory (a glob or a URL is
 /// left to the reader): each must end in a footer that fits inside it, hold metadata the
-/// reader can read, and name each of its columns once.
+/// reader can read, name each of its columns once, and give each column the type the
+/// earlier files give it.
 pub fn check_local_parquet(location: &str) -> Result<()> {
     let path = Path::new(location);
     let files = if path.is_dir() {
@@ -29,11 +33,29 @@ pub fn check_local_parquet(location: &str) -> Result<()> {
     } else {
         Vec::new()
     };
+    let mut seen: Vec<(PathBuf, Schema)> = Vec::new();
     for file in files {
-        check_file(&file).map_err(|message| Error::Input {
+        let failed = |message| Error::Input {
             path: file.display().to_string(),
             message,
-        })?;
+        };
+        let schema = check_file(&file).map_err(failed)?;
+        for field in schema.fields() {
+            let earlier = seen.iter().find_map(|(path, earlier)| {
+                let column = earlier.field_with_name(field.name()).ok()?;
+                (column.data_type() != field.data_type()).then_some((path, column))
+            });
+            if let Some((path, column)) = earlier {
+                return Err(failed(format!(
+                    "column '{}' is {} here but {} in {}; the files of one input must agree",
+                    field.name(),
+                    field.data_type(),
+                    column.data_type(),
+                    path.display()
+                )));
+            }
+        }
+        seen.push((file, schema));
     }
     Ok(())
 }
@@ -59,8 +81,8 @@ fn parquet_files_below(directory: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-/// What is wrong with the Parquet file at `path`, if anything.
-fn check_file(path: &Path) -> Result<(), String> {
+/// The schema of the Parquet file at `path`, or what is wrong with the file.
+fn check_file(path: &Path) -> Result<Schema, String> {
     let mut file = File::open(path).map_err(|error| error.to_string())?;
     let size = file.metadata().map_err(|error| error.to_string())?.len();
     if size == 0 {
@@ -85,11 +107,8 @@ fn check_file(path: &Path) -> Result<(), String> {
     let metadata = ParquetMetaDataReader::new()
         .parse_and_finish(&file)
         .map_err(|error| format!("corrupt metadata: {error}"))?;
-    let columns = metadata
-        .file_metadata()
-        .schema_descr()
-        .root_schema()
-        .get_fields();
+    let file_metadata = metadata.file_metadata();
+    let columns = file_metadata.schema_descr().root_schema().get_fields();
     for (index, column) in columns.iter().enumerate() {
         if columns[..index]
             .iter()
@@ -101,7 +120,11 @@ fn check_file(path: &Path) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    parquet_to_arrow_schema(
+        file_metadata.schema_descr(),
+        file_metadata.key_value_metadata(),
+    )
+    .map_err(|error| format!("corrupt schema: {error}"))
 }
 
 #[cfg(test)]

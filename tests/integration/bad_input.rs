@@ -140,3 +140,29 @@ fn bad_settings_and_outputs_name_the_option_and_value() {
         assert!(message.contains(expected), "{extra} {args:?}: {message}");
     }
 }
+
+#[test]
+fn files_of_a_directory_that_disagree_on_a_column_type_are_both_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let documents = dir.path().join("docs");
+    std::fs::create_dir_all(&documents).unwrap();
+    docs_file(&documents, "a.parquet", 50, 1);
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "text",
+        DataType::Int64,
+        false,
+    )]));
+    let column: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap();
+    let file = std::fs::File::create(documents.join("b.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    pipeline(dir.path(), "docs", "");
+    let message = refused(dir.path(), &[]);
+    assert!(
+        message.contains("b.parquet': column 'text' is Int64 here but Utf8")
+            && message.contains("a.parquet; the files of one input must agree"),
+        "{message}"
+    );
+}
