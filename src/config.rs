@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use datafusion::common::ScalarValue;
 use serde::Deserialize;
 
-use crate::error::{Error, Result, nearest};
+use crate::error::{Error, Result, did_you_mean};
 use crate::io::{FileFormat, Input, Output, WriteMode};
 use crate::pipeline::{Node, Pipeline};
 use crate::settings::{NodeSettings, PipelineDefaults, SETTINGS};
@@ -198,9 +198,7 @@ fn read_settings(
                 .iter()
                 .copied()
                 .chain(SETTINGS.iter().map(|setting| setting.name));
-            let hint = nearest(&key, keys.clone())
-                .map(|hint| format!(" (did you mean '{hint}'?)"))
-                .unwrap_or_default();
+            let hint = did_you_mean(&key, keys.clone());
             let message = format!(
                 "unknown key '{key}'{hint}; the keys are {}",
                 keys.collect::<Vec<_>>().join(", ")
@@ -371,9 +369,7 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String> {
                 .find(|node| node.get("name").and_then(toml::Value::as_str) == Some(name))
                 .and_then(toml::Value::as_table_mut);
             current = node.ok_or_else(|| {
-                let hint = nearest(name, names.iter().map(String::as_str))
-                    .map(|hint| format!(" (did you mean '{hint}'?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(name, names.iter().map(String::as_str));
                 format!("no node named '{name}'{hint}")
             })?;
             index += 2;

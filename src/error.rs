@@ -157,6 +157,12 @@ fn hint_suffix(hint: &Option<String>) -> String {
     }
 }
 
+/// ` (did you mean 'NAME'?)` with the candidate nearest to `name`, or nothing when none
+/// is near: for the end of a message about an unknown name.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    hint_suffix(&nearest(name, candidates))
+}
+
 /// A nodefusion result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

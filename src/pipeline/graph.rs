@@ -17,7 +17,7 @@ use nodefusion_function::{OperatorFunction, operator_function};
 
 use super::sql_columns::referenced_columns;
 use super::{Node, NodeBody, Pipeline};
-use crate::error::{Error, Result, nearest};
+use crate::error::{Error, Result, did_you_mean, nearest};
 use crate::settings::{NodeSettings, PipelineDefaults, RunSettings, SessionOptions, resolve};
 
 /// What a resolved node computes.
@@ -243,9 +243,7 @@ fn bind_params(node: &Node, path: &str, udf: &ScalarUDF) -> Result<Vec<ScalarVal
     let mut slots: Vec<Option<ScalarValue>> = vec![None; names.len()];
     for (name, value) in &node.params {
         let Some(position) = names.iter().position(|candidate| candidate == name) else {
-            let hint = nearest(name, names.iter().map(String::as_str))
-                .map(|hint| format!(" (did you mean '{hint}'?)"))
-                .unwrap_or_default();
+            let hint = did_you_mean(name, names.iter().map(String::as_str));
             return Err(bad(
                 name,
                 format!(

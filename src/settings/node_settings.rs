@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::declaration::with_node_settings;
 use super::value::{SettingValue, any, at_least_one, rows_per_batch};
-use crate::error::nearest;
+use crate::error::did_you_mean;
 
 /// A setting that is unknown or has a bad value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +63,7 @@ impl<T> Resolve<T> for Option<T> {
 /// The error of an unknown setting `key`, with the nearest valid one.
 fn unknown_setting(key: &str) -> SettingError {
     let names = SETTINGS.iter().map(|setting| setting.name);
-    let hint = nearest(key, names.clone())
-        .map(|hint| format!(" (did you mean '{hint}'?)"))
-        .unwrap_or_default();
+    let hint = did_you_mean(key, names.clone());
     SettingError {
         key: key.to_string(),
         message: format!(
