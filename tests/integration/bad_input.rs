@@ -39,6 +39,22 @@ fn refused(dir: &Path, args: &[&str]) -> String {
     message
 }
 
+/// Writes a Parquet file of two rows of Int64 `columns`, named as given (repeats allowed).
+fn int_columns_file(path: &Path, columns: &[&str]) {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|name| Field::new(*name, DataType::Int64, false))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+    let arrays = columns.iter().map(|_| Arc::clone(&values)).collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
 /// A directory of sample documents holding one more file, `name`, of `bytes`.
 fn documents_with(dir: &Path, name: &str, bytes: &[u8]) {
     let documents = dir.join("docs");
@@ -79,17 +95,7 @@ fn a_truncated_parquet_file_is_named_and_does_not_panic() {
 #[test]
 fn a_parquet_file_with_two_columns_of_one_name_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("text", DataType::Int64, false),
-        Field::new("text", DataType::Int64, false),
-    ]));
-    let column: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
-    let batch =
-        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::clone(&column), column]).unwrap();
-    let file = std::fs::File::create(dir.path().join("twice.parquet")).unwrap();
-    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    int_columns_file(&dir.path().join("twice.parquet"), &["text", "text"]);
     pipeline(dir.path(), "twice.parquet", "");
     let message = refused(dir.path(), &[]);
     assert!(
@@ -147,17 +153,7 @@ fn files_of_a_directory_that_disagree_on_a_column_type_are_both_named() {
     let documents = dir.path().join("docs");
     std::fs::create_dir_all(&documents).unwrap();
     docs_file(&documents, "a.parquet", 50, 1);
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        "text",
-        DataType::Int64,
-        false,
-    )]));
-    let column: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap();
-    let file = std::fs::File::create(documents.join("b.parquet")).unwrap();
-    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    int_columns_file(&documents.join("b.parquet"), &["text"]);
     pipeline(dir.path(), "docs", "");
     let message = refused(dir.path(), &[]);
     assert!(
