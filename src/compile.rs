@@ -128,9 +128,20 @@ pub fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPl
 /// stores and options, a single scan partition (parallelism comes from scatter/gather),
 /// nodefusion's planner, and no physical optimizer passes (they would merge the per-node
 /// projections and re-order the plan).
-fn pipeline_state(ctx: &SessionContext) -> Result<SessionState> {
+fn pipeline_state(ctx: &SessionContext, pipeline: &Pipeline) -> Result<SessionState> {
     let mut config = ctx.state().config().clone();
     config.options_mut().execution.target_partitions = 1;
+    let declared = pipeline.providers();
+    if declared.iter().next().is_some() {
+        let mut options = config
+            .options()
+            .extensions
+            .get::<SessionOptions>()
+            .cloned()
+            .unwrap_or_default();
+        options.providers = options.providers.merged(&declared);
+        config.options_mut().extensions.insert(options);
+    }
     Ok(SessionStateBuilder::new_from_existing(ctx.state())
         .with_config(config)
         .with_query_planner(Arc::new(NodefusionQueryPlanner))
@@ -373,7 +384,7 @@ impl CompiledPipeline {
         ctx: &SessionContext,
         input: &Input,
     ) -> Result<Self> {
-        let mut state = pipeline_state(ctx)?;
+        let mut state = pipeline_state(ctx, pipeline)?;
         let table = input.table(&state).await?;
         let input_schema = table.schema();
         let columns: Vec<String> = input_schema

@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use datafusion::common::ScalarValue;
 use serde::Deserialize;
 
+use nodefusion_function::calls::{PROVIDER_KEYS, Provider};
+
 use crate::error::{Error, Result, did_you_mean};
 use crate::io::{FileFormat, Input, Output, WriteMode};
 use crate::pipeline::{Node, Pipeline};
@@ -40,6 +42,8 @@ struct PipelineFile {
     defaults: DefaultsSection,
     #[serde(default)]
     nodes: Vec<NodeSection>,
+    #[serde(default)]
+    providers: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
 
 /// `[defaults]`: `partitions` and the node settings.
@@ -209,6 +213,37 @@ fn read_settings(
     Ok(settings)
 }
 
+/// `[providers.NAME]`: a remote model service.
+fn read_provider(path: &Path, name: &str, keys: BTreeMap<String, toml::Value>) -> Result<Provider> {
+    let error = |message: String| config_error(path, format!("[providers.{name}]: {message}"));
+    let mut provider = Provider::default();
+    for (key, value) in keys {
+        if !PROVIDER_KEYS.iter().any(|(known, _)| *known == key) {
+            let known = PROVIDER_KEYS.iter().map(|(known, _)| *known);
+            let hint = did_you_mean(&key, known.clone());
+            return Err(error(format!(
+                "unknown key '{key}'{hint}; the keys are {}",
+                known.collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let text = match value {
+            toml::Value::String(text) => text,
+            toml::Value::Integer(number) => number.to_string(),
+            toml::Value::Float(number) => number.to_string(),
+            other => {
+                return Err(error(format!(
+                    "'{key}' must be a string or a number, got {other}"
+                )));
+            }
+        };
+        provider.set(&key, &text).map_err(error)?;
+    }
+    if provider.base_url.is_none() {
+        return Err(error("'base_url' is required".to_string()));
+    }
+    Ok(provider)
+}
+
 /// The spec of the file at `path`, read as `file`, nested in the pipelines of `stack`.
 fn build_spec(path: &Path, file: PipelineFile, stack: &mut Vec<PathBuf>) -> Result<PipelineSpec> {
     stack.push(path.canonicalize().map_err(Error::io(path))?);
@@ -238,6 +273,9 @@ fn build_pipeline(
     };
     for section in file.nodes {
         pipeline = pipeline.node(build_node(path, section, stack)?);
+    }
+    for (name, keys) in file.providers {
+        pipeline = pipeline.provider(&name, read_provider(path, &name, keys)?);
     }
     let input = file
         .input

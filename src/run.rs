@@ -45,6 +45,46 @@ pub struct NodeTiming {
     pub failed_rows: usize,
     /// Async nodes: calls tried again.
     pub retries: usize,
+    /// Remote services: what the node's calls used.
+    pub usage: ServiceUsage,
+}
+
+/// What a node's calls to remote services used (all zero for other nodes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceUsage {
+    /// Requests sent, every try counted.
+    pub requests: usize,
+    /// Input tokens the services reported.
+    pub input_tokens: usize,
+    /// Output tokens the services reported.
+    pub output_tokens: usize,
+    /// 429 answers.
+    pub rate_limited: usize,
+    /// Time calls waited for budget or a cool-down, summed over calls.
+    pub throttled: Duration,
+    /// Time calls were in flight, summed over calls.
+    pub in_flight: Duration,
+    /// Cost from the providers' prices, in nano-dollars.
+    pub cost_nanodollars: usize,
+}
+
+impl fmt::Display for ServiceUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "requests {}, tokens {} in / {} out, 429s {}, throttled {:.1} s, in flight {:.1} s",
+            self.requests,
+            self.input_tokens,
+            self.output_tokens,
+            self.rate_limited,
+            self.throttled.as_secs_f64(),
+            self.in_flight.as_secs_f64()
+        )?;
+        if self.cost_nanodollars > 0 {
+            write!(f, ", cost ${:.6}", self.cost_nanodollars as f64 / 1e9)?;
+        }
+        Ok(())
+    }
 }
 
 impl NodeTiming {
@@ -70,6 +110,14 @@ impl NodeTiming {
             timing.init_time += nanos("init_time");
             timing.failed_rows += value("failed_rows");
             timing.retries += value("retries");
+            let usage = &mut timing.usage;
+            usage.requests += value("requests");
+            usage.input_tokens += value("input_tokens");
+            usage.output_tokens += value("output_tokens");
+            usage.rate_limited += value("rate_limited");
+            usage.throttled += nanos("throttled_time");
+            usage.in_flight += nanos("flight_time");
+            usage.cost_nanodollars += value("cost_nanodollars");
         }
         timing
     }
@@ -140,6 +188,9 @@ impl fmt::Display for RunSummary {
                 write!(f, "  retries {}", node.retries)?;
             }
             writeln!(f)?;
+            if node.usage.requests > 0 {
+                writeln!(f, "  {:<width$}  {}", "", node.usage)?;
+            }
         }
         for file in &self.files {
             writeln!(f, "  wrote {}", file.display())?;

@@ -38,6 +38,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{ScalarUDF, Signature, Volatility};
 
+use crate::calls::CallContext;
 use crate::operator::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
     OperatorFunction, StatefulFunction,
@@ -115,6 +116,7 @@ where
         &self,
         args: &[ScalarValue],
         _return_type: &DataType,
+        _context: CallContext<'_>,
     ) -> Result<ScalarValue, CallError> {
         (self.body.0)(args.to_vec()).await
     }
@@ -126,7 +128,11 @@ where
     F: Fn(Vec<ArrayRef>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<ArrayRef, CallError>> + Send + 'static,
 {
-    async fn call(&self, args: &[ArrayRef]) -> Result<ArrayRef, CallError> {
+    async fn call(
+        &self,
+        args: &[ArrayRef],
+        _context: CallContext<'_>,
+    ) -> Result<ArrayRef, CallError> {
         (self.body.0)(args.to_vec()).await
     }
 }

@@ -18,6 +18,7 @@
 
 mod arguments;
 pub mod arrays;
+pub mod calls;
 mod closures;
 mod documentation;
 pub mod operator;
@@ -33,7 +34,7 @@ pub use documentation::{
 };
 pub use operator::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
-    OperatorFunction, StatefulFunction, operator_function,
+    OperatorFunction, StatefulFunction, operator_function, skips_row,
 };
 pub use row::{RowArgument, RowFn, RowOutput};
 pub use string_arguments::{coerce_string_arguments, string_argument_type};

@@ -29,6 +29,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::arguments::{ScalarArguments, invoke_kernel};
+use crate::calls::{Admission, CallContext, Providers, UsageMetrics};
 
 /// What every node function tells DataFusion about itself.
 pub trait FunctionMeta: Debug + Send + Sync + 'static {
@@ -60,6 +61,11 @@ pub trait FunctionMeta: Debug + Send + Sync + 'static {
     /// settings and above the built-in default.
     fn default_batch_size(&self) -> Option<usize> {
         None
+    }
+    /// Whether a parameter may be left out while a later one is given (in a node's
+    /// `params`): it is then passed as NULL, which the function reads as its default.
+    fn skippable_parameters(&self) -> bool {
+        false
     }
 }
 
@@ -114,6 +120,12 @@ pub struct CallError {
     pub retryable: bool,
     /// How long the service asked to wait before the next try (HTTP `Retry-After`).
     pub retry_after: Option<Duration>,
+    /// The service refused for its rate limits (a 429): the call waits for the service's
+    /// cool-down; such tries are not counted against `max_retries` (they have their own,
+    /// larger bound).
+    pub rate_limited: bool,
+    /// The failure stops the run whatever `on_error` says (a rejected API key).
+    pub fatal: bool,
 }
 
 impl CallError {
@@ -123,6 +135,24 @@ impl CallError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            rate_limited: false,
+            fatal: false,
+        }
+    }
+
+    /// A failure that stops the run (a rejected API key).
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            fatal: true,
+            ..Self::permanent(message)
+        }
+    }
+
+    /// A 429: tried again once the service's cool-down is over.
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self {
+            rate_limited: true,
+            ..Self::transient(message, None)
         }
     }
 
@@ -132,6 +162,8 @@ impl CallError {
             message: message.into(),
             retryable: true,
             retry_after,
+            rate_limited: false,
+            fatal: false,
         }
     }
 }
@@ -154,20 +186,44 @@ impl From<datafusion::error::DataFusionError> for CallError {
 /// An I/O-bound function called once per row.
 #[async_trait]
 pub trait AsyncRowFunction: FunctionMeta {
+    /// What a call with `args` must pass before it is sent (its service's rate limits),
+    /// if anything; the permit then comes in the call's context.
+    fn admission(
+        &self,
+        _args: &[ScalarValue],
+        _providers: &Providers,
+    ) -> Result<Option<Admission>, CallError> {
+        Ok(None)
+    }
+
     /// Computes one row: `args` holds one value per argument; `return_type` is the type
-    /// the result must have. Rows with a null argument are not called: their result is null.
+    /// the result must have. Rows [`skips_row`] names are not called: their result is null.
     async fn call(
         &self,
         args: &[ScalarValue],
         return_type: &DataType,
+        context: CallContext<'_>,
     ) -> Result<ScalarValue, CallError>;
 }
 
 /// An I/O-bound function called once per batch.
 #[async_trait]
 pub trait AsyncBatchFunction: FunctionMeta {
+    /// What a call with `args` must pass before it is sent, if anything.
+    fn admission(
+        &self,
+        _args: &[ArrayRef],
+        _providers: &Providers,
+    ) -> Result<Option<Admission>, CallError> {
+        Ok(None)
+    }
+
     /// Computes one batch: every argument as an array of the batch's length.
-    async fn call(&self, args: &[ArrayRef]) -> Result<ArrayRef, CallError>;
+    async fn call(
+        &self,
+        args: &[ArrayRef],
+        context: CallContext<'_>,
+    ) -> Result<ArrayRef, CallError>;
 }
 
 /// A node function, as the operator sees it.
@@ -346,11 +402,19 @@ impl NodeUdf {
             .iter()
             .map(|arg| arg.to_array(rows))
             .collect::<Result<Vec<_>>>()?;
+        let providers = Providers::default();
+        let usage = UsageMetrics::default();
         let output = match &self.function {
-            OperatorFunction::AsyncBatch(function) => function
-                .call(&arrays)
-                .await
-                .map_err(|error| exec_datafusion_err!("{name}: {error}"))?,
+            OperatorFunction::AsyncBatch(function) => {
+                let failed = |error: CallError| exec_datafusion_err!("{name}: {error}");
+                let admission = function.admission(&arrays, &providers).map_err(failed)?;
+                let context = CallContext {
+                    providers: &providers,
+                    usage: &usage,
+                    permit: admit(admission).await,
+                };
+                function.call(&arrays, context).await.map_err(failed)?
+            }
             OperatorFunction::AsyncRow(function) => {
                 let return_type = args.return_field.data_type().clone();
                 let mut values = Vec::with_capacity(rows);
@@ -359,16 +423,23 @@ impl NodeUdf {
                         .iter()
                         .map(|array| ScalarValue::try_from_array(array, row))
                         .collect::<Result<Vec<_>>>()?;
-                    if row_args.iter().any(ScalarValue::is_null) {
+                    if skips_row(function.as_ref(), &row_args) {
                         values.push(ScalarValue::try_from(&return_type)?);
                         continue;
                     }
+                    let failed = |error: CallError| {
+                        exec_datafusion_err!("{name} failed on row {row}: {error}")
+                    };
+                    let admission = function.admission(&row_args, &providers).map_err(failed)?;
+                    let context = CallContext {
+                        providers: &providers,
+                        usage: &usage,
+                        permit: admit(admission).await,
+                    };
                     let value = function
-                        .call(&row_args, &return_type)
+                        .call(&row_args, &return_type, context)
                         .await
-                        .map_err(|error| {
-                            exec_datafusion_err!("{name} failed on row {row}: {error}")
-                        })?;
+                        .map_err(failed)?;
                     values.push(value);
                 }
                 if values.is_empty() {
@@ -380,5 +451,24 @@ impl NodeUdf {
             OperatorFunction::Stateful(_) => return self.invoke_with_args(args),
         };
         Ok(ColumnarValue::Array(output))
+    }
+}
+
+/// The permit of `admission`, for a call outside the operator (one at a time).
+async fn admit(admission: Option<Admission>) -> Option<crate::calls::Permit> {
+    match admission {
+        Some(admission) => Some(admission.limiter.admit(admission.tokens, 1).await),
+        None => None,
+    }
+}
+
+/// Whether a row with these arguments is not called and gets a null: when an argument is
+/// null; for a function with skippable parameters, only when its first argument is (a
+/// null later one stands for a parameter's default).
+pub fn skips_row(function: &dyn FunctionMeta, args: &[ScalarValue]) -> bool {
+    if function.skippable_parameters() {
+        args.first().is_some_and(ScalarValue::is_null)
+    } else {
+        args.iter().any(ScalarValue::is_null)
     }
 }

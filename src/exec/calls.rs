@@ -1,5 +1,7 @@
 //! Async calls with a timeout, retries with jittered exponential backoff (or the wait the
-//! service asked for), and a limit on calls in flight shared by all partitions of a node.
+//! service asked for), a limit on calls in flight shared by all partitions of a node, and,
+//! for functions whose service has rate limits, admission by the service's limiter before
+//! each try (outside the timeout: waiting for budget is not being slow).
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -7,6 +9,7 @@ use std::time::Duration;
 
 use datafusion::physical_plan::metrics::Count;
 use nodefusion_function::CallError;
+use nodefusion_function::calls::{Admission, Permit, UsageMetrics};
 use tokio::sync::Semaphore;
 
 use crate::settings::RunSettings;
@@ -15,6 +18,9 @@ use crate::settings::RunSettings;
 const BASE_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often one call may be refused for rate limits (429) before it fails: such tries
+/// wait for the service's cool-down and are not counted against `max_retries`.
+pub const MAX_RATE_LIMITED_TRIES: u32 = 100;
 
 /// The wait before retry `attempt` (0 for the first retry): the service's `Retry-After`
 /// when it gave one, else `BASE_BACKOFF * 2^attempt` with a random factor in [0.5, 1.5).
@@ -32,47 +38,85 @@ pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 }
 
 /// Runs `call` until it succeeds, fails for good, or has been retried
-/// `settings.max_retries` times; each try holds one of `slots` and is cut off after
+/// `settings.max_retries` times (429s aside, see [`MAX_RATE_LIMITED_TRIES`]); each try holds
+/// one of `slots`, passes `admission` first when there is one (the wait counted in
+/// `usage.throttled_time`, the permit handed to `call`) and is cut off after
 /// `settings.timeout_ms`. Every retry is counted in `retries`.
 pub async fn with_retries<T, F, Fut>(
     slots: &Semaphore,
     settings: &RunSettings,
     retries: &Count,
+    usage: &UsageMetrics,
+    admission: Option<&Admission>,
     mut call: F,
 ) -> Result<T, CallError>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Option<Permit>) -> Fut,
     Fut: Future<Output = Result<T, CallError>>,
 {
-    let mut attempt = 0;
+    let ceiling = settings.max_concurrency.unwrap_or(1);
+    let (mut attempt, mut rate_limited) = (0, 0);
     loop {
         let outcome = {
             let _slot = slots
                 .acquire()
                 .await
                 .map_err(|_| CallError::permanent("the node is shutting down"))?;
-            match tokio::time::timeout(settings.timeout(), call()).await {
+            let permit = match admission {
+                Some(admission) => {
+                    let _waiting = usage.throttled_time.timer();
+                    Some(admission.limiter.admit(admission.tokens, ceiling).await)
+                }
+                None => None,
+            };
+            let _flying = usage.flight_time.timer();
+            match tokio::time::timeout(settings.timeout(), call(permit)).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(CallError::transient(
-                    format!("timed out after {} ms", settings.timeout_ms),
-                    None,
-                )),
+                Err(_) => {
+                    if let Some(admission) = admission {
+                        admission.limiter.timed_out();
+                    }
+                    Err(CallError::transient(
+                        format!("timed out after {} ms", settings.timeout_ms),
+                        None,
+                    ))
+                }
             }
         };
         match outcome {
-            Err(error) if error.retryable && attempt < settings.max_retries => {
+            Err(error) if error.rate_limited && rate_limited + 1 < MAX_RATE_LIMITED_TRIES => {
+                retries.add(1);
+                rate_limited += 1;
+                tokio::time::sleep(backoff_after_rate_limit(admission, &error)).await;
+            }
+            Err(error)
+                if error.retryable && !error.rate_limited && attempt < settings.max_retries =>
+            {
                 retries.add(1);
                 tokio::time::sleep(backoff(attempt, error.retry_after)).await;
                 attempt += 1;
             }
-            Err(error) if attempt > 0 => {
+            Err(error) if attempt + rate_limited > 0 => {
                 return Err(CallError {
-                    message: format!("{} (after {} tries)", error.message, attempt + 1),
+                    message: format!(
+                        "{} (after {} tries)",
+                        error.message,
+                        attempt + rate_limited + 1
+                    ),
                     ..error
                 });
             }
             outcome => return outcome,
         }
+    }
+}
+
+/// The wait before trying again after a 429: none when the service's limiter holds the
+/// cool-down (the next admission waits for it), else what the service asked for.
+fn backoff_after_rate_limit(admission: Option<&Admission>, error: &CallError) -> Duration {
+    match admission {
+        Some(_) => Duration::ZERO,
+        None => backoff(0, error.retry_after.or(Some(Duration::from_secs(1)))),
     }
 }
 
@@ -113,16 +157,23 @@ mod tests {
     async fn transient_failures_are_retried_and_counted() {
         let tries = AtomicU32::new(0);
         let retries = Count::new();
-        let result = with_retries(&Semaphore::new(1), &settings(3, 1000), &retries, || {
-            let attempt = tries.fetch_add(1, Ordering::Relaxed);
-            async move {
-                if attempt < 2 {
-                    Err(CallError::transient("busy", None))
-                } else {
-                    Ok(attempt)
+        let result = with_retries(
+            &Semaphore::new(1),
+            &settings(3, 1000),
+            &retries,
+            &UsageMetrics::default(),
+            None,
+            |_| {
+                let attempt = tries.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    if attempt < 2 {
+                        Err(CallError::transient("busy", None))
+                    } else {
+                        Ok(attempt)
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(result, Ok(2));
         assert_eq!(retries.value(), 2);
@@ -131,14 +182,24 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_permanent_failure_is_not_retried_and_retries_run_out() {
         let retries = Count::new();
-        let permanent = with_retries(&Semaphore::new(1), &settings(3, 1000), &retries, || async {
-            Err::<(), _>(CallError::permanent("bad request"))
-        })
+        let permanent = with_retries(
+            &Semaphore::new(1),
+            &settings(3, 1000),
+            &retries,
+            &UsageMetrics::default(),
+            None,
+            |_| async { Err::<(), _>(CallError::permanent("bad request")) },
+        )
         .await;
         assert_eq!(permanent.unwrap_err().message, "bad request");
-        let exhausted = with_retries(&Semaphore::new(1), &settings(2, 1000), &retries, || async {
-            Err::<(), _>(CallError::transient("HTTP 503", None))
-        })
+        let exhausted = with_retries(
+            &Semaphore::new(1),
+            &settings(2, 1000),
+            &retries,
+            &UsageMetrics::default(),
+            None,
+            |_| async { Err::<(), _>(CallError::transient("HTTP 503", None)) },
+        )
         .await;
         assert_eq!(exhausted.unwrap_err().message, "HTTP 503 (after 3 tries)");
         assert_eq!(retries.value(), 2);
@@ -147,10 +208,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slow_call_times_out() {
         let retries = Count::new();
-        let result = with_retries(&Semaphore::new(1), &settings(0, 50), &retries, || async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            Ok(())
-        })
+        let result = with_retries(
+            &Semaphore::new(1),
+            &settings(0, 50),
+            &retries,
+            &UsageMetrics::default(),
+            None,
+            |_| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(())
+            },
+        )
         .await;
         assert_eq!(result.unwrap_err().message, "timed out after 50 ms");
     }

@@ -9,8 +9,13 @@
 //!   each with a timeout and retries ([`with_retries`]), output order kept;
 //! - a failing row fails the run (naming node, function and row) or, with `on_error =
 //!   null`, gets a null and is counted;
+//! - a call whose function asks for admission waits for its service's limiter first
+//!   (rate limits, see `nodefusion_function::calls`); a fatal failure (a rejected API key)
+//!   fails the run whatever `on_error` says;
 //! - metrics: `instances_built`, `init_time`, `batches`, `rows`, `compute_time`,
-//!   `failed_rows`, `retries` (shown by `EXPLAIN ANALYZE` and the run summary).
+//!   `failed_rows`, `retries`, and the usage of remote services (`requests`, tokens,
+//!   `rate_limited`, `throttled_time`, `flight_time`, cost), shown by `EXPLAIN ANALYZE` and
+//!   the run summary.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
@@ -33,14 +38,15 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions,
 };
 use futures::StreamExt;
-use nodefusion_function::{CallError, InitOptions, OperatorFunction};
+use nodefusion_function::calls::{CallContext, Permit, Providers, UsageMetrics};
+use nodefusion_function::{CallError, InitOptions, OperatorFunction, skips_row};
 use tokio::sync::Semaphore;
 
 use super::calls::with_retries;
 use super::instances::InstancePool;
 use super::rechunk_stream;
 use crate::error::{FailedRow, NodeError};
-use crate::settings::{OnError, RunSettings};
+use crate::settings::{OnError, RunSettings, SessionOptions};
 
 /// An error's own message, without DataFusion's prefix for its kind.
 fn message(error: &DataFusionError) -> String {
@@ -211,6 +217,7 @@ struct NodeMetrics {
     compute_time: Time,
     failed_rows: Count,
     retries: Count,
+    usage: UsageMetrics,
 }
 
 impl NodeMetrics {
@@ -226,6 +233,7 @@ impl NodeMetrics {
             compute_time: time("compute_time"),
             failed_rows: count("failed_rows"),
             retries: count("retries"),
+            usage: UsageMetrics::new(metrics, partition),
         }
     }
 }
@@ -238,6 +246,7 @@ struct Worker {
     partition: usize,
     partitions: usize,
     metrics: NodeMetrics,
+    providers: Arc<Providers>,
 }
 
 impl Worker {
@@ -268,6 +277,15 @@ impl Worker {
 
     fn failure(&self, index: usize, row: usize, cause: impl fmt::Display) -> DataFusionError {
         self.error_at(self.position(index, row), cause)
+    }
+
+    /// What a try of an async call gets beside its arguments.
+    fn context(&self, permit: Option<Permit>) -> CallContext<'_> {
+        CallContext {
+            providers: &self.providers,
+            usage: &self.metrics.usage,
+            permit,
+        }
     }
 
     /// Computes batch `index` and appends the output column.
@@ -374,15 +392,18 @@ impl Worker {
                     .map(|array| ScalarValue::try_from_array(array, row))
                     .collect::<Result<Vec<_>>>()
                     .map_err(|error| CallError::permanent(error.to_string()))?;
-                if values.iter().any(ScalarValue::is_null) {
+                if skips_row(function.as_ref(), &values) {
                     return ScalarValue::try_from(data_type)
                         .map_err(|error| CallError::permanent(error.to_string()));
                 }
+                let admission = function.admission(&values, &self.providers)?;
                 with_retries(
                     &self.run.slots,
                     &self.spec.settings,
                     &self.metrics.retries,
-                    || function.call(&values, data_type),
+                    &self.metrics.usage,
+                    admission.as_ref(),
+                    |permit| function.call(&values, data_type, self.context(permit)),
                 )
                 .await
             })
@@ -393,7 +414,7 @@ impl Worker {
         for (row, outcome) in calls.into_iter().enumerate() {
             match outcome {
                 Ok(value) => values.push(value),
-                Err(_) if self.spec.settings.on_error == OnError::Null => {
+                Err(error) if !error.fatal && self.spec.settings.on_error == OnError::Null => {
                     self.metrics.failed_rows.add(1);
                     values.push(ScalarValue::try_from(data_type)?);
                 }
@@ -411,16 +432,23 @@ impl Worker {
             return Err(internal_datafusion_err!("not a per-batch async node"));
         };
         let rows = arguments.first().map_or(0, |a| a.len());
-        let outcome = with_retries(
-            &self.run.slots,
-            &self.spec.settings,
-            &self.metrics.retries,
-            || function.call(&arguments),
-        )
-        .await;
+        let outcome = match function.admission(&arguments, &self.providers) {
+            Ok(admission) => {
+                with_retries(
+                    &self.run.slots,
+                    &self.spec.settings,
+                    &self.metrics.retries,
+                    &self.metrics.usage,
+                    admission.as_ref(),
+                    |permit| function.call(&arguments, self.context(permit)),
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
         match outcome {
             Ok(output) => Ok(output),
-            Err(_) if self.spec.settings.on_error == OnError::Null => {
+            Err(error) if !error.fatal && self.spec.settings.on_error == OnError::Null => {
                 self.metrics.failed_rows.add(rows);
                 Ok(new_null_array(self.spec.output.data_type(), rows))
             }
@@ -491,6 +519,15 @@ impl ExecutionPlan for NodeExec {
     ) -> Result<SendableRecordBatchStream> {
         let partitions = self.input.properties().partitioning.partition_count();
         let run = self.run_state(partitions)?;
+        let providers = Arc::new(
+            context
+                .session_config()
+                .options()
+                .extensions
+                .get::<SessionOptions>()
+                .map(|options| options.providers.clone())
+                .unwrap_or_default(),
+        );
         let input = rechunk_stream(
             self.input.execute(partition, context)?,
             self.spec.settings.batch_size,
@@ -503,6 +540,7 @@ impl ExecutionPlan for NodeExec {
             partition,
             partitions,
             metrics: NodeMetrics::new(&self.metrics, partition),
+            providers,
         });
         let in_flight = match &self.spec.function {
             OperatorFunction::Stateful(_) => 1,

@@ -263,7 +263,14 @@ fn bind_params(node: &Node, path: &str, udf: &ScalarUDF) -> Result<Vec<ScalarVal
             return Err(bad(name, format!("parameter '{name}' is given twice")));
         }
     }
-    let after_inputs = &slots[node.inputs.len().min(slots.len())..];
+    let after_inputs = &mut slots[node.inputs.len().min(names.len())..];
+    let skippable =
+        operator_function(udf).is_some_and(|function| function.meta().skippable_parameters());
+    if skippable && let Some(last) = after_inputs.iter().rposition(Option::is_some) {
+        for slot in &mut after_inputs[..last] {
+            slot.get_or_insert(ScalarValue::Null);
+        }
+    }
     let bound = after_inputs
         .iter()
         .take_while(|slot| slot.is_some())

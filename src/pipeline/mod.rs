@@ -9,6 +9,7 @@ mod sql_columns;
 
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
+use nodefusion_function::calls::{Provider, Providers};
 use nodefusion_model::DEFAULT_MODEL;
 
 pub use graph::{NodeKind, PipelineGraph, ResolvedCall, ResolvedNode};
@@ -26,6 +27,7 @@ pub struct Pipeline {
     pub(crate) nodes: Vec<Node>,
     pub(crate) outputs: Option<Vec<String>>,
     pub(crate) defaults: PipelineDefaults,
+    pub(crate) providers: Providers,
 }
 
 with_node_settings!(define_setting_builders! Pipeline, node_defaults_mut);
@@ -38,7 +40,26 @@ impl Pipeline {
             nodes: Vec::new(),
             outputs: None,
             defaults: PipelineDefaults::default(),
+            providers: Providers::default(),
         }
+    }
+
+    /// Declares the remote model service `name` for the nodes' calls (`llm`,
+    /// `embed_remote`); the session's provider of that name is replaced for this pipeline.
+    pub fn provider(mut self, name: &str, provider: Provider) -> Self {
+        self.providers.insert(name, provider);
+        self
+    }
+
+    /// The providers the pipeline declares, with those of its nested pipelines beneath.
+    pub fn providers(&self) -> Providers {
+        let nested = self.nodes.iter().filter_map(|node| match &node.function {
+            NodeBody::Pipeline(inner) => Some(inner.providers()),
+            _ => None,
+        });
+        nested
+            .fold(Providers::default(), |all, inner| all.merged(&inner))
+            .merged(&self.providers)
     }
 
     /// Adds `node`.

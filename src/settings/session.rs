@@ -1,6 +1,7 @@
 //! [`SessionOptions`]: the node settings of a DataFusion session, `SET nodefusion.<setting>
 //! = ...` for every node and `SET nodefusion.<function>.<setting> = ...` for the calls of
-//! one function.
+//! one function, and the remote model services, `SET nodefusion.provider.<name>.<key> =
+//! ...` ([`Providers`]).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -8,7 +9,10 @@ use std::collections::BTreeMap;
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::common::{DataFusionError, Result};
 
+use nodefusion_function::calls::{PROVIDER_KEYS, Providers};
+
 use super::NodeSettings;
+use crate::error::did_you_mean;
 
 /// The session's options.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,6 +21,8 @@ pub struct SessionOptions {
     pub all: NodeSettings,
     /// Options for one function, by name.
     pub functions: BTreeMap<String, NodeSettings>,
+    /// The remote model services.
+    pub providers: Providers,
 }
 
 impl SessionOptions {
@@ -47,6 +53,9 @@ impl ExtensionOptions for SessionOptions {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        if let Some(provider_key) = key.strip_prefix("provider.") {
+            return set_provider(&mut self.providers, provider_key, value);
+        }
         let settings = match key.rsplit_once('.') {
             None => &mut self.all,
             Some((function, _)) => self.functions.entry(function.to_string()).or_default(),
@@ -62,8 +71,39 @@ impl ExtensionOptions for SessionOptions {
         for (function, settings) in &self.functions {
             entries.extend(settings.entries(&format!("{function}.")));
         }
+        for (name, provider) in self.providers.iter() {
+            for (key, value) in provider.entries() {
+                entries.push(ConfigEntry {
+                    key: format!("nodefusion.provider.{name}.{key}"),
+                    value: Some(value),
+                    description: "a remote model service",
+                });
+            }
+        }
         entries
     }
+}
+
+/// `SET nodefusion.provider.<name>.<key> = <value>`.
+fn set_provider(providers: &mut Providers, name_and_key: &str, value: &str) -> Result<()> {
+    let configuration =
+        |message: String| DataFusionError::Configuration(format!("nodefusion: {message}"));
+    let Some((name, key)) = name_and_key.rsplit_once('.') else {
+        return Err(configuration(format!(
+            "'provider.{name_and_key}': write nodefusion.provider.<name>.<key>"
+        )));
+    };
+    if !PROVIDER_KEYS.iter().any(|(known, _)| *known == key) {
+        let hint = did_you_mean(key, PROVIDER_KEYS.iter().map(|(known, _)| *known));
+        let keys: Vec<&str> = PROVIDER_KEYS.iter().map(|(known, _)| *known).collect();
+        return Err(configuration(format!(
+            "unknown provider key '{key}'{hint}; the keys are {}",
+            keys.join(", ")
+        )));
+    }
+    providers
+        .set(name, key, value)
+        .map_err(|message| configuration(format!("provider '{name}': {message}")))
 }
 
 #[cfg(test)]

@@ -112,15 +112,28 @@ impl Chat {
     /// The answer's text and whether it was cut at `max_tokens`.
     pub fn answer(&self) -> (String, bool) {
         if let Some(schema) = &self.json_mode {
-            return (self.json_answer(schema), false);
+            let mut json = self.json_answer(schema);
+            let whole = json.len();
+            while tokens(&json) > self.max_tokens {
+                let keep = json.floor_char_boundary(json.len() * 3 / 4);
+                json.truncate(keep);
+            }
+            return (json.clone(), json.len() < whole);
         }
         let wanted = 1 + splitmix(self.seed_hash) % 24;
-        let words = wanted.min(self.max_tokens);
-        let text = (0..words)
-            .map(|index| self.word(index))
-            .collect::<Vec<_>>()
-            .join(" ");
-        (text, words < wanted)
+        let mut text = String::new();
+        for index in 0..wanted {
+            let longer = if text.is_empty() {
+                self.word(index).to_string()
+            } else {
+                format!("{text} {}", self.word(index))
+            };
+            if tokens(&longer) > self.max_tokens {
+                return (text, true);
+            }
+            text = longer;
+        }
+        (text, false)
     }
 
     fn json_answer(&self, schema: &Value) -> String {
@@ -134,7 +147,7 @@ impl Chat {
             let value = match property["type"].as_str() {
                 Some("integer") => json!(draw % 100),
                 Some("number") => json!((draw % 10_000) as f64 / 100.0),
-                Some("boolean") => json!(draw % 2 == 0),
+                Some("boolean") => json!(draw.is_multiple_of(2)),
                 _ => match property["enum"].as_array() {
                     Some(choices) if !choices.is_empty() => {
                         choices[(draw % choices.len() as u64) as usize].clone()

@@ -1,7 +1,7 @@
 //! `nodefusion-udfs`: the built-in nodefusion functions, written on the function model of
 //! `nodefusion-function` and the models of `nodefusion-model`.
 //!
-//! - [`text`], [`vector`], [`embedding`] and [`http`] are the families of built-in
+//! - [`text`], [`vector`], [`embedding`], [`http`] and [`remote`] are the families of built-in
 //!   functions, one function per file, each with its own documentation;
 //! - [`retrieval`] holds the table function `top_k`.
 //!
@@ -16,6 +16,7 @@
 
 pub mod embedding;
 pub mod http;
+pub mod remote;
 mod model_error;
 pub mod retrieval;
 pub mod text;
@@ -35,6 +36,7 @@ pub fn all_functions() -> Vec<Arc<ScalarUDF>> {
         .chain(vector::functions())
         .chain(embedding::functions())
         .chain(http::functions())
+        .chain(remote::functions())
         .collect()
 }
 

@@ -19,6 +19,7 @@ use datafusion::logical_expr::{DocSection, Documentation, ScalarUDF, Signature, 
 pub use http_get::HttpGet;
 pub use http_post_json::HttpPostJson;
 
+use nodefusion_function::calls::CallContext;
 use nodefusion_function::{
     AsyncRowFunction, CallError, FunctionMeta, OperatorFunction, coerce_string_arguments,
 };
@@ -120,7 +121,9 @@ impl<R: HttpRequest> AsyncRowFunction for HttpFunction<R> {
         &self,
         args: &[ScalarValue],
         _return_type: &DataType,
+        context: CallContext<'_>,
     ) -> Result<ScalarValue, CallError> {
+        context.usage.requests.add(1);
         send(R::request(client(&self.client), args)?).await
     }
 }

@@ -1,0 +1,72 @@
+//! What an async call gets beside its arguments ([`CallContext`]): the session's
+//! [`Providers`], the node's [`UsageMetrics`] to account requests, tokens and cost in, and,
+//! for a function that asked for one ([`Admission`]), the [`Permit`] its service's
+//! [`Limiter`] gave the call before it was sent.
+
+mod limiter;
+mod providers;
+
+use std::sync::Arc;
+
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, Time};
+
+pub use limiter::{Limiter, Permit, RateLimits, ServerBudgets};
+pub use providers::{OPENAI_BASE_URL, PROVIDER_KEYS, Provider, Providers};
+
+/// What a call must pass before it is sent: the limiter of its service and the tokens it
+/// reserves there (its estimate; settled with what the service reports).
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// The service's limiter.
+    pub limiter: Arc<Limiter>,
+    /// The tokens the call reserves.
+    pub tokens: u64,
+}
+
+/// A node's usage of remote services, one set per partition, shown by `EXPLAIN ANALYZE`
+/// and summed in the run summary.
+#[derive(Debug, Clone, Default)]
+pub struct UsageMetrics {
+    /// Requests sent (each try counts).
+    pub requests: Count,
+    /// Input (prompt) tokens the service reported.
+    pub input_tokens: Count,
+    /// Output (completion) tokens the service reported.
+    pub output_tokens: Count,
+    /// 429 answers.
+    pub rate_limited: Count,
+    /// Cost from the provider's prices, in nano-dollars.
+    pub cost_nanodollars: Count,
+    /// Time calls waited for their service's budget or cool-down.
+    pub throttled_time: Time,
+    /// Time calls were in flight.
+    pub flight_time: Time,
+}
+
+impl UsageMetrics {
+    /// The metrics of `partition` in `metrics`.
+    pub fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        let count = |name: &'static str| MetricBuilder::new(metrics).counter(name, partition);
+        let time = |name: &'static str| MetricBuilder::new(metrics).subset_time(name, partition);
+        Self {
+            requests: count("requests"),
+            input_tokens: count("input_tokens"),
+            output_tokens: count("output_tokens"),
+            rate_limited: count("rate_limited"),
+            cost_nanodollars: count("cost_nanodollars"),
+            throttled_time: time("throttled_time"),
+            flight_time: time("flight_time"),
+        }
+    }
+}
+
+/// What one try of an async call gets beside its arguments.
+#[derive(Debug)]
+pub struct CallContext<'a> {
+    /// The session's providers.
+    pub providers: &'a Providers,
+    /// The node's usage, to count requests, tokens and cost in.
+    pub usage: &'a UsageMetrics,
+    /// The admission the try passed, when the function asked for one.
+    pub permit: Option<Permit>,
+}
