@@ -402,7 +402,12 @@ impl NodeUdf {
             .iter()
             .map(|arg| arg.to_array(rows))
             .collect::<Result<Vec<_>>>()?;
-        let providers = Providers::default();
+        let entries = args.config_options.entries();
+        let providers = Providers::from_config_entries(
+            entries
+                .iter()
+                .filter_map(|entry| Some((entry.key.as_str(), entry.value.as_deref()?))),
+        );
         let usage = UsageMetrics::default();
         let output = match &self.function {
             OperatorFunction::AsyncBatch(function) => {

@@ -30,7 +30,12 @@ fn plan_node_call(
         return internal_err!("NodeCall takes one input");
     };
     let input_schema = logical_input.schema();
-    let function = match call.call() {
+    // Type coercion may have aliased the call to keep its name (a NULL argument coerced).
+    let mut unaliased = call.call();
+    while let Expr::Alias(alias) = unaliased {
+        unaliased = &alias.expr;
+    }
+    let function = match unaliased {
         Expr::ScalarFunction(function_call) => {
             operator_function(&function_call.func).map(|function| (function_call, function))
         }

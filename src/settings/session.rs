@@ -67,9 +67,9 @@ impl ExtensionOptions for SessionOptions {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        let mut entries = self.all.entries("");
+        let mut entries = self.all.entries("nodefusion.");
         for (function, settings) in &self.functions {
-            entries.extend(settings.entries(&format!("{function}.")));
+            entries.extend(settings.entries(&format!("nodefusion.{function}.")));
         }
         for (name, provider) in self.providers.iter() {
             for (key, value) in provider.entries() {

@@ -6,6 +6,7 @@
 mod bad_input;
 mod cli;
 mod embed;
+mod llm;
 mod nodes;
 mod output;
 mod pipeline;

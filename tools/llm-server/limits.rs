@@ -1,6 +1,6 @@
 //! The server's rate limits: a requests-per-minute and a tokens-per-minute bucket, each
-//! holding at most a minute's worth and refilled continuously, as the large providers
-//! describe theirs. A request is charged its prompt tokens plus the completion it gets;
+//! holding at most a minute's worth (or `--burst-seconds` of refill) and refilled
+//! continuously, as the large providers describe theirs. A request is charged its prompt tokens plus the completion it gets;
 //! a refused request costs nothing.
 
 use std::time::{Duration, Instant};
@@ -9,22 +9,25 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 struct Bucket {
     per_minute: f64,
+    capacity: f64,
     level: f64,
     updated: Instant,
 }
 
 impl Bucket {
-    fn new(per_minute: u64, now: Instant) -> Self {
+    fn new(per_minute: u64, burst_seconds: f64, now: Instant) -> Self {
+        let capacity = (per_minute as f64 * burst_seconds / 60.0).max(1.0);
         Self {
             per_minute: per_minute as f64,
-            level: per_minute as f64,
+            capacity,
+            level: capacity,
             updated: now,
         }
     }
 
     fn refill(&mut self, now: Instant) {
         let elapsed = now.duration_since(self.updated).as_secs_f64();
-        self.level = (self.level + elapsed * self.per_minute / 60.0).min(self.per_minute);
+        self.level = (self.level + elapsed * self.per_minute / 60.0).min(self.capacity);
         self.updated = now;
     }
 
@@ -40,7 +43,7 @@ impl Bucket {
 
     /// How long until the bucket is full again.
     fn reset(&self) -> Duration {
-        self.wait_for(self.per_minute)
+        self.wait_for(self.capacity)
     }
 }
 
@@ -73,12 +76,12 @@ fn provider_duration(duration: Duration) -> String {
 }
 
 impl Limits {
-    /// Limits of `rpm` requests and `tpm` tokens a minute.
-    pub fn new(rpm: Option<u64>, tpm: Option<u64>, send_headers: bool) -> Self {
+    /// Limits of `rpm` requests and `tpm` tokens a minute, holding `burst_seconds` of refill.
+    pub fn new(rpm: Option<u64>, tpm: Option<u64>, burst_seconds: f64, send_headers: bool) -> Self {
         let now = Instant::now();
         Self {
-            requests: rpm.map(|limit| Bucket::new(limit, now)),
-            tokens: tpm.map(|limit| Bucket::new(limit, now)),
+            requests: rpm.map(|limit| Bucket::new(limit, burst_seconds, now)),
+            tokens: tpm.map(|limit| Bucket::new(limit, burst_seconds, now)),
             send_headers,
         }
     }
@@ -90,7 +93,7 @@ impl Limits {
             bucket.refill(now);
         }
         if let Some(bucket) = &self.tokens
-            && tokens as f64 > bucket.per_minute
+            && tokens as f64 > bucket.capacity
         {
             return Verdict::TooLarge(tokens);
         }

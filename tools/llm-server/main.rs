@@ -43,6 +43,9 @@ struct Options {
     /// Leave out the `x-ratelimit-*` headers.
     #[arg(long)]
     no_limit_headers: bool,
+    /// How many seconds of refill the budgets hold (providers hold a minute's worth).
+    #[arg(long, default_value_t = 60.0)]
+    burst_seconds: f64,
     /// Mean latency of an answer, in milliseconds.
     #[arg(long, default_value_t = 0.0)]
     latency_ms: f64,
@@ -86,6 +89,26 @@ struct Stats {
     embedding_inputs: AtomicU64,
     in_flight: AtomicU64,
     most_in_flight: AtomicU64,
+    /// Per second since the first request: answers served and 429s.
+    timeline: Mutex<Timeline>,
+}
+
+/// Answers served and 429s per second since the first request.
+#[derive(Debug, Default)]
+struct Timeline {
+    start: Option<std::time::Instant>,
+    seconds: Vec<[u64; 2]>,
+}
+
+impl Timeline {
+    fn record(&mut self, rate_limited: bool) {
+        let start = *self.start.get_or_insert_with(std::time::Instant::now);
+        let second = start.elapsed().as_secs() as usize;
+        if self.seconds.len() <= second {
+            self.seconds.resize(second + 1, [0, 0]);
+        }
+        self.seconds[second][usize::from(rate_limited)] += 1;
+    }
 }
 
 impl Stats {
@@ -102,6 +125,7 @@ impl Stats {
             "completion_tokens": read(&self.completion_tokens),
             "embedding_inputs": read(&self.embedding_inputs),
             "most_in_flight": read(&self.most_in_flight),
+            "timeline": self.timeline.lock().expect("timeline lock").seconds,
         })
     }
 }
@@ -291,6 +315,13 @@ impl Server {
     }
 
     fn count(&self, status: u16) {
+        if matches!(status, 200 | 429) {
+            self.stats
+                .timeline
+                .lock()
+                .expect("timeline lock")
+                .record(status == 429);
+        }
         let counter = match status {
             200 => &self.stats.served,
             401 => &self.stats.unauthorized,
@@ -316,7 +347,10 @@ async fn serve(server: Arc<Server>, mut socket: TcpStream) {
             server.count(response.status);
             server.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
-        if !write_response(&mut socket, &response).await {
+        let closing = request
+            .header("connection")
+            .is_some_and(|value| value.eq_ignore_ascii_case("close"));
+        if !write_response(&mut socket, &response).await || closing {
             return;
         }
     }
@@ -339,6 +373,7 @@ async fn main() -> std::io::Result<()> {
         limits: Mutex::new(Limits::new(
             options.rpm,
             options.tpm,
+            options.burst_seconds,
             !options.no_limit_headers,
         )),
         options,

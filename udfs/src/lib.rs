@@ -16,8 +16,8 @@
 
 pub mod embedding;
 pub mod http;
-pub mod remote;
 mod model_error;
+pub mod remote;
 pub mod retrieval;
 pub mod text;
 pub mod vector;

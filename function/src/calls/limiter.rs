@@ -6,14 +6,14 @@
 //!   estimated tokens before it is sent ([`Limiter::admit`]); when the answer says what it
 //!   used, the difference is refunded or charged ([`Permit::settle`]).
 //! - **The server's word**: `x-ratelimit-remaining-*` lowers the local budgets to what the
-//!   server has left, and limits the server announces are adopted when none were configured
-//!   ([`Limiter::observe`]).
+//!   server has left less what the other calls in flight reserved, and limits the server
+//!   announces are adopted when none were configured ([`Permit::observe`]).
 //! - **A shared cool-down**: a 429 pauses every call to the service until the time the
 //!   server asked for, plus jitter ([`Limiter::rate_limited`]); queued calls wait together.
 //! - **Adaptive concurrency** (AIMD): the calls in flight may grow by one per window of
 //!   successes and halve on a 429 or a timeout, between 1 and the caller's ceiling.
 //! - **A learned pace**: the first 429 sets a pace of requests per minute at 70 % of the
-//!   rate that succeeded over the last ten seconds; each further cool-down cuts it to 70 %,
+//!   rate that succeeded over the last ten seconds (or since the first success, if later); each further cool-down cuts it to 70 %,
 //!   each success raises it by 0.3 %. Concurrency alone cannot find a rate limit (one call
 //!   in flight at a time can still outrun it), so with no limits known, and none in the
 //!   server's headers, the pace is what settles a job at the service's rate with few 429s.
@@ -116,6 +116,8 @@ struct State {
     successes: VecDeque<Instant>,
     paused_until: Option<Instant>,
     in_flight: usize,
+    /// The tokens the calls in flight reserved.
+    reserved: f64,
     /// The adaptive limit on calls in flight (fractional: past slow start it grows by
     /// 1/window a success, one a window).
     window: f64,
@@ -135,7 +137,17 @@ impl State {
     fn slow_down(&mut self, now: Instant) {
         let per_minute = match &self.pace {
             Some(pace) => pace.per_minute,
-            None => self.recent_successes(now) as f64 * 60.0 / RATE_WINDOW.as_secs_f64(),
+            None => {
+                let successes = self.recent_successes(now) as f64;
+                // Over the time the successes span (a job younger than the window has
+                // not had all of it), a tenth of a second at least.
+                let span = self
+                    .successes
+                    .front()
+                    .map_or(RATE_WINDOW, |oldest| now.duration_since(*oldest))
+                    .max(Duration::from_millis(100));
+                successes * 60.0 / span.as_secs_f64()
+            }
         };
         self.pace = Some(Bucket::pace(per_minute * PACE_CUT, now));
     }
@@ -208,6 +220,7 @@ impl Limiter {
                 successes: VecDeque::new(),
                 paused_until: None,
                 in_flight: 0,
+                reserved: 0.0,
                 window: INITIAL_WINDOW,
                 slow_start: true,
             }),
@@ -295,10 +308,12 @@ impl Limiter {
                             bucket.level -= tokens as f64;
                         }
                         state.in_flight += 1;
+                        state.reserved += tokens as f64;
                         return Permit {
                             limiter: Arc::clone(self),
                             reserved: tokens,
                             ceiling: ceiling.max(1) as f64,
+                            counted_by_server: false,
                         };
                     }
                     Some(wait)
@@ -308,38 +323,6 @@ impl Limiter {
             tokio::select! {
                 () = notified => {}
                 () = tokio::time::sleep(nap) => {}
-            }
-        }
-    }
-
-    /// Corrects the budgets with what the server said: its limits where none were
-    /// configured, and its remaining counts where they are lower than the local ones.
-    pub fn observe(&self, server: &ServerBudgets) {
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let pairs = [
-            (
-                server.limit_requests,
-                server.remaining_requests,
-                &mut state.requests,
-            ),
-            (
-                server.limit_tokens,
-                server.remaining_tokens,
-                &mut state.tokens,
-            ),
-        ];
-        for (limit, remaining, bucket) in pairs {
-            if bucket.is_none()
-                && let Some(limit) = limit.filter(|limit| *limit > 0)
-            {
-                let mut adopted = Bucket::new(limit, now);
-                adopted.level = remaining.unwrap_or(limit) as f64;
-                *bucket = Some(adopted);
-            } else if let (Some(bucket), Some(remaining)) = (bucket.as_mut(), remaining) {
-                bucket.refill(now);
-                bucket.level = bucket.level.min(remaining as f64);
             }
         }
     }
@@ -376,15 +359,66 @@ pub struct Permit {
     limiter: Arc<Limiter>,
     reserved: u64,
     ceiling: f64,
+    /// The server's remaining budget, which counts this call, replaced the local one: the
+    /// call's use is in it, so settling refunds nothing.
+    counted_by_server: bool,
 }
 
 impl Permit {
+    /// Corrects the budgets with what the server said in this call's answer: limits it
+    /// announces are adopted where none were configured; its remaining counts, less what
+    /// the other calls in flight reserved, replace the local ones when lower.
+    pub fn observe(&mut self, server: &ServerBudgets) {
+        let now = Instant::now();
+        let mut guard = self.limiter.lock();
+        let state = &mut *guard;
+        let others_requests = state.in_flight.saturating_sub(1) as f64;
+        let others_tokens = (state.reserved - self.reserved as f64).max(0.0);
+        let pairs = [
+            (
+                server.limit_requests,
+                server.remaining_requests,
+                others_requests,
+                &mut state.requests,
+            ),
+            (
+                server.limit_tokens,
+                server.remaining_tokens,
+                others_tokens,
+                &mut state.tokens,
+            ),
+        ];
+        for (limit, remaining, others, bucket) in pairs {
+            let Some(remaining) = remaining else { continue };
+            let server_level = remaining as f64 - others;
+            match bucket {
+                None => {
+                    if let Some(limit) = limit.filter(|limit| *limit > 0) {
+                        let mut adopted = Bucket::new(limit, now);
+                        adopted.level = server_level;
+                        *bucket = Some(adopted);
+                        self.counted_by_server = true;
+                    }
+                }
+                Some(bucket) => {
+                    bucket.refill(now);
+                    if server_level < bucket.level {
+                        bucket.level = server_level;
+                        self.counted_by_server = true;
+                    }
+                }
+            }
+        }
+    }
+
     /// The call succeeded using `tokens`: the difference to the reservation is refunded
-    /// (or charged), and the window grows.
+    /// (or charged) unless the server's count already holds it, and the window grows.
     pub fn settle(self, tokens: u64) {
         let now = Instant::now();
         let mut state = self.limiter.lock();
-        if let Some(bucket) = &mut state.tokens {
+        if let Some(bucket) = &mut state.tokens
+            && !self.counted_by_server
+        {
             bucket.refill(now);
             bucket.level =
                 (bucket.level + self.reserved as f64 - tokens as f64).min(bucket.capacity);
@@ -400,7 +434,10 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.limiter.lock().in_flight -= 1;
+        let mut state = self.limiter.lock();
+        state.in_flight -= 1;
+        state.reserved -= self.reserved as f64;
+        drop(state);
         self.limiter.changed.notify_waiters();
     }
 }
@@ -466,13 +503,16 @@ mod tests {
             waited >= Duration::from_secs(2) && waited < Duration::from_millis(2300),
             "{waited:?}"
         );
-        // The pace: 70 % of 8 successes in ten seconds (48 a minute), so ~1.8 s apart.
+        // The pace: 70 % of 8 successes in 100 ms at least, 56 a second, holding a
+        // second's worth: 113 calls take one more second (growth aside).
         let before = Instant::now();
-        limiter.admit(1, 64).await.settle(1);
-        let gap = before.elapsed();
+        for _ in 0..112 {
+            limiter.admit(1, 64).await.settle(1);
+        }
+        let spent = before.elapsed();
         assert!(
-            gap >= Duration::from_millis(1500) && gap < Duration::from_millis(2000),
-            "{gap:?}"
+            spent >= Duration::from_millis(700) && spent < Duration::from_millis(1050),
+            "{spent:?}"
         );
     }
 
@@ -495,12 +535,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_servers_budgets_lower_the_local_ones_and_teach_unknown_limits() {
         let limiter = limiter(Some(600), None);
-        limiter.observe(&ServerBudgets {
+        let mut permit = limiter.admit(0, 10).await;
+        permit.observe(&ServerBudgets {
             remaining_requests: Some(0),
             limit_tokens: Some(6000),
             remaining_tokens: Some(3000),
             ..ServerBudgets::default()
         });
+        drop(permit);
         let start = Instant::now();
         // No request left: one comes back after 100 ms; 3000 tokens are there.
         limiter.admit(3000, 10).await.settle(3000);

@@ -195,6 +195,23 @@ impl Providers {
             .set(key, value)
     }
 
+    /// The providers among a session's configuration entries
+    /// (`nodefusion.provider.NAME.KEY = VALUE`), for calls made outside nodefusion's
+    /// operator; entries that do not parse are left out (they were checked when set).
+    pub fn from_config_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut providers = Providers::default();
+        for (key, value) in entries {
+            let Some((name, key)) = key
+                .strip_prefix("nodefusion.provider.")
+                .and_then(|rest| rest.rsplit_once('.'))
+            else {
+                continue;
+            };
+            let _ = providers.set(name, key, value);
+        }
+        providers
+    }
+
     /// Adds (or replaces) provider `name`.
     pub fn insert(&mut self, name: impl Into<String>, provider: Provider) {
         self.named.insert(name.into(), provider);

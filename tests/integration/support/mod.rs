@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: sample inputs, a real HTTP file server on
 //! 127.0.0.1, and ways to look at results.
 
+pub mod llm_server;
 pub mod service;
 
 use std::path::{Path, PathBuf};

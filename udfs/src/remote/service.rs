@@ -148,7 +148,7 @@ impl Endpoint {
         &self,
         path: &str,
         body: &Value,
-        context: CallContext<'_>,
+        mut context: CallContext<'_>,
     ) -> Result<(Value, Usage), CallError> {
         let name = &self.name;
         let base_url = self.provider.base_url.as_deref().unwrap_or_default();
@@ -164,8 +164,8 @@ impl Endpoint {
             CallError::transient(format!("provider '{name}': {}", error.without_url()), None)
         })?;
         let status = response.status();
-        if let Some(permit) = &context.permit {
-            permit.limiter().observe(&server_budgets(&response));
+        if let Some(permit) = &mut context.permit {
+            permit.observe(&server_budgets(&response));
         }
         if status.as_u16() == 429 {
             context.usage.rate_limited.add(1);
