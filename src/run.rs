@@ -60,6 +60,8 @@ pub struct ServiceUsage {
     pub output_tokens: usize,
     /// 429 answers.
     pub rate_limited: usize,
+    /// Calls answered from the result cache or by an identical call in flight.
+    pub cache_hits: usize,
     /// Time calls waited for budget or a cool-down, summed over calls.
     pub throttled: Duration,
     /// Time calls were in flight, summed over calls.
@@ -72,8 +74,9 @@ impl fmt::Display for ServiceUsage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "requests {}, tokens {} in / {} out, 429s {}, throttled {:.1} s, in flight {:.1} s",
+            "requests {}, cache hits {}, tokens {} in / {} out, 429s {}, throttled {:.1} s, in flight {:.1} s",
             self.requests,
+            self.cache_hits,
             self.input_tokens,
             self.output_tokens,
             self.rate_limited,
@@ -115,6 +118,7 @@ impl NodeTiming {
             usage.input_tokens += value("input_tokens");
             usage.output_tokens += value("output_tokens");
             usage.rate_limited += value("rate_limited");
+            usage.cache_hits += value("cache_hits");
             usage.throttled += nanos("throttled_time");
             usage.in_flight += nanos("flight_time");
             usage.cost_nanodollars += value("cost_nanodollars");
@@ -188,7 +192,7 @@ impl fmt::Display for RunSummary {
                 write!(f, "  retries {}", node.retries)?;
             }
             writeln!(f)?;
-            if node.usage.requests > 0 {
+            if node.usage.requests + node.usage.cache_hits > 0 {
                 writeln!(f, "  {:<width$}  {}", "", node.usage)?;
             }
         }

@@ -67,6 +67,17 @@ pub trait FunctionMeta: Debug + Send + Sync + 'static {
     fn skippable_parameters(&self) -> bool {
         false
     }
+    /// Whether a call with `args` (a row's values; for a stateful function, its constant
+    /// arguments with `None` for columns) gives the same result every time, so that the
+    /// result cache keeps it by default.
+    fn deterministic(&self, _args: &[Option<&ScalarValue>]) -> bool {
+        false
+    }
+    /// What a call's result depends on beyond its arguments (the URL a provider's name
+    /// stands for), written into the result cache's key.
+    fn cache_scope(&self, _args: &[Option<&ScalarValue>], _providers: &Providers) -> String {
+        String::new()
+    }
 }
 
 /// The constant arguments of a call, which a stateful function's `init` may depend on

@@ -11,6 +11,7 @@
 //!         scan
 //! ```
 
+mod cache;
 mod calls;
 mod gather;
 mod instances;

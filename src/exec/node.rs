@@ -17,13 +17,15 @@
 //!   `rate_limited`, `throttled_time`, `flight_time`, cost), shown by `EXPLAIN ANALYZE` and
 //!   the run summary.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use datafusion::arrow::array::{Array, ArrayRef, new_empty_array, new_null_array};
 use datafusion::arrow::compute::concat;
-use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, ScalarValue, internal_datafusion_err};
@@ -39,9 +41,10 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 use nodefusion_function::calls::{CallContext, Permit, Providers, UsageMetrics};
-use nodefusion_function::{CallError, InitOptions, OperatorFunction, skips_row};
+use nodefusion_function::{AsyncRowFunction, CallError, InitOptions, OperatorFunction, skips_row};
 use tokio::sync::Semaphore;
 
+use super::cache::{CacheKey, ResultCache};
 use super::calls::with_retries;
 use super::instances::InstancePool;
 use super::rechunk_stream;
@@ -81,7 +84,12 @@ pub struct NodeSpec {
 struct RunState {
     instances: Option<InstancePool>,
     slots: Semaphore,
+    /// Cacheable calls in flight, by key: an identical call joins the one in flight.
+    pending: Mutex<HashMap<CacheKey, Arc<PendingCall>>>,
 }
+
+/// The outcome of a call in flight that identical calls wait for.
+type PendingCall = tokio::sync::OnceCell<std::result::Result<ScalarValue, CallError>>;
 
 /// The node operator.
 #[derive(Debug)]
@@ -169,6 +177,7 @@ impl NodeExec {
         let state = Arc::new(RunState {
             instances,
             slots: Semaphore::new(concurrency),
+            pending: Mutex::new(HashMap::new()),
         });
         *run = Arc::downgrade(&state);
         Ok(state)
@@ -378,6 +387,73 @@ impl Worker {
         Ok(concat(&pieces)?)
     }
 
+    /// One row's call, through the result cache as the node's `cache` setting says: a
+    /// result kept on disk is taken as it is, an identical call in flight is joined, and a
+    /// new result is kept.
+    async fn cached_call(
+        &self,
+        function: &dyn AsyncRowFunction,
+        values: &[ScalarValue],
+        data_type: &DataType,
+    ) -> std::result::Result<ScalarValue, CallError> {
+        let arguments: Vec<Option<&ScalarValue>> = values.iter().map(Some).collect();
+        let deterministic = function.deterministic(&arguments);
+        let mode = self.spec.settings.cache;
+        let (reads, writes) = (mode.reads(deterministic), mode.writes(deterministic));
+        if !(reads || writes) {
+            return self.call(function, values, data_type).await;
+        }
+        let scope = function.cache_scope(&arguments, &self.providers);
+        let key = ResultCache::key(function.name(), &scope, values);
+        let cache = ResultCache::shared();
+        if reads && let Some(value) = cache.as_ref().and_then(|cache| cache.get(&key)) {
+            self.metrics.usage.cache_hits.add(1);
+            return Ok(value);
+        }
+        let pending = {
+            let mut pending = self.run.pending.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(pending.entry(key).or_default())
+        };
+        let joined = AtomicBool::new(true);
+        let outcome = pending
+            .get_or_init(|| async {
+                joined.store(false, Ordering::Relaxed);
+                let outcome = self.call(function, values, data_type).await;
+                if let (Ok(value), true, Some(cache)) = (&outcome, writes, &cache) {
+                    cache.put(&key, value);
+                }
+                outcome
+            })
+            .await
+            .clone();
+        if joined.load(Ordering::Relaxed) {
+            self.metrics.usage.cache_hits.add(1);
+        } else {
+            let mut all = self.run.pending.lock().unwrap_or_else(|p| p.into_inner());
+            all.remove(&key);
+        }
+        outcome
+    }
+
+    /// One row's call: admitted by its service's limiter, timed out and retried.
+    async fn call(
+        &self,
+        function: &dyn AsyncRowFunction,
+        values: &[ScalarValue],
+        data_type: &DataType,
+    ) -> std::result::Result<ScalarValue, CallError> {
+        let admission = function.admission(values, &self.providers)?;
+        with_retries(
+            &self.run.slots,
+            &self.spec.settings,
+            &self.metrics.retries,
+            &self.metrics.usage,
+            admission.as_ref(),
+            |permit| function.call(values, data_type, self.context(permit)),
+        )
+        .await
+    }
+
     async fn async_rows(&self, index: usize, arguments: &[ArrayRef]) -> Result<ArrayRef> {
         let OperatorFunction::AsyncRow(function) = &self.spec.function else {
             return Err(internal_datafusion_err!("not a per-row async node"));
@@ -396,16 +472,8 @@ impl Worker {
                     return ScalarValue::try_from(data_type)
                         .map_err(|error| CallError::permanent(error.to_string()));
                 }
-                let admission = function.admission(&values, &self.providers)?;
-                with_retries(
-                    &self.run.slots,
-                    &self.spec.settings,
-                    &self.metrics.retries,
-                    &self.metrics.usage,
-                    admission.as_ref(),
-                    |permit| function.call(&values, data_type, self.context(permit)),
-                )
-                .await
+                self.cached_call(function.as_ref(), &values, data_type)
+                    .await
             })
             .buffered(concurrency.min(rows.max(1)))
             .collect::<Vec<_>>()

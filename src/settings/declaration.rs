@@ -31,6 +31,10 @@ macro_rules! with_node_settings {
             max_retries: u32 => u32 = 3, any,
                 "3",
                 "Async: how often a failed call is tried again";
+            cache: $crate::settings::CacheMode => $crate::settings::CacheMode
+                = $crate::settings::CacheMode::Auto, any,
+                "auto",
+                "The result cache on disk (`NODEFUSION_CACHE`, default `~/.cache/nodefusion`): `auto` reads and writes results of deterministic calls (`llm` at temperature 0 or with a seed, `embed`), `off`, `read`, `readwrite` (every result); identical calls in flight are sent once";
             threads: usize => Option<usize> = None, at_least_one,
                 "the cores shared out among the instances",
                 "Stateful: the threads each instance computes with (`embed`: its matrix products and attention)";

@@ -41,48 +41,95 @@ macro_rules! whole_number_setting {
 
 whole_number_setting!(usize, u64, u32);
 
-/// What a node does with a row its function fails on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    /// Fail the run, naming the node, the function and the row.
-    #[default]
-    Fail,
-    /// Give the row a null and count it in `failed_rows`.
-    Null,
+/// An enum setting written as one of a few words: the type, its parsing (case and quotes
+/// aside), its display and its [`SettingValue`] kind.
+macro_rules! word_setting {
+    ($(#[$meta:meta])* $name:ident ($kind:literal) { $($(#[$variant_meta:meta])* $variant:ident = $word:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            fn from_str(value: &str) -> Result<Self, String> {
+                match value
+                    .trim()
+                    .trim_matches(['\'', '"'])
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    $($word => Ok(Self::$variant),)+
+                    _ => Err(format!("must be {}, got '{value}'", [$(concat!("'", $word, "'")),+].join(" or "))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $(Self::$variant => $word,)+
+                })
+            }
+        }
+
+        impl SettingValue for $name {
+            const KIND: &'static str = $kind;
+
+            fn parse(text: &str) -> Result<Self, String> {
+                text.parse()
+            }
+        }
+    };
 }
 
-impl FromStr for OnError {
-    type Err = String;
+word_setting! {
+    /// What a node does with a row its function fails on.
+    OnError ("`fail` or `null`") {
+        /// Fail the run, naming the node, the function and the row.
+        #[default]
+        Fail = "fail",
+        /// Give the row a null and count it in `failed_rows`.
+        Null = "null",
+    }
+}
 
-    fn from_str(value: &str) -> Result<Self, String> {
-        match value
-            .trim()
-            .trim_matches(['\'', '"'])
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "fail" => Ok(Self::Fail),
-            "null" => Ok(Self::Null),
-            _ => Err(format!("must be 'fail' or 'null', got '{value}'")),
+word_setting! {
+    /// What a node does with the result cache (on disk, in `NODEFUSION_CACHE`).
+    CacheMode ("`auto`, `off`, `read` or `readwrite`") {
+        /// Read and write results of deterministic calls (`llm` at temperature 0 or with a
+        /// seed, `embed`); leave the others alone.
+        #[default]
+        Auto = "auto",
+        /// Neither read nor write.
+        Off = "off",
+        /// Read results, write none.
+        Read = "read",
+        /// Read and write every result, deterministic or not.
+        Readwrite = "readwrite",
+    }
+}
+
+impl CacheMode {
+    /// Whether calls read the cache, for a call that is `deterministic` or not.
+    pub fn reads(self, deterministic: bool) -> bool {
+        match self {
+            Self::Auto => deterministic,
+            Self::Off => false,
+            Self::Read | Self::Readwrite => true,
         }
     }
-}
 
-impl fmt::Display for OnError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Fail => "fail",
-            Self::Null => "null",
-        })
-    }
-}
-
-impl SettingValue for OnError {
-    const KIND: &'static str = "`fail` or `null`";
-
-    fn parse(text: &str) -> Result<Self, String> {
-        text.parse()
+    /// Whether results are written to the cache, for a call that is `deterministic` or not.
+    pub fn writes(self, deterministic: bool) -> bool {
+        match self {
+            Self::Auto => deterministic,
+            Self::Off | Self::Read => false,
+            Self::Readwrite => true,
+        }
     }
 }
 

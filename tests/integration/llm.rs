@@ -2,7 +2,8 @@
 //! separate process) with rate limits enforced for real: no 429 within known limits, the
 //! same answers and token totals at any concurrency, batch size and partition count, 429s
 //! settling by themselves when the limits are unknown, failures by kind (a rejected key
-//! stops the run, a 400 nulls its row, a 500 is tried again), and the key nowhere.
+//! stops the run, a 400 nulls its row, a 500 is tried again), the key nowhere, and the
+//! result cache: a second run sends nothing, a killed run re-run pays only for the rest.
 
 use std::fs::File;
 use std::path::Path;
@@ -11,7 +12,7 @@ use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::parquet::record::Field;
 use datafusion::prelude::SessionContext;
 
-use crate::support::llm_server::{KEY_VARIABLE, LlmServer, nodefusion_with_key};
+use crate::support::llm_server::{KEY_VARIABLE, LlmServer, command_with_key, nodefusion_with_key};
 use crate::support::{files_below, stderr, stdout};
 
 const KEY: &str = "sk-test-5f3a9c1e77d04b2b";
@@ -122,7 +123,7 @@ async fn within_the_servers_limits_no_call_is_refused_and_usage_matches_the_serv
     let usage = usage_line(&summary);
     assert!(
         usage.starts_with(&format!(
-            "requests 40, tokens {prompt_tokens} in / {completion_tokens} out, 429s 0, throttled"
+            "requests 40, cache hits 0, tokens {prompt_tokens} in / {completion_tokens} out, 429s 0, throttled"
         )),
         "{usage}"
     );
@@ -152,6 +153,102 @@ async fn within_the_servers_limits_no_call_is_refused_and_usage_matches_the_serv
     let explain = nodefusion_with_key(dir.path(), &["explain", &file], KEY);
     assert!(explain.status.success(), "{}", stderr(&explain));
     assert!(!stdout(&explain).contains(KEY));
+    // Run again: every answer comes from the cache, nothing is sent, the output is the same.
+    let again = nodefusion_with_key(dir.path(), &["run", &file], KEY);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(server.count("requests"), 40);
+    let usage = usage_line(&stdout(&again));
+    assert!(
+        usage.starts_with("requests 0, cache hits 40, tokens 0 in / 0 out"),
+        "{usage}"
+    );
+    assert_eq!(answers(&dir.path().join("answers.parquet")), rows);
+}
+
+#[tokio::test]
+async fn a_killed_run_run_again_pays_only_for_the_calls_it_had_not_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    prompts(dir.path(), 80, 5).await;
+    let server = LlmServer::start(&["--latency-ms", "40", "--latency-sigma", "0"], Some(KEY));
+    let file = pipeline_file(
+        dir.path(),
+        &server,
+        "",
+        "max_concurrency = 4\nparams = { provider = \"local\", model = \"m\", max_tokens = 6, temperature = 0 }",
+    );
+    let mut first = command_with_key(dir.path(), &["run", &file], KEY)
+        .spawn()
+        .unwrap();
+    while server.count("served") < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let paid_before = server.count("served");
+    assert!(paid_before < 80, "the first run finished before the kill");
+    assert!(!dir.path().join("answers.parquet").exists());
+    let again = nodefusion_with_key(dir.path(), &["run", &file], KEY);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let usage = usage_line(&stdout(&again));
+    let hits: u64 = usage
+        .split("cache hits ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Every answer the first run received is kept; at most the calls in flight at the kill
+    // (4) were paid for and lost.
+    assert!(
+        hits + 4 >= paid_before,
+        "{hits} hits after {paid_before} paid calls: {usage}"
+    );
+    assert!(
+        server.count("served") <= 80 + 4,
+        "{}",
+        server.count("served")
+    );
+    assert_eq!(answers(&dir.path().join("answers.parquet")).len(), 80);
+}
+
+#[tokio::test]
+async fn identical_prompts_in_one_job_are_sent_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prompts.parquet");
+    let sql = format!(
+        "COPY (SELECT value AS id, 'the same question ' || (value % 3) AS prompt FROM generate_series(1, 30) ORDER BY value) TO '{}'",
+        path.display()
+    );
+    SessionContext::new()
+        .sql(&sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let server = LlmServer::start(&["--latency-ms", "20"], Some(KEY));
+    let file = pipeline_file(
+        dir.path(),
+        &server,
+        "",
+        "max_concurrency = 8\nparams = { provider = \"local\", model = \"m\", max_tokens = 6, temperature = 0 }",
+    );
+    let output = nodefusion_with_key(dir.path(), &["run", &file], KEY);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(server.count("requests"), 3, "{}", stdout(&output));
+    let rows = answers(&dir.path().join("answers.parquet"));
+    assert_eq!(rows.len(), 30);
+    assert_eq!(rows[0].1, rows[3].1);
+    // At a temperature above 0 (no seed) the calls are not deterministic: each is sent.
+    let hot = nodefusion_with_key(
+        dir.path(),
+        &["run", &file, "--set", "nodes.answer.params.temperature=0.7"],
+        KEY,
+    );
+    assert!(hot.status.success(), "{}", stderr(&hot));
+    assert_eq!(server.count("requests"), 33);
 }
 
 #[tokio::test]
@@ -163,7 +260,7 @@ async fn answers_and_token_totals_do_not_depend_on_concurrency_batch_size_or_par
         dir.path(),
         &server,
         "",
-        "params = { provider = \"local\", model = \"m\", max_tokens = 12, temperature = 0 }",
+        "cache = \"off\"\nparams = { provider = \"local\", model = \"m\", max_tokens = 12, temperature = 0 }",
     );
     let mut runs = Vec::new();
     for (concurrency, batch, partitions) in [("1", "7", "1"), ("64", "100", "3")] {

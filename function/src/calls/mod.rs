@@ -35,6 +35,8 @@ pub struct UsageMetrics {
     pub output_tokens: Count,
     /// 429 answers.
     pub rate_limited: Count,
+    /// Calls answered from the result cache or by an identical call in flight.
+    pub cache_hits: Count,
     /// Cost from the provider's prices, in nano-dollars.
     pub cost_nanodollars: Count,
     /// Time calls waited for their service's budget or cool-down.
@@ -53,6 +55,7 @@ impl UsageMetrics {
             input_tokens: count("input_tokens"),
             output_tokens: count("output_tokens"),
             rate_limited: count("rate_limited"),
+            cache_hits: count("cache_hits"),
             cost_nanodollars: count("cost_nanodollars"),
             throttled_time: time("throttled_time"),
             flight_time: time("flight_time"),

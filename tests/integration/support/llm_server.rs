@@ -71,12 +71,19 @@ impl Drop for LlmServer {
     }
 }
 
-/// Runs `nodefusion args...` in `dir` with `key` in [`KEY_VARIABLE`].
-pub fn nodefusion_with_key(dir: &Path, args: &[&str], key: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nodefusion"))
+/// The `nodefusion args...` command in `dir` with `key` in [`KEY_VARIABLE`] and its result
+/// cache in `dir/cache`.
+pub fn command_with_key(dir: &Path, args: &[&str], key: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nodefusion"));
+    command
         .args(args)
         .current_dir(dir)
         .env(KEY_VARIABLE, key)
-        .output()
-        .unwrap()
+        .env("NODEFUSION_CACHE", dir.join("cache"));
+    command
+}
+
+/// Runs `nodefusion args...` as [`command_with_key`] makes it.
+pub fn nodefusion_with_key(dir: &Path, args: &[&str], key: &str) -> Output {
+    command_with_key(dir, args, key).output().unwrap()
 }

@@ -251,6 +251,35 @@ impl FunctionMeta for Llm {
     fn skippable_parameters(&self) -> bool {
         true
     }
+
+    /// At temperature 0 or with a seed.
+    fn deterministic(&self, args: &[Option<&ScalarValue>]) -> bool {
+        let given = |position: usize| {
+            args.get(position)
+                .copied()
+                .flatten()
+                .filter(|value| !value.is_null())
+        };
+        let cold = given(4).is_some_and(|temperature| {
+            matches!(temperature, ScalarValue::Float64(Some(t)) if *t == 0.0)
+                || matches!(temperature, ScalarValue::Int64(Some(0)))
+        });
+        cold || given(6).is_some()
+    }
+
+    /// The provider's URL.
+    fn cache_scope(&self, args: &[Option<&ScalarValue>], providers: &Providers) -> String {
+        let name = args
+            .get(2)
+            .copied()
+            .flatten()
+            .and_then(|value| value.try_as_str().flatten());
+        providers
+            .resolve(name)
+            .ok()
+            .and_then(|(_, provider)| provider.base_url)
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait]
