@@ -511,3 +511,51 @@ fn sql_sessions_declare_providers_with_set() {
         stderr(&misspelt)
     );
 }
+
+#[tokio::test]
+async fn embed_remote_sends_many_texts_per_request_within_the_token_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prompts.parquet");
+    let sql = format!(
+        "COPY (SELECT value AS id, CASE WHEN value = 5 THEN NULL WHEN value = 6 THEN '' \
+         ELSE 'text number ' || (value % 40) END AS prompt FROM generate_series(1, 100) ORDER BY value) TO '{}'",
+        path.display()
+    );
+    SessionContext::new().sql(&sql).await.unwrap().collect().await.unwrap();
+    let server = LlmServer::start(&["--latency-ms", "5"], Some(KEY));
+    let text = format!(
+        r#"[input]
+path = "prompts.parquet"
+[output]
+path = "vectors.parquet"
+[providers.local]
+base_url = "{}"
+api_key_env = "{KEY_VARIABLE}"
+max_batch_tokens = 40
+[[nodes]]
+name = "vector"
+function = "embed_remote"
+inputs = ["prompt"]
+output = "vector"
+batch_size = 50
+cache = "off"
+params = {{ provider = "local", model = "m", dimensions = 8 }}
+[[nodes]]
+name = "norm"
+function = "vector_norm"
+inputs = ["vector"]
+output = "norm"
+"#,
+        server.url
+    );
+    std::fs::write(dir.path().join("vectors.toml"), text).unwrap();
+    let output = nodefusion_with_key(dir.path(), &["run", "vectors.toml"], KEY);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Two batches of 50 rows, each with 40 distinct texts (null and empty ones are not
+    // sent) of 3 tokens, sent in requests of at most 40 tokens: 13 texts each, 4 requests.
+    assert_eq!(server.count("embedding_inputs"), 80, "{}", stdout(&output));
+    assert_eq!(server.count("requests"), 8);
+    let sql = "SELECT id, round(norm, 4) AS norm FROM 'vectors.parquet' WHERE id IN (1, 5, 6, 41) ORDER BY id";
+    let read = nodefusion_with_key(dir.path(), &["sql", sql, "--format", "csv"], KEY);
+    assert_eq!(stdout(&read), "id,norm\n1,1.0\n5,\n6,\n41,1.0\n", "{}", stderr(&read));
+}

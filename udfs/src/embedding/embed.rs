@@ -3,12 +3,10 @@
 //! Stateful: the model is loaded once per partition. Each distinct text of a batch is
 //! embedded once; a null text gives a null vector.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::{ArrayRef, FixedSizeListArray, Float32Array};
-use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
 
@@ -19,6 +17,7 @@ use nodefusion_function::{
 };
 use nodefusion_model::{DEFAULT_MODEL, SentenceEncoder, embedding_dimension, resolve};
 
+use super::vectors::{distinct_texts, vector_array, vector_type};
 use crate::model_error::model_error;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
@@ -61,16 +60,6 @@ impl Default for Embed {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The field of a vector's values.
-fn value_field() -> FieldRef {
-    Arc::new(Field::new_list_field(DataType::Float32, true))
-}
-
-/// The type of a vector of `dimension` values.
-fn vector_type(dimension: usize) -> DataType {
-    DataType::FixedSizeList(value_field(), dimension as i32)
 }
 
 /// The model a call names: its second argument, else the default.
@@ -159,38 +148,12 @@ impl FunctionInstance for Embedder {
         let rows = text.len();
         let text = StringColumn::try_new("embed", text)?;
         // Each distinct text is embedded once; `slots` maps every row to its text's vector.
-        let mut positions: HashMap<&str, usize> = HashMap::new();
-        let mut distinct = Vec::new();
-        let slots: Vec<Option<usize>> = (0..rows)
-            .map(|row| {
-                text.get(row).map(|value| {
-                    *positions.entry(value).or_insert_with(|| {
-                        distinct.push(value);
-                        distinct.len() - 1
-                    })
-                })
-            })
-            .collect();
+        let (distinct, slots) = distinct_texts(&text, rows, |_| true);
         let dimension = self.encoder.dimension();
         let vectors = self
             .encoder
             .encode(&distinct)
             .map_err(|error| model_error("embed", error))?;
-        let mut values = Vec::with_capacity(rows * dimension);
-        for slot in &slots {
-            match slot {
-                Some(index) => {
-                    values.extend_from_slice(&vectors[index * dimension..(index + 1) * dimension]);
-                }
-                None => values.resize(values.len() + dimension, 0.0),
-            }
-        }
-        let validity = NullBuffer::from_iter(slots.iter().map(Option::is_some));
-        Ok(Arc::new(FixedSizeListArray::try_new(
-            value_field(),
-            dimension as i32,
-            Arc::new(Float32Array::from(values)),
-            Some(validity),
-        )?))
+        vector_array(dimension, &slots, &vectors)
     }
 }

@@ -2,6 +2,7 @@
 //! `nodefusion-model`.
 
 mod embed;
+mod vectors;
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use datafusion::logical_expr::ScalarUDF;
 use nodefusion_function::OperatorFunction;
 
 pub use embed::Embed;
+pub(crate) use vectors::{distinct_texts, vector_array, vector_type};
 
 /// Every embedding function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {

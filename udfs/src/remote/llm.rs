@@ -300,13 +300,16 @@ impl AsyncRowFunction for Llm {
         &self,
         args: &[ScalarValue],
         _return_type: &DataType,
-        context: CallContext<'_>,
+        mut context: CallContext<'_>,
     ) -> Result<ScalarValue, CallError> {
         let call = ChatCall::new(args, context.providers)?;
-        let (answer, _) = call
+        let (answer, usage) = call
             .endpoint
-            .post("/chat/completions", &call.body, context)
+            .post("/chat/completions", &call.body, &mut context)
             .await?;
+        if let Some(permit) = context.permit {
+            permit.settle(usage.input + usage.output);
+        }
         let content = answer["choices"][0]["message"]["content"]
             .as_str()
             .ok_or_else(|| {

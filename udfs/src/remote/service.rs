@@ -143,12 +143,13 @@ impl Endpoint {
     }
 
     /// POSTs `body` to `path` (`/chat/completions`) and returns the answer's JSON and usage,
-    /// having settled the call's permit and counted requests, tokens and cost.
+    /// having counted requests, tokens and cost and given the server's budgets to the
+    /// call's permit (the caller settles it, once its requests are done).
     pub async fn post(
         &self,
         path: &str,
         body: &Value,
-        mut context: CallContext<'_>,
+        context: &mut CallContext<'_>,
     ) -> Result<(Value, Usage), CallError> {
         let name = &self.name;
         let base_url = self.provider.base_url.as_deref().unwrap_or_default();
@@ -222,9 +223,6 @@ impl Endpoint {
         metrics
             .cost_nanodollars
             .add(self.provider.cost_nanodollars(usage.input, usage.output) as usize);
-        if let Some(permit) = context.permit {
-            permit.settle(usage.input + usage.output);
-        }
         Ok((answer, usage))
     }
 }
