@@ -521,7 +521,13 @@ async fn embed_remote_sends_many_texts_per_request_within_the_token_limit() {
          ELSE 'text number ' || (value % 40) END AS prompt FROM generate_series(1, 100) ORDER BY value) TO '{}'",
         path.display()
     );
-    SessionContext::new().sql(&sql).await.unwrap().collect().await.unwrap();
+    SessionContext::new()
+        .sql(&sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     let server = LlmServer::start(&["--latency-ms", "5"], Some(KEY));
     let text = format!(
         r#"[input]
@@ -557,5 +563,10 @@ output = "norm"
     assert_eq!(server.count("requests"), 8);
     let sql = "SELECT id, round(norm, 4) AS norm FROM 'vectors.parquet' WHERE id IN (1, 5, 6, 41) ORDER BY id";
     let read = nodefusion_with_key(dir.path(), &["sql", sql, "--format", "csv"], KEY);
-    assert_eq!(stdout(&read), "id,norm\n1,1.0\n5,\n6,\n41,1.0\n", "{}", stderr(&read));
+    assert_eq!(
+        stdout(&read),
+        "id,norm\n1,1.0\n5,\n6,\n41,1.0\n",
+        "{}",
+        stderr(&read)
+    );
 }

@@ -53,7 +53,7 @@ pub fn vector_array(
     for slot in slots {
         match slot {
             Some(index) => {
-                values.extend_from_slice(&vectors[index * dimension..(index + 1) * dimension])
+                values.extend_from_slice(&vectors[index * dimension..(index + 1) * dimension]);
             }
             None => values.resize(values.len() + dimension, 0.0),
         }

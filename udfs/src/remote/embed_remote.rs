@@ -205,13 +205,11 @@ impl FunctionMeta for EmbedRemote {
         arg_types: &[DataType],
         constants: &[Option<&ScalarValue>],
     ) -> Result<DataType> {
-        for position in 1..arg_types.len() {
-            if constants.get(position).copied().flatten().is_none() {
-                return plan_err!(
-                    "embed_remote: {} must be a constant, not a column",
-                    PARAMETERS[position]
-                );
-            }
+        let columns = (1..arg_types.len())
+            .zip(&PARAMETERS[1..])
+            .find(|(position, _)| constants.get(*position).copied().flatten().is_none());
+        if let Some((_, name)) = columns {
+            return plan_err!("embed_remote: {name} must be a constant, not a column");
         }
         Ok(vector_type(dimension(constants)?))
     }
