@@ -86,6 +86,8 @@ struct RunState {
     slots: Semaphore,
     /// Cacheable calls in flight, by key: an identical call joins the one in flight.
     pending: Mutex<HashMap<CacheKey, Arc<PendingCall>>>,
+    /// The node's usage of remote services.
+    usage: UsageMetrics,
 }
 
 /// The outcome of a call in flight that identical calls wait for.
@@ -178,6 +180,7 @@ impl NodeExec {
             instances,
             slots: Semaphore::new(concurrency),
             pending: Mutex::new(HashMap::new()),
+            usage: UsageMetrics::new(&self.metrics),
         });
         *run = Arc::downgrade(&state);
         Ok(state)
@@ -226,7 +229,6 @@ struct NodeMetrics {
     compute_time: Time,
     failed_rows: Count,
     retries: Count,
-    usage: UsageMetrics,
 }
 
 impl NodeMetrics {
@@ -242,7 +244,6 @@ impl NodeMetrics {
             compute_time: time("compute_time"),
             failed_rows: count("failed_rows"),
             retries: count("retries"),
-            usage: UsageMetrics::new(metrics, partition),
         }
     }
 }
@@ -292,7 +293,7 @@ impl Worker {
     fn context(&self, permit: Option<Permit>) -> CallContext<'_> {
         CallContext {
             providers: &self.providers,
-            usage: &self.metrics.usage,
+            usage: &self.run.usage,
             permit,
         }
     }
@@ -407,7 +408,7 @@ impl Worker {
         let key = ResultCache::key(function.name(), &scope, values);
         let cache = ResultCache::shared();
         if reads && let Some(value) = cache.as_ref().and_then(|cache| cache.get(&key)) {
-            self.metrics.usage.cache_hits.add(1);
+            self.run.usage.cache_hits.add(1);
             return Ok(value);
         }
         let pending = {
@@ -427,12 +428,37 @@ impl Worker {
             .await
             .clone();
         if joined.load(Ordering::Relaxed) {
-            self.metrics.usage.cache_hits.add(1);
+            self.run.usage.cache_hits.add(1);
         } else {
             let mut all = self.run.pending.lock().unwrap_or_else(|p| p.into_inner());
             all.remove(&key);
         }
         outcome
+    }
+
+    /// The node's `budget_usd` and `max_tokens_total`: once either is spent, calls fail
+    /// (or give nulls, by `on_error`) saying so.
+    fn check_budget(&self) -> std::result::Result<(), CallError> {
+        let usage = &self.run.usage;
+        let settings = &self.spec.settings;
+        let spent = usage.cost_nanodollars.value() as u64;
+        if let Some(budget) = settings.budget_usd
+            && spent >= budget.nanodollars()
+        {
+            return Err(CallError::permanent(format!(
+                "budget_usd = {budget} is spent (${:.6}); the node sends no more calls",
+                spent as f64 / 1e9
+            )));
+        }
+        let tokens = (usage.input_tokens.value() + usage.output_tokens.value()) as u64;
+        if let Some(limit) = settings.max_tokens_total
+            && tokens >= limit
+        {
+            return Err(CallError::permanent(format!(
+                "max_tokens_total = {limit} is spent ({tokens} tokens); the node sends no more calls"
+            )));
+        }
+        Ok(())
     }
 
     /// One row's call: admitted by its service's limiter, timed out and retried.
@@ -442,12 +468,13 @@ impl Worker {
         values: &[ScalarValue],
         data_type: &DataType,
     ) -> std::result::Result<ScalarValue, CallError> {
+        self.check_budget()?;
         let admission = function.admission(values, &self.providers)?;
         with_retries(
             &self.run.slots,
             &self.spec.settings,
             &self.metrics.retries,
-            &self.metrics.usage,
+            &self.run.usage,
             admission.as_ref(),
             |permit| function.call(values, data_type, self.context(permit)),
         )
@@ -500,13 +527,16 @@ impl Worker {
             return Err(internal_datafusion_err!("not a per-batch async node"));
         };
         let rows = arguments.first().map_or(0, |a| a.len());
-        let outcome = match function.admission(&arguments, &self.providers) {
+        let admission = self
+            .check_budget()
+            .and_then(|()| function.admission(&arguments, &self.providers));
+        let outcome = match admission {
             Ok(admission) => {
                 with_retries(
                     &self.run.slots,
                     &self.spec.settings,
                     &self.metrics.retries,
-                    &self.metrics.usage,
+                    &self.run.usage,
                     admission.as_ref(),
                     |permit| function.call(&arguments, self.context(permit)),
                 )

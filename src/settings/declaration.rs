@@ -35,6 +35,12 @@ macro_rules! with_node_settings {
                 = $crate::settings::CacheMode::Auto, any,
                 "auto",
                 "The result cache on disk (`NODEFUSION_CACHE`, default `~/.cache/nodefusion`): `auto` reads and writes results of deterministic calls (`llm` at temperature 0 or with a seed, `embed`), `off`, `read`, `readwrite` (every result); identical calls in flight are sent once";
+            budget_usd: $crate::settings::Usd => Option<$crate::settings::Usd> = None, any,
+                "none",
+                "Remote calls: once the node's cost (from the provider's prices) reaches this many dollars, its further calls fail, or give nulls under `on_error = \"null\"`, saying so";
+            max_tokens_total: u64 => Option<u64> = None, at_least_one,
+                "none",
+                "Remote calls: the same for the node's input and output tokens";
             threads: usize => Option<usize> = None, at_least_one,
                 "the cores shared out among the instances",
                 "Stateful: the threads each instance computes with (`embed`: its matrix products and attention)";

@@ -133,6 +133,65 @@ impl CacheMode {
     }
 }
 
+/// An amount of US dollars, kept in nano-dollars (as costs are counted): `0.5`, `12`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub struct Usd(u64);
+
+impl Usd {
+    /// The amount in nano-dollars.
+    pub fn nanodollars(self) -> u64 {
+        self.0
+    }
+}
+
+impl FromStr for Usd {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let dollars: f64 = text
+            .trim()
+            .trim_start_matches('$')
+            .parse()
+            .map_err(|_| format!("must be an amount of dollars such as 2.50, got '{text}'"))?;
+        if !dollars.is_finite() || dollars < 0.0 || dollars > 1e9 {
+            return Err(format!(
+                "must be an amount of dollars from 0 to 1e9, got '{text}'"
+            ));
+        }
+        Ok(Self((dollars * 1e9).round() as u64))
+    }
+}
+
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0 as f64 / 1e9)
+    }
+}
+
+impl<'de> Deserialize<'de> for Usd {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(f64),
+            Text(String),
+        }
+        let text = match Written::deserialize(deserializer)? {
+            Written::Number(number) => number.to_string(),
+            Written::Text(text) => text,
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl SettingValue for Usd {
+    const KIND: &'static str = "dollars";
+
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
 /// The check of a setting that must be at least 1.
 pub fn at_least_one<T: SettingValue>(value: &T) -> Result<(), String> {
     if value.is_zero() {

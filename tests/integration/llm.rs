@@ -570,3 +570,50 @@ output = "norm"
         stderr(&read)
     );
 }
+
+#[tokio::test]
+async fn a_spent_budget_stops_the_calls_and_nulls_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    prompts(dir.path(), 20, 20).await;
+    let server = LlmServer::start(&[], Some(KEY));
+    // ~35 tokens a call at 0.15 / 0.6 USD per million: about $6e-6 a call.
+    let file = pipeline_file(
+        dir.path(),
+        &server,
+        "",
+        "max_concurrency = 1\non_error = \"null\"\nbudget_usd = 0.00002\nparams = { provider = \"local\", model = \"m\", max_tokens = 4, temperature = 0 }",
+    );
+    let output = nodefusion_with_key(dir.path(), &["run", &file], KEY);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let sent = server.count("served") as usize;
+    assert!((2..20).contains(&sent), "{sent} calls: {}", stdout(&output));
+    let rows = answers(&dir.path().join("answers.parquet"));
+    let answered = rows.iter().filter(|(_, answer)| answer.is_some()).count();
+    assert_eq!(answered, sent);
+    assert!(
+        stdout(&output).contains(&format!("failed rows {}", 20 - sent)),
+        "{}",
+        stdout(&output)
+    );
+    // Failing instead says which budget was spent.
+    let failing = nodefusion_with_key(
+        dir.path(),
+        &[
+            "run",
+            &file,
+            "--set",
+            "nodes.answer.on_error=\"fail\"",
+            "--set",
+            "nodes.answer.cache=\"off\"",
+            "--set",
+            "nodes.answer.max_tokens_total=100",
+        ],
+        KEY,
+    );
+    assert!(!failing.status.success());
+    assert!(
+        stderr(&failing).contains("max_tokens_total = 100 is spent"),
+        "{}",
+        stderr(&failing)
+    );
+}

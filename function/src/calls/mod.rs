@@ -8,7 +8,9 @@ mod providers;
 
 use std::sync::Arc;
 
-use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, Time};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricValue, Time,
+};
 
 pub use limiter::{Limiter, Permit, RateLimits, ServerBudgets};
 pub use providers::{OPENAI_BASE_URL, PROVIDER_KEYS, Provider, Providers};
@@ -23,8 +25,8 @@ pub struct Admission {
     pub tokens: u64,
 }
 
-/// A node's usage of remote services, one set per partition, shown by `EXPLAIN ANALYZE`
-/// and summed in the run summary.
+/// A node's usage of remote services, shared by its partitions, shown by `EXPLAIN
+/// ANALYZE` and the run summary.
 #[derive(Debug, Clone, Default)]
 pub struct UsageMetrics {
     /// Requests sent (each try counts).
@@ -46,10 +48,18 @@ pub struct UsageMetrics {
 }
 
 impl UsageMetrics {
-    /// The metrics of `partition` in `metrics`.
-    pub fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> Self {
-        let count = |name: &'static str| MetricBuilder::new(metrics).counter(name, partition);
-        let time = |name: &'static str| MetricBuilder::new(metrics).subset_time(name, partition);
+    /// The node's metrics in `metrics`, one set for all its partitions (a budget is the
+    /// node's).
+    pub fn new(metrics: &ExecutionPlanMetricsSet) -> Self {
+        let count = |name: &'static str| MetricBuilder::new(metrics).global_counter(name);
+        let time = |name: &'static str| {
+            let time = Time::new();
+            MetricBuilder::new(metrics).build(MetricValue::Time {
+                name: name.into(),
+                time: time.clone(),
+            });
+            time
+        };
         Self {
             requests: count("requests"),
             input_tokens: count("input_tokens"),
