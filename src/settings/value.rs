@@ -153,7 +153,7 @@ impl FromStr for Usd {
             .trim_start_matches('$')
             .parse()
             .map_err(|_| format!("must be an amount of dollars such as 2.50, got '{text}'"))?;
-        if !dollars.is_finite() || dollars < 0.0 || dollars > 1e9 {
+        if !dollars.is_finite() || !(0.0..=1e9).contains(&dollars) {
             return Err(format!(
                 "must be an amount of dollars from 0 to 1e9, got '{text}'"
             ));
