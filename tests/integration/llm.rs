@@ -108,7 +108,7 @@ async fn within_the_servers_limits_no_call_is_refused_and_usage_matches_the_serv
     let file = pipeline_file(
         dir.path(),
         &server,
-        "rpm = 600\ntpm = 6000",
+        "rpm = 600\ntpm = 6000\nburst_seconds = 60",
         "max_concurrency = 16\nparams = { provider = \"local\", model = \"gpt-4o-mini\", max_tokens = 8, temperature = 0 }",
     );
     let output = nodefusion_with_key(dir.path(), &["run", &file], KEY);

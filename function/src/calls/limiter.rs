@@ -1,8 +1,8 @@
 //! [`Limiter`]: the rate limits of one remote service (endpoint, model and API key), shared
 //! by every node and partition of the process that calls it.
 //!
-//! - **Budgets**: a requests-per-minute and a tokens-per-minute bucket, each holding at most
-//!   a minute's worth and refilled continuously. A call reserves one request and its
+//! - **Budgets**: a requests-per-minute and a tokens-per-minute bucket, refilled
+//!   continuously, each holding a second's worth (or the provider's `burst_seconds`). A call reserves one request and its
 //!   estimated tokens before it is sent ([`Limiter::admit`]); when the answer says what it
 //!   used, the difference is refunded or charged ([`Permit::settle`]).
 //! - **The server's word**: `x-ratelimit-remaining-*` lowers the local budgets to what the
@@ -36,6 +36,19 @@ pub struct RateLimits {
     pub rpm: Option<u64>,
     /// Tokens per minute (prompt and completion).
     pub tpm: Option<u64>,
+    /// How many seconds of refill the budgets hold; `None`: [`DEFAULT_BURST_SECONDS`].
+    pub burst_seconds: Option<f64>,
+}
+
+/// The refill budgets hold by default: one second's. Providers say they may enforce a
+/// minute's limit over shorter periods (60,000 a minute as 1,000 a second), so a budget
+/// holding a whole minute would send a burst the service refuses.
+pub const DEFAULT_BURST_SECONDS: f64 = 1.0;
+
+impl RateLimits {
+    fn burst(&self) -> f64 {
+        self.burst_seconds.unwrap_or(DEFAULT_BURST_SECONDS)
+    }
 }
 
 /// What a server said about its budgets in one answer.
@@ -55,19 +68,22 @@ pub struct ServerBudgets {
 #[derive(Debug)]
 struct Bucket {
     per_minute: f64,
-    /// The most it holds: a minute's worth for a service's limits, a second's for a pace.
+    /// The most it holds: `burst_seconds` of refill for a service's limits, a second's for
+    /// a pace.
     capacity: f64,
     level: f64,
     updated: Instant,
 }
 
 impl Bucket {
-    /// A full budget of `per_minute` a minute, holding a minute's worth.
-    fn new(per_minute: u64, now: Instant) -> Self {
+    /// A full budget of `per_minute` a minute, holding `burst_seconds` of refill (one unit
+    /// at least).
+    fn new(per_minute: u64, burst_seconds: f64, now: Instant) -> Self {
+        let capacity = (per_minute as f64 * burst_seconds / 60.0).max(1.0);
         Self {
             per_minute: per_minute as f64,
-            capacity: per_minute as f64,
-            level: per_minute as f64,
+            capacity,
+            level: capacity,
             updated: now,
         }
     }
@@ -89,10 +105,10 @@ impl Bucket {
         self.updated = now;
     }
 
-    /// Sets the rate of a budget holding a minute's worth.
-    fn set_per_minute(&mut self, per_minute: f64) {
+    /// Sets the rate of a budget holding `burst_seconds` of refill.
+    fn set_per_minute(&mut self, per_minute: f64, burst_seconds: f64) {
         self.per_minute = per_minute;
-        self.capacity = per_minute;
+        self.capacity = (per_minute * burst_seconds / 60.0).max(1.0);
     }
 
     /// How long until `amount` is there; zero when it is.
@@ -214,8 +230,12 @@ impl Limiter {
         let now = Instant::now();
         Self {
             state: Mutex::new(State {
-                requests: limits.rpm.map(|limit| Bucket::new(limit, now)),
-                tokens: limits.tpm.map(|limit| Bucket::new(limit, now)),
+                requests: limits
+                    .rpm
+                    .map(|limit| Bucket::new(limit, limits.burst(), now)),
+                tokens: limits
+                    .tpm
+                    .map(|limit| Bucket::new(limit, limits.burst(), now)),
                 pace: None,
                 successes: VecDeque::new(),
                 paused_until: None,
@@ -260,8 +280,8 @@ impl Limiter {
             (limits.tpm, &mut state.tokens),
         ] {
             match (limit, bucket.as_mut()) {
-                (Some(limit), Some(bucket)) => bucket.set_per_minute(limit as f64),
-                (Some(limit), None) => *bucket = Some(Bucket::new(limit, now)),
+                (Some(limit), Some(bucket)) => bucket.set_per_minute(limit as f64, limits.burst()),
+                (Some(limit), None) => *bucket = Some(Bucket::new(limit, limits.burst(), now)),
                 (None, _) => {}
             }
         }
@@ -394,8 +414,8 @@ impl Permit {
             match bucket {
                 None => {
                     if let Some(limit) = limit.filter(|limit| *limit > 0) {
-                        let mut adopted = Bucket::new(limit, now);
-                        adopted.level = server_level;
+                        let mut adopted = Bucket::new(limit, DEFAULT_BURST_SECONDS, now);
+                        adopted.level = server_level.min(adopted.capacity);
                         *bucket = Some(adopted);
                         self.counted_by_server = true;
                     }
@@ -447,7 +467,32 @@ mod tests {
     use super::*;
 
     fn limiter(rpm: Option<u64>, tpm: Option<u64>) -> Arc<Limiter> {
-        Arc::new(Limiter::new(RateLimits { rpm, tpm }))
+        Arc::new(Limiter::new(RateLimits {
+            rpm,
+            tpm,
+            burst_seconds: Some(60.0),
+        }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn by_default_a_second_of_requests_passes_at_once_then_they_are_paced() {
+        let limiter = Arc::new(Limiter::new(RateLimits {
+            rpm: Some(600),
+            ..RateLimits::default()
+        }));
+        let start = Instant::now();
+        for _ in 0..10 {
+            limiter.admit(1, 100).await.settle(1);
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        for _ in 0..10 {
+            limiter.admit(1, 100).await.settle(1);
+        }
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(999) && waited < Duration::from_millis(1100),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

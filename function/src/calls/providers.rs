@@ -25,6 +25,10 @@ pub const PROVIDER_KEYS: &[(&str, &str)] = &[
     ("model", "the model of calls that name none"),
     ("rpm", "requests per minute the provider allows"),
     ("tpm", "tokens per minute the provider allows"),
+    (
+        "burst_seconds",
+        "how many seconds of the limits may go out at once (default 1)",
+    ),
     ("price_in_per_mtok", "USD per million input tokens"),
     ("price_out_per_mtok", "USD per million output tokens"),
     (
@@ -113,6 +117,7 @@ impl Provider {
             "model" => self.model = Some(text().ok_or("'model' cannot be empty")?),
             "rpm" => self.limits.rpm = Some(positive(key, value)?),
             "tpm" => self.limits.tpm = Some(positive(key, value)?),
+            "burst_seconds" => self.limits.burst_seconds = Some(positive(key, value)?),
             "price_in_per_mtok" => self.price_in_per_mtok = Some(price(key, value)?),
             "price_out_per_mtok" => self.price_out_per_mtok = Some(price(key, value)?),
             "max_batch_tokens" => self.max_batch_tokens = Some(positive(key, value)?),
@@ -134,6 +139,10 @@ impl Provider {
         push("model", self.model.clone());
         push("rpm", self.limits.rpm.map(|v| v.to_string()));
         push("tpm", self.limits.tpm.map(|v| v.to_string()));
+        push(
+            "burst_seconds",
+            self.limits.burst_seconds.map(|v| v.to_string()),
+        );
         push(
             "price_in_per_mtok",
             self.price_in_per_mtok.map(|v| v.to_string()),
