@@ -13,13 +13,14 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
 };
 
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
-use crate::exec::RechunkExec;
+use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec};
 use crate::io::{Output, Staging};
 
 fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
@@ -45,6 +46,8 @@ pub struct NodeTiming {
     pub failed_rows: usize,
     /// Async nodes: calls tried again.
     pub retries: usize,
+    /// Where and why the first row that got a null under `on_error = "null"` failed.
+    pub first_failure: Option<String>,
     /// Remote services: what the node's calls used.
     pub usage: ServiceUsage,
 }
@@ -90,6 +93,17 @@ impl fmt::Display for ServiceUsage {
     }
 }
 
+/// The first failure an operator's metrics keep.
+fn first_failure(metrics: &MetricsSet) -> Option<String> {
+    metrics.iter().find_map(|metric| match metric.value() {
+        MetricValue::Custom { name, value } if name == FIRST_FAILURE => value
+            .as_any()
+            .downcast_ref::<FirstFailure>()
+            .and_then(FirstFailure::reason),
+        _ => None,
+    })
+}
+
 impl NodeTiming {
     /// The figures of `operators`, the operators computing `node`: their compute time,
     /// instances, failures and retries summed, the rows the last one put out.
@@ -113,6 +127,9 @@ impl NodeTiming {
             timing.init_time += nanos("init_time");
             timing.failed_rows += value("failed_rows");
             timing.retries += value("retries");
+            if timing.first_failure.is_none() {
+                timing.first_failure = first_failure(&metrics);
+            }
             let usage = &mut timing.usage;
             usage.requests += value("requests");
             usage.input_tokens += value("input_tokens");
@@ -187,6 +204,9 @@ impl fmt::Display for RunSummary {
             }
             if node.failed_rows > 0 {
                 write!(f, "  failed rows {}", node.failed_rows)?;
+                if let Some(reason) = &node.first_failure {
+                    write!(f, " (first {reason})")?;
+                }
             }
             if node.retries > 0 {
                 write!(f, "  retries {}", node.retries)?;

@@ -13,6 +13,7 @@
 
 mod cache;
 mod calls;
+mod first_failure;
 mod gather;
 mod instances;
 mod node;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use datafusion::common::{Result, internal_err};
 use datafusion::physical_plan::ExecutionPlan;
 
+pub use first_failure::{FIRST_FAILURE, FirstFailure};
 pub use gather::GatherExec;
 pub use node::{NodeExec, NodeSpec};
 pub use rechunk::{RechunkExec, rechunk_stream};

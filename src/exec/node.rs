@@ -46,6 +46,7 @@ use tokio::sync::Semaphore;
 
 use super::cache::{CacheKey, ResultCache};
 use super::calls::with_retries;
+use super::first_failure::FirstFailure;
 use super::instances::InstancePool;
 use super::rechunk_stream;
 use crate::error::{FailedRow, NodeError};
@@ -88,6 +89,8 @@ struct RunState {
     pending: Mutex<HashMap<CacheKey, Arc<PendingCall>>>,
     /// The node's usage of remote services.
     usage: UsageMetrics,
+    /// Why the first nulled row failed.
+    first_failure: Arc<FirstFailure>,
 }
 
 /// The outcome of a call in flight that identical calls wait for.
@@ -181,6 +184,7 @@ impl NodeExec {
             slots: Semaphore::new(concurrency),
             pending: Mutex::new(HashMap::new()),
             usage: UsageMetrics::new(&self.metrics),
+            first_failure: FirstFailure::register(&self.metrics),
         });
         *run = Arc::downgrade(&state);
         Ok(state)
@@ -289,6 +293,15 @@ impl Worker {
         self.error_at(self.position(index, row), cause)
     }
 
+    /// Under `on_error = "null"`: `rows` rows from `row` of batch `index` got nulls for
+    /// `cause`; counted, and the first such failure kept for the summary.
+    fn nulled(&self, index: usize, row: usize, rows: usize, cause: impl fmt::Display) {
+        self.metrics.failed_rows.add(rows);
+        self.run
+            .first_failure
+            .record(|| format!("{}: {cause}", self.position(index, row)));
+    }
+
     /// What a try of an async call gets beside its arguments.
     fn context(&self, permit: Option<Permit>) -> CallContext<'_> {
         CallContext {
@@ -374,8 +387,8 @@ impl Worker {
             let single: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(row, 1)).collect();
             match compute(&single) {
                 Ok(value) => pieces.push(value),
-                Err(_) if self.spec.settings.on_error == OnError::Null => {
-                    self.metrics.failed_rows.add(1);
+                Err(error) if self.spec.settings.on_error == OnError::Null => {
+                    self.nulled(index, row, 1, message(&error));
                     pieces.push(new_null_array(data_type, 1));
                 }
                 Err(error) => return Err(self.failure(index, row, message(&error))),
@@ -510,7 +523,7 @@ impl Worker {
             match outcome {
                 Ok(value) => values.push(value),
                 Err(error) if !error.fatal && self.spec.settings.on_error == OnError::Null => {
-                    self.metrics.failed_rows.add(1);
+                    self.nulled(index, row, 1, error);
                     values.push(ScalarValue::try_from(data_type)?);
                 }
                 Err(error) => return Err(self.failure(index, row, error)),
@@ -547,7 +560,7 @@ impl Worker {
         match outcome {
             Ok(output) => Ok(output),
             Err(error) if !error.fatal && self.spec.settings.on_error == OnError::Null => {
-                self.metrics.failed_rows.add(rows);
+                self.nulled(index, 0, rows, error);
                 Ok(new_null_array(self.spec.output.data_type(), rows))
             }
             Err(error) => Err(self.failure(index, 0, error)),

@@ -416,7 +416,9 @@ async fn a_prompt_beyond_the_context_window_gets_a_null_and_is_not_retried() {
     assert_eq!(nulls, [3], "{rows:?}");
     assert_eq!(server.count("bad_requests"), 1, "the 400 was sent once");
     assert!(
-        stdout(&output).contains("failed rows 1"),
+        stdout(&output).contains(
+            "failed rows 1 (first failed on input row 2: provider 'local': HTTP 400: This model's maximum context length is 300 tokens"
+        ),
         "{}",
         stdout(&output)
     );

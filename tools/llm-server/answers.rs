@@ -35,6 +35,22 @@ pub fn tokens(text: &str) -> u64 {
         .len() as u64
 }
 
+/// The text of a message's `content`: a string, or a list of parts whose `text` parts count.
+fn message_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|part| match part["type"].as_str() {
+                Some("text") => part["text"].as_str().map(str::to_string),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|texts| texts.join("\n")),
+        _ => None,
+    }
+}
+
 /// A chat request, read from its JSON.
 #[derive(Debug)]
 pub struct Chat {
@@ -68,9 +84,10 @@ impl Chat {
         let mut prompt_tokens = 3;
         let mut text = String::new();
         for message in messages {
-            let content = message["content"]
-                .as_str()
-                .ok_or_else(|| invalid("every message needs a string 'content'"))?;
+            let content = message_text(&message["content"]).ok_or_else(|| {
+                invalid("every message needs a 'content': a string or a list of text parts")
+            })?;
+            let content = content.as_str();
             prompt_tokens += 4 + tokens(content);
             text.push_str(message["role"].as_str().unwrap_or("user"));
             text.push('\n');
