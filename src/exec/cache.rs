@@ -96,14 +96,21 @@ impl ResultCache {
         ScalarValue::try_from_array(batch.column(0), 0).ok()
     }
 
-    /// Keeps `value` under `key`; a failure to write only loses the entry.
-    pub fn put(&self, key: &CacheKey, value: &ScalarValue) {
-        let Some(bytes) = encode(value) else { return };
+    /// Keeps each value under its key, in one transaction; a failure to write only loses
+    /// the entries (said on stderr).
+    pub fn put_all(&self, entries: &[(CacheKey, ScalarValue)]) {
+        if entries.is_empty() {
+            return;
+        }
         let write = || -> Result<(), redb::Error> {
             let transaction = self.database.begin_write()?;
             {
                 let mut table = transaction.open_table(RESULTS)?;
-                table.insert(key, bytes.as_slice())?;
+                for (key, value) in entries {
+                    if let Some(bytes) = encode(value) {
+                        table.insert(key, bytes.as_slice())?;
+                    }
+                }
             }
             transaction.commit()?;
             Ok(())
@@ -163,7 +170,7 @@ mod tests {
         let key = ResultCache::key("llm", "", &[]);
         assert_eq!(cache.get(&key), None);
         let value = ScalarValue::Utf8(Some("an answer".into()));
-        cache.put(&key, &value);
+        cache.put_all(&[(key, value.clone())]);
         assert_eq!(cache.get(&key), Some(value));
     }
 }

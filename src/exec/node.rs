@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
+use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::array::{Array, ArrayRef, new_empty_array, new_null_array};
-use datafusion::arrow::compute::concat;
+use datafusion::arrow::compute::{concat, take};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -79,6 +80,44 @@ pub struct NodeSpec {
     /// `batch_size` rows, batch i in partition i % N), so that a row's position in the
     /// input is known.
     pub dealt_input: bool,
+}
+
+/// The rows a stateful or per-batch call computes: batch `index` of the partition, or
+/// only its `rows` (those the result cache did not have).
+#[derive(Debug, Clone, Copy)]
+struct Batch<'a> {
+    index: usize,
+    rows: Option<&'a [usize]>,
+}
+
+impl Batch<'_> {
+    fn whole(index: usize) -> Self {
+        Self { index, rows: None }
+    }
+
+    /// The batch's row that row `row` of the call is.
+    fn row(&self, row: usize) -> usize {
+        self.rows
+            .and_then(|rows| rows.get(row).copied())
+            .unwrap_or(row)
+    }
+}
+
+/// The results to keep: for each computed row with a key and a value, the pair.
+fn kept_results(
+    keys: &[Option<CacheKey>],
+    computed_rows: &[usize],
+    computed: &ArrayRef,
+) -> Result<Vec<(CacheKey, ScalarValue)>> {
+    let mut kept = Vec::new();
+    for (position, row) in computed_rows.iter().enumerate() {
+        if let Some(key) = keys[*row]
+            && computed.is_valid(position)
+        {
+            kept.push((key, ScalarValue::try_from_array(computed, position)?));
+        }
+    }
+    Ok(kept)
 }
 
 /// What the partitions of one run share.
@@ -322,9 +361,8 @@ impl Worker {
             .collect::<Result<Vec<_>>>()?;
         let started = Instant::now();
         let output = match &self.spec.function {
-            OperatorFunction::Stateful(_) => self.stateful(index, &arguments).await?,
             OperatorFunction::AsyncRow(_) => self.async_rows(index, &arguments).await?,
-            OperatorFunction::AsyncBatch(_) => self.async_batch(index, arguments).await?,
+            _ => self.cached_batch(index, arguments).await?,
         };
         if !matches!(self.spec.function, OperatorFunction::Stateful(_)) {
             self.metrics.compute_time.add_duration(started.elapsed());
@@ -344,7 +382,88 @@ impl Worker {
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 
-    async fn stateful(&self, index: usize, arguments: &[ArrayRef]) -> Result<ArrayRef> {
+    /// A batch's rows through the result cache, as the node's `cache` setting says, for a
+    /// stateful or per-batch function: rows whose result is kept are taken as they are, the
+    /// others computed together (the whole batch when none is kept) and kept.
+    async fn cached_batch(&self, index: usize, arguments: Vec<ArrayRef>) -> Result<ArrayRef> {
+        let meta = self.spec.function.meta();
+        let constants: Vec<Option<&ScalarValue>> = self
+            .spec
+            .constants
+            .constants
+            .iter()
+            .map(Option::as_ref)
+            .collect();
+        let deterministic = meta.deterministic(&constants);
+        let mode = self.spec.settings.cache;
+        let (reads, writes) = (mode.reads(deterministic), mode.writes(deterministic));
+        let cache = if reads || writes {
+            ResultCache::shared()
+        } else {
+            None
+        };
+        let Some(cache) = cache else {
+            return self.compute_batch(Batch::whole(index), arguments).await;
+        };
+        let scope = meta.cache_scope(&constants, &self.providers);
+        let rows = arguments.first().map_or(0, |a| a.len());
+        let mut keys = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let values = arguments
+                .iter()
+                .map(|array| ScalarValue::try_from_array(array, row))
+                .collect::<Result<Vec<_>>>()?;
+            let skipped = values.first().is_none_or(ScalarValue::is_null);
+            keys.push((!skipped).then(|| ResultCache::key(meta.name(), &scope, &values)));
+        }
+        let mut results: Vec<Option<ScalarValue>> = keys
+            .iter()
+            .map(|key| {
+                key.as_ref()
+                    .filter(|_| reads)
+                    .and_then(|key| cache.get(key))
+            })
+            .collect();
+        let misses: Vec<usize> = (0..rows).filter(|row| results[*row].is_none()).collect();
+        self.run.usage.cache_hits.add(rows - misses.len());
+        if misses.len() == rows {
+            let computed = self.compute_batch(Batch::whole(index), arguments).await?;
+            if writes {
+                cache.put_all(&kept_results(&keys, &misses, &computed)?);
+            }
+            return Ok(computed);
+        }
+        if !misses.is_empty() {
+            let indices = UInt32Array::from_iter_values(misses.iter().map(|row| *row as u32));
+            let subset = arguments
+                .iter()
+                .map(|array| take(array.as_ref(), &indices, None))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let batch = Batch {
+                index,
+                rows: Some(&misses),
+            };
+            let computed = self.compute_batch(batch, subset).await?;
+            let kept = kept_results(&keys, &misses, &computed)?;
+            if writes {
+                cache.put_all(&kept);
+            }
+            for (position, row) in misses.iter().enumerate() {
+                results[*row] = Some(ScalarValue::try_from_array(&computed, position)?);
+            }
+        }
+        ScalarValue::iter_to_array(results.into_iter().flatten())
+    }
+
+    /// A batch (or the rows of it `batch` names) of a stateful or per-batch function.
+    async fn compute_batch(&self, batch: Batch<'_>, arguments: Vec<ArrayRef>) -> Result<ArrayRef> {
+        match &self.spec.function {
+            OperatorFunction::Stateful(_) => self.stateful(batch, &arguments).await,
+            _ => self.async_batch(batch, arguments).await,
+        }
+    }
+
+    async fn stateful(&self, batch: Batch<'_>, arguments: &[ArrayRef]) -> Result<ArrayRef> {
         let pool = self
             .run
             .instances
@@ -362,7 +481,7 @@ impl Worker {
             let _timer = self.metrics.compute_time.timer();
             match checkout.instance().process(arguments) {
                 Ok(output) => Ok(output),
-                Err(error) => self.isolate_failing_rows(index, arguments, error, |args| {
+                Err(error) => self.isolate_failing_rows(batch, arguments, error, |args| {
                     checkout.instance().process(args)
                 }),
             }
@@ -375,7 +494,7 @@ impl Worker {
     /// with `on_error = null`, to null only the rows that fail.
     fn isolate_failing_rows(
         &self,
-        index: usize,
+        batch: Batch<'_>,
         arguments: &[ArrayRef],
         batch_error: DataFusionError,
         mut compute: impl FnMut(&[ArrayRef]) -> Result<ArrayRef>,
@@ -388,14 +507,16 @@ impl Worker {
             match compute(&single) {
                 Ok(value) => pieces.push(value),
                 Err(error) if self.spec.settings.on_error == OnError::Null => {
-                    self.nulled(index, row, 1, message(&error));
+                    self.nulled(batch.index, batch.row(row), 1, message(&error));
                     pieces.push(new_null_array(data_type, 1));
                 }
-                Err(error) => return Err(self.failure(index, row, message(&error))),
+                Err(error) => {
+                    return Err(self.failure(batch.index, batch.row(row), message(&error)));
+                }
             }
         }
         if pieces.is_empty() {
-            return Err(self.failure(index, 0, message(&batch_error)));
+            return Err(self.failure(batch.index, batch.row(0), message(&batch_error)));
         }
         let pieces: Vec<&dyn Array> = pieces.iter().map(|p| p.as_ref()).collect();
         Ok(concat(&pieces)?)
@@ -434,7 +555,7 @@ impl Worker {
                 joined.store(false, Ordering::Relaxed);
                 let outcome = self.call(function, values, data_type).await;
                 if let (Ok(value), true, Some(cache)) = (&outcome, writes, &cache) {
-                    cache.put(&key, value);
+                    cache.put_all(&[(key, value.clone())]);
                 }
                 outcome
             })
@@ -535,7 +656,7 @@ impl Worker {
         ScalarValue::iter_to_array(values)
     }
 
-    async fn async_batch(&self, index: usize, arguments: Vec<ArrayRef>) -> Result<ArrayRef> {
+    async fn async_batch(&self, batch: Batch<'_>, arguments: Vec<ArrayRef>) -> Result<ArrayRef> {
         let OperatorFunction::AsyncBatch(function) = &self.spec.function else {
             return Err(internal_datafusion_err!("not a per-batch async node"));
         };
@@ -560,10 +681,10 @@ impl Worker {
         match outcome {
             Ok(output) => Ok(output),
             Err(error) if !error.fatal && self.spec.settings.on_error == OnError::Null => {
-                self.nulled(index, 0, rows, error);
+                self.nulled(batch.index, batch.row(0), rows, error);
                 Ok(new_null_array(self.spec.output.data_type(), rows))
             }
-            Err(error) => Err(self.failure(index, 0, error)),
+            Err(error) => Err(self.failure(batch.index, batch.row(0), error)),
         }
     }
 }

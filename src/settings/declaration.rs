@@ -34,7 +34,7 @@ macro_rules! with_node_settings {
             cache: $crate::settings::CacheMode => $crate::settings::CacheMode
                 = $crate::settings::CacheMode::Auto, any,
                 "auto",
-                "The result cache on disk (`NODEFUSION_CACHE`, default `~/.cache/nodefusion`): `auto` reads and writes results of deterministic calls (`llm` at temperature 0 or with a seed, `embed`), `off`, `read`, `readwrite` (every result); identical calls in flight are sent once";
+                "The result cache on disk (`NODEFUSION_CACHE`, default `~/.cache/nodefusion`): `auto` reads and writes results of deterministic remote calls (`llm` at temperature 0 or with a seed, `embed_remote`), `off`, `read`, `readwrite` (every result: `embed`'s too); identical calls in flight are sent once";
             budget_usd: $crate::settings::Usd => Option<$crate::settings::Usd> = None, any,
                 "none",
                 "Remote calls: once the node's cost (from the provider's prices) reaches this many dollars, its further calls fail, or give nulls under `on_error = \"null\"`, saying so";

@@ -100,8 +100,8 @@ word_setting! {
 word_setting! {
     /// What a node does with the result cache (on disk, in `NODEFUSION_CACHE`).
     CacheMode ("`auto`, `off`, `read` or `readwrite`") {
-        /// Read and write results of deterministic calls (`llm` at temperature 0 or with a
-        /// seed, `embed`); leave the others alone.
+        /// Read and write results of deterministic remote calls (`llm` at temperature 0 or
+        /// with a seed, `embed_remote`); leave the others alone.
         #[default]
         Auto = "auto",
         /// Neither read nor write.

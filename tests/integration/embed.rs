@@ -161,3 +161,89 @@ async fn a_missing_model_is_a_planning_error_that_says_how_to_get_one() {
     );
     assert!(error.contains("model pull"), "{error}");
 }
+
+/// Runs `nodefusion run embed.toml` in `dir` with the result cache in `dir/cache` and
+/// `--set` items `set`; returns the summary.
+fn run_embed_file(dir: &std::path::Path, set: &[&str]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_nodefusion"));
+    command
+        .args(["run", "embed.toml"])
+        .current_dir(dir)
+        .env("NODEFUSION_CACHE", dir.join("cache"));
+    for item in set {
+        command.args(["--set", item]);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn with_cache_readwrite_repeated_texts_are_embedded_once_and_give_the_same_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, rows: usize| {
+        let sql = format!(
+            "COPY (SELECT value AS id, CASE WHEN value % 7 = 0 THEN NULL ELSE 'sentence number ' || value END AS text \
+             FROM generate_series(1, {rows}) ORDER BY value) TO '{}'",
+            dir.path().join(name).display()
+        );
+        async move {
+            datafusion::prelude::SessionContext::new()
+                .sql(&sql)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+        }
+    };
+    write("first.parquet", 20).await;
+    write("second.parquet", 30).await;
+    std::fs::write(
+        dir.path().join("embed.toml"),
+        "[input]\npath = \"first.parquet\"\n[output]\npath = \"out.parquet\"\nmode = \"overwrite\"\n\
+         [[nodes]]\nname = \"vector\"\nfunction = \"embed\"\ninputs = [\"text\"]\noutput = \"vector\"\n\
+         batch_size = 8\ncache = \"readwrite\"\n",
+    )
+    .unwrap();
+    let first = run_embed_file(dir.path(), &[]);
+    assert!(!first.contains("cache hits"), "{first}");
+    // 30 rows: the 20 of the first run (18 texts, 2 nulls) come from the cache, in batches
+    // that mix kept and new rows.
+    let second = run_embed_file(dir.path(), &["input.path=\"second.parquet\""]);
+    assert!(second.contains("cache hits 18,"), "{second}");
+    let ctx = new_context().unwrap();
+    let read = |ctx: &datafusion::prelude::SessionContext| {
+        let path = dir.path().join("out.parquet");
+        let ctx = ctx.clone();
+        async move {
+            ctx.sql(&format!(
+                "SELECT id, vector FROM '{}' ORDER BY id",
+                path.display()
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+        }
+    };
+    let cached = vectors(&read(&ctx).await);
+    run_embed_file(
+        dir.path(),
+        &[
+            "input.path=\"second.parquet\"",
+            "nodes.vector.cache=\"off\"",
+        ],
+    );
+    assert_eq!(
+        cached,
+        vectors(&read(&ctx).await),
+        "the same bits with and without the cache"
+    );
+    assert_eq!(cached.iter().filter(|v| v.is_none()).count(), 4);
+}

@@ -75,11 +75,6 @@ fn model_name(model: Option<&ScalarValue>) -> Result<&str> {
 }
 
 impl FunctionMeta for Embed {
-    /// The same model gives the same vector for the same text.
-    fn deterministic(&self, _args: &[Option<&ScalarValue>]) -> bool {
-        true
-    }
-
     fn name(&self) -> &str {
         "embed"
     }
