@@ -41,7 +41,7 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions,
 };
 use futures::StreamExt;
-use nodefusion_function::calls::{CallContext, Permit, Providers, UsageMetrics};
+use nodefusion_function::calls::{Admission, CallContext, Permit, Providers, UsageMetrics};
 use nodefusion_function::{AsyncRowFunction, CallError, InitOptions, OperatorFunction, skips_row};
 use tokio::sync::Semaphore;
 
@@ -595,6 +595,30 @@ impl Worker {
         Ok(())
     }
 
+    /// A call within the node's budget, admitted by its service's limiter (`admission`, as
+    /// the function asked), timed out and retried.
+    async fn retried<T, F, Fut>(
+        &self,
+        admission: std::result::Result<Option<Admission>, CallError>,
+        call: F,
+    ) -> std::result::Result<T, CallError>
+    where
+        F: FnMut(Option<Permit>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, CallError>>,
+    {
+        self.check_budget()?;
+        let admission = admission?;
+        with_retries(
+            &self.run.slots,
+            &self.spec.settings,
+            &self.metrics.retries,
+            &self.run.usage,
+            admission.as_ref(),
+            call,
+        )
+        .await
+    }
+
     /// One row's call: admitted by its service's limiter, timed out and retried.
     async fn call(
         &self,
@@ -602,16 +626,9 @@ impl Worker {
         values: &[ScalarValue],
         data_type: &DataType,
     ) -> std::result::Result<ScalarValue, CallError> {
-        self.check_budget()?;
-        let admission = function.admission(values, &self.providers)?;
-        with_retries(
-            &self.run.slots,
-            &self.spec.settings,
-            &self.metrics.retries,
-            &self.run.usage,
-            admission.as_ref(),
-            |permit| function.call(values, data_type, self.context(permit)),
-        )
+        self.retried(function.admission(values, &self.providers), |permit| {
+            function.call(values, data_type, self.context(permit))
+        })
         .await
     }
 
@@ -661,23 +678,11 @@ impl Worker {
             return Err(internal_datafusion_err!("not a per-batch async node"));
         };
         let rows = arguments.first().map_or(0, |a| a.len());
-        let admission = self
-            .check_budget()
-            .and_then(|()| function.admission(&arguments, &self.providers));
-        let outcome = match admission {
-            Ok(admission) => {
-                with_retries(
-                    &self.run.slots,
-                    &self.spec.settings,
-                    &self.metrics.retries,
-                    &self.run.usage,
-                    admission.as_ref(),
-                    |permit| function.call(&arguments, self.context(permit)),
-                )
-                .await
-            }
-            Err(error) => Err(error),
-        };
+        let outcome = self
+            .retried(function.admission(&arguments, &self.providers), |permit| {
+                function.call(&arguments, self.context(permit))
+            })
+            .await;
         match outcome {
             Ok(output) => Ok(output),
             Err(error) if !error.fatal && self.spec.settings.on_error == OnError::Null => {

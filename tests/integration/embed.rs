@@ -8,6 +8,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArra
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use nodefusion::{Input, Node, Pipeline, new_context};
 
+use crate::support::parquet_from_sql;
+
 #[derive(serde::Deserialize)]
 struct Reference {
     text: String,
@@ -185,24 +187,14 @@ fn run_embed_file(dir: &std::path::Path, set: &[&str]) -> String {
 #[tokio::test]
 async fn with_cache_readwrite_repeated_texts_are_embedded_once_and_give_the_same_vectors() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, rows: usize| {
-        let sql = format!(
-            "COPY (SELECT value AS id, CASE WHEN value % 7 = 0 THEN NULL ELSE 'sentence number ' || value END AS text \
-             FROM generate_series(1, {rows}) ORDER BY value) TO '{}'",
-            dir.path().join(name).display()
-        );
-        async move {
-            datafusion::prelude::SessionContext::new()
-                .sql(&sql)
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap();
-        }
+    let select = |rows: usize| {
+        format!(
+            "SELECT value AS id, CASE WHEN value % 7 = 0 THEN NULL ELSE 'sentence number ' || value END AS text \
+             FROM generate_series(1, {rows}) ORDER BY value"
+        )
     };
-    write("first.parquet", 20).await;
-    write("second.parquet", 30).await;
+    parquet_from_sql(&dir.path().join("first.parquet"), &select(20)).await;
+    parquet_from_sql(&dir.path().join("second.parquet"), &select(30)).await;
     std::fs::write(
         dir.path().join("embed.toml"),
         "[input]\npath = \"first.parquet\"\n[output]\npath = \"out.parquet\"\nmode = \"overwrite\"\n\

@@ -10,29 +10,20 @@ use std::path::Path;
 
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::parquet::record::Field;
-use datafusion::prelude::SessionContext;
 
 use crate::support::llm_server::{KEY_VARIABLE, LlmServer, command_with_key, nodefusion_with_key};
-use crate::support::{files_below, stderr, stdout};
+use crate::support::{files_below, parquet_from_sql, stderr, stdout};
 
 const KEY: &str = "sk-test-5f3a9c1e77d04b2b";
 
 /// Writes `rows` prompts of about `words` words each to `dir/prompts.parquet`.
 async fn prompts(dir: &Path, rows: usize, words: usize) {
-    let path = dir.join("prompts.parquet");
-    let sql = format!(
-        "COPY (SELECT value AS id, 'Question ' || value || ': ' || repeat('why is the river stone ', {repeat}) AS prompt \
-         FROM generate_series(1, {rows}) ORDER BY value) TO '{}'",
-        path.display(),
-        repeat = words / 5
+    let select = format!(
+        "SELECT value AS id, 'Question ' || value || ': ' || repeat('why is the river stone ', {}) AS prompt \
+         FROM generate_series(1, {rows}) ORDER BY value",
+        words / 5
     );
-    SessionContext::new()
-        .sql(&sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    parquet_from_sql(&dir.join("prompts.parquet"), &select).await;
 }
 
 /// A pipeline file answering every prompt with `llm`, with `provider` and `params` lines.
@@ -216,18 +207,11 @@ async fn a_killed_run_run_again_pays_only_for_the_calls_it_had_not_finished() {
 #[tokio::test]
 async fn identical_prompts_in_one_job_are_sent_once() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("prompts.parquet");
-    let sql = format!(
-        "COPY (SELECT value AS id, 'the same question ' || (value % 3) AS prompt FROM generate_series(1, 30) ORDER BY value) TO '{}'",
-        path.display()
-    );
-    SessionContext::new()
-        .sql(&sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    parquet_from_sql(
+        &dir.path().join("prompts.parquet"),
+        "SELECT value AS id, 'the same question ' || (value % 3) AS prompt FROM generate_series(1, 30) ORDER BY value",
+    )
+    .await;
     let server = LlmServer::start(&["--latency-ms", "20"], Some(KEY));
     let file = pipeline_file(
         dir.path(),
@@ -382,19 +366,12 @@ async fn a_rejected_key_stops_the_run_naming_the_provider_and_never_the_key() {
 #[tokio::test]
 async fn a_prompt_beyond_the_context_window_gets_a_null_and_is_not_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("prompts.parquet");
-    let sql = format!(
-        "COPY (SELECT value AS id, CASE WHEN value = 3 THEN repeat('far too long ', 200) ELSE 'short ' || value END AS prompt \
-         FROM generate_series(1, 5) ORDER BY value) TO '{}'",
-        path.display()
-    );
-    SessionContext::new()
-        .sql(&sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    parquet_from_sql(
+        &dir.path().join("prompts.parquet"),
+        "SELECT value AS id, CASE WHEN value = 3 THEN repeat('far too long ', 200) ELSE 'short ' || value END AS prompt \
+         FROM generate_series(1, 5) ORDER BY value",
+    )
+    .await;
     let server = LlmServer::start(
         &["--context-tokens", "300", "--error-rate", "0.3"],
         Some(KEY),
@@ -446,19 +423,12 @@ async fn a_prompt_beyond_the_context_window_gets_a_null_and_is_not_retried() {
 #[tokio::test]
 async fn a_json_schema_answer_parses_or_its_row_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("prompts.parquet");
-    let sql = format!(
-        "COPY (SELECT value AS id, CASE WHEN value = 2 THEN 'tell me [malformed-json]' ELSE 'tell me ' || value END AS prompt \
-         FROM generate_series(1, 4) ORDER BY value) TO '{}'",
-        path.display()
-    );
-    SessionContext::new()
-        .sql(&sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    parquet_from_sql(
+        &dir.path().join("prompts.parquet"),
+        "SELECT value AS id, CASE WHEN value = 2 THEN 'tell me [malformed-json]' ELSE 'tell me ' || value END AS prompt \
+         FROM generate_series(1, 4) ORDER BY value",
+    )
+    .await;
     let server = LlmServer::start(&[], Some(KEY));
     let schema = r#"{\"type\": \"object\", \"properties\": {\"label\": {\"type\": \"string\", \"enum\": [\"yes\", \"no\"]}, \"score\": {\"type\": \"integer\"}}}"#;
     let file = pipeline_file(
@@ -517,19 +487,12 @@ fn sql_sessions_declare_providers_with_set() {
 #[tokio::test]
 async fn embed_remote_sends_many_texts_per_request_within_the_token_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("prompts.parquet");
-    let sql = format!(
-        "COPY (SELECT value AS id, CASE WHEN value = 5 THEN NULL WHEN value = 6 THEN '' \
-         ELSE 'text number ' || (value % 40) END AS prompt FROM generate_series(1, 100) ORDER BY value) TO '{}'",
-        path.display()
-    );
-    SessionContext::new()
-        .sql(&sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    parquet_from_sql(
+        &dir.path().join("prompts.parquet"),
+        "SELECT value AS id, CASE WHEN value = 5 THEN NULL WHEN value = 6 THEN '' \
+         ELSE 'text number ' || (value % 40) END AS prompt FROM generate_series(1, 100) ORDER BY value",
+    )
+    .await;
     let server = LlmServer::start(&["--latency-ms", "5"], Some(KEY));
     let text = format!(
         r#"[input]

@@ -184,3 +184,15 @@ fn respond(root: &Path, request: &str) -> Vec<u8> {
     }
     response
 }
+
+/// Writes the rows of the SQL query `select` to the Parquet file `path`.
+pub async fn parquet_from_sql(path: &Path, select: &str) {
+    let sql = format!("COPY ({select}) TO '{}'", path.display());
+    datafusion::prelude::SessionContext::new()
+        .sql(&sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+}

@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 
 use nodefusion_function::arrays::StringColumn;
 use nodefusion_function::calls::{Admission, CallContext, Providers};
-use nodefusion_function::{AsyncBatchFunction, CallError, FunctionMeta, string_argument_type};
+use nodefusion_function::{AsyncBatchFunction, CallError, FunctionMeta};
 
 use super::DOC_SECTION_LLM;
+use super::arguments::{Number, coerce_arguments, provider_url};
 use super::service::Endpoint;
 use super::tokens::count_tokens;
 use crate::embedding::{distinct_texts, vector_array, vector_type};
@@ -173,27 +174,12 @@ impl FunctionMeta for EmbedRemote {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.is_empty() || arg_types.len() > PARAMETERS.len() {
-            return plan_err!(
-                "embed_remote takes (text [, model [, provider [, dimensions]]]), got {} arguments",
-                arg_types.len()
-            );
-        }
-        arg_types
-            .iter()
-            .zip(PARAMETERS)
-            .map(|(data_type, name)| {
-                let wanted = if name == "dimensions" {
-                    (data_type.is_integer() || data_type.is_null()).then_some(DataType::Int64)
-                } else {
-                    string_argument_type(data_type)
-                };
-                match wanted {
-                    Some(wanted) => Ok(wanted),
-                    None => plan_err!("embed_remote: {name} cannot be {data_type}"),
-                }
-            })
-            .collect()
+        coerce_arguments(
+            self.name(),
+            arg_types,
+            &PARAMETERS,
+            &[("dimensions", Number::Whole)],
+        )
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
@@ -233,16 +219,7 @@ impl FunctionMeta for EmbedRemote {
 
     /// The provider's URL.
     fn cache_scope(&self, args: &[Option<&ScalarValue>], providers: &Providers) -> String {
-        let name = args
-            .get(2)
-            .copied()
-            .flatten()
-            .and_then(|value| value.try_as_str().flatten());
-        providers
-            .resolve(name)
-            .ok()
-            .and_then(|(_, provider)| provider.base_url)
-            .unwrap_or_default()
+        provider_url(args, 2, providers)
     }
 }
 

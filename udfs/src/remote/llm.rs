@@ -8,13 +8,14 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
 use serde_json::{Value, json};
 
 use nodefusion_function::calls::{Admission, CallContext, Providers};
-use nodefusion_function::{AsyncRowFunction, CallError, FunctionMeta, string_argument_type};
+use nodefusion_function::{AsyncRowFunction, CallError, FunctionMeta};
 
+use super::arguments::{Number, coerce_arguments, provider_url};
 use super::service::Endpoint;
 use super::tokens::count_tokens;
 
@@ -212,32 +213,16 @@ impl FunctionMeta for Llm {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.is_empty() || arg_types.len() > PARAMETERS.len() {
-            return plan_err!(
-                "llm takes 1 to {} arguments ({}), got {}",
-                PARAMETERS.len(),
-                PARAMETERS.join(", "),
-                arg_types.len()
-            );
-        }
-        arg_types
-            .iter()
-            .zip(PARAMETERS)
-            .map(|(data_type, name)| {
-                let wanted =
-                    match name {
-                        "temperature" => (data_type.is_numeric() || data_type.is_null())
-                            .then_some(DataType::Float64),
-                        "max_tokens" | "seed" => (data_type.is_integer() || data_type.is_null())
-                            .then_some(DataType::Int64),
-                        _ => string_argument_type(data_type),
-                    };
-                match wanted {
-                    Some(wanted) => Ok(wanted),
-                    None => plan_err!("llm: {name} cannot be {data_type}"),
-                }
-            })
-            .collect()
+        coerce_arguments(
+            self.name(),
+            arg_types,
+            &PARAMETERS,
+            &[
+                ("temperature", Number::Float),
+                ("max_tokens", Number::Whole),
+                ("seed", Number::Whole),
+            ],
+        )
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -269,16 +254,7 @@ impl FunctionMeta for Llm {
 
     /// The provider's URL.
     fn cache_scope(&self, args: &[Option<&ScalarValue>], providers: &Providers) -> String {
-        let name = args
-            .get(2)
-            .copied()
-            .flatten()
-            .and_then(|value| value.try_as_str().flatten());
-        providers
-            .resolve(name)
-            .ok()
-            .and_then(|(_, provider)| provider.base_url)
-            .unwrap_or_default()
+        provider_url(args, 2, providers)
     }
 }
 

@@ -7,6 +7,7 @@
 //! (`nodefusion_function::calls::Providers`); every call to a provider's model passes that
 //! model's process-wide limiter; [`service`] sends the requests and reads the answers.
 
+mod arguments;
 mod embed_remote;
 mod llm;
 mod service;
