@@ -639,25 +639,31 @@ impl Worker {
         let rows = arguments.first().map_or(0, |a| a.len());
         let data_type = self.spec.output.data_type();
         let concurrency = self.spec.settings.max_concurrency.unwrap_or(1).max(1);
-        let calls = futures::stream::iter(0..rows)
+        // Unordered, so that a slow call does not hold back the calls after it (head-of-line
+        // blocking); the results are put back in row order.
+        let mut calls = futures::stream::iter(0..rows)
             .map(|row| async move {
-                let values = arguments
-                    .iter()
-                    .map(|array| ScalarValue::try_from_array(array, row))
-                    .collect::<Result<Vec<_>>>()
-                    .map_err(|error| CallError::permanent(error.to_string()))?;
-                if skips_row(function.as_ref(), &values) {
-                    return ScalarValue::try_from(data_type)
-                        .map_err(|error| CallError::permanent(error.to_string()));
-                }
-                self.cached_call(function.as_ref(), &values, data_type)
-                    .await
+                let call = async {
+                    let values = arguments
+                        .iter()
+                        .map(|array| ScalarValue::try_from_array(array, row))
+                        .collect::<Result<Vec<_>>>()
+                        .map_err(|error| CallError::permanent(error.to_string()))?;
+                    if skips_row(function.as_ref(), &values) {
+                        return ScalarValue::try_from(data_type)
+                            .map_err(|error| CallError::permanent(error.to_string()));
+                    }
+                    self.cached_call(function.as_ref(), &values, data_type)
+                        .await
+                };
+                (row, call.await)
             })
-            .buffered(concurrency.min(rows.max(1)))
+            .buffer_unordered(concurrency.min(rows.max(1)))
             .collect::<Vec<_>>()
             .await;
+        calls.sort_unstable_by_key(|(row, _)| *row);
         let mut values = Vec::with_capacity(rows);
-        for (row, outcome) in calls.into_iter().enumerate() {
+        for (row, outcome) in calls {
             match outcome {
                 Ok(value) => values.push(value),
                 Err(error) if !error.fatal && self.spec.settings.on_error == OnError::Null => {
