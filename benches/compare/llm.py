@@ -250,7 +250,8 @@ def report(rows, worker_counts, systems, setup):
              "the latency, not the limit, bounds every system. Each cell: % of ideal, wall time, 429s; or "
              "the calls lost (failed after the client's retries) or the job failing. Daft's cells at 1 and 4 "
              "workers are faster because `DAFT_MAX_ASYNC_UDF_INFLIGHT_TASKS` does not hold its calls in "
-             "flight to that number (the server's `most_in_flight` in llm.json says how many it sent).", "",
+             "flight to that number (asked for 1, it sent 2 at once; `most_in_flight` in llm.json, from the "
+             "next run on).", "",
              "| workers | " + " | ".join(systems) + " |", "| --- |" + " --- |" * len(systems)]
     for workers in worker_counts:
         cells = []
