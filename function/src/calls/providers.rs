@@ -67,11 +67,9 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
     key: &str,
     value: &str,
 ) -> Result<T, String> {
-    let parsed: T = number(key, value)?;
-    if parsed > T::default() {
-        Ok(parsed)
-    } else {
-        Err(format!("'{key}' must be more than 0, got '{value}'"))
+    match value.trim().parse::<T>() {
+        Ok(parsed) if parsed > T::default() => Ok(parsed),
+        _ => Err(format!("'{key}' must be a number above 0, got '{value}'")),
     }
 }
 

@@ -115,6 +115,23 @@ fn rate_limit_wait(response: &reqwest::Response) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
+/// A transport error with its causes (`error sending request: ... Connection refused`),
+/// without the URL.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The `error.message` of an error answer, shortened.
 fn error_message(body: &str) -> String {
     let message = serde_json::from_str::<Value>(body)
@@ -162,7 +179,7 @@ impl Endpoint {
         }
         context.usage.requests.add(1);
         let response = request.send().await.map_err(|error| {
-            CallError::transient(format!("provider '{name}': {}", error.without_url()), None)
+            CallError::transient(format!("provider '{name}': {}", describe(error)), None)
         })?;
         let status = response.status();
         if let Some(permit) = &mut context.permit {
@@ -188,7 +205,7 @@ impl Endpoint {
             )));
         }
         let text = response.text().await.map_err(|error| {
-            CallError::transient(format!("provider '{name}': {}", error.without_url()), None)
+            CallError::transient(format!("provider '{name}': {}", describe(error)), None)
         })?;
         if status.is_server_error() {
             return Err(CallError::transient(
