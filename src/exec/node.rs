@@ -584,7 +584,10 @@ impl Worker {
                 spent as f64 / 1e9
             )));
         }
-        let tokens = (usage.input_tokens.value() + usage.output_tokens.value()) as u64;
+        let tokens = usage
+            .input_tokens
+            .value()
+            .saturating_add(usage.output_tokens.value()) as u64;
         if let Some(limit) = settings.max_tokens_total
             && tokens >= limit
         {

@@ -295,7 +295,7 @@ impl AsyncBatchFunction for EmbedRemote {
                 .endpoint
                 .post("/embeddings", &body, &mut context)
                 .await?;
-            used += usage.input + usage.output;
+            used = used.saturating_add(usage.input.saturating_add(usage.output));
             read_vectors(
                 &answer,
                 texts.len(),

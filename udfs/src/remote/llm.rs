@@ -284,7 +284,7 @@ impl AsyncRowFunction for Llm {
             .post("/chat/completions", &call.body, &mut context)
             .await?;
         if let Some(permit) = context.permit {
-            permit.settle(usage.input + usage.output);
+            permit.settle(usage.input.saturating_add(usage.output));
         }
         let content = answer["choices"][0]["message"]["content"]
             .as_str()

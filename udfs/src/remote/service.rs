@@ -67,7 +67,19 @@ pub fn provider_duration(text: &str) -> Option<Duration> {
         total += number * seconds;
         rest = &rest[unit_end..];
     }
-    Some(Duration::from_secs_f64(total))
+    server_wait(total)
+}
+
+/// The longest wait a server's answer is taken at.
+const LONGEST_SERVER_WAIT: Duration = Duration::from_secs(3600);
+
+/// `seconds` a server asked to wait, as a duration of at most an hour; `None` for a value
+/// that is not a wait (negative, not a number).
+fn server_wait(seconds: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .map(|wait| wait.min(LONGEST_SERVER_WAIT))
+        .or_else(|| (seconds.is_finite() && seconds > 0.0).then_some(LONGEST_SERVER_WAIT))
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
@@ -97,11 +109,11 @@ fn server_budgets(response: &reqwest::Response) -> ServerBudgets {
 fn rate_limit_wait(response: &reqwest::Response) -> Duration {
     let milliseconds = header(response, "retry-after-ms")
         .and_then(|value| value.trim().parse::<f64>().ok())
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        .and_then(|ms| server_wait(ms / 1000.0));
     let seconds = || {
         header(response, "retry-after")
             .and_then(|value| value.trim().parse::<f64>().ok())
-            .map(Duration::from_secs_f64)
+            .and_then(server_wait)
     };
     let reset = || {
         ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
@@ -247,6 +259,20 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_a_server_asks_for_are_kept_within_an_hour_and_nonsense_is_ignored() {
+        assert_eq!(server_wait(2.5), Some(Duration::from_millis(2500)));
+        assert_eq!(server_wait(1e30), Some(LONGEST_SERVER_WAIT));
+        assert_eq!(server_wait(f64::INFINITY), None);
+        assert_eq!(server_wait(-5.0), None);
+        assert_eq!(server_wait(f64::NAN), None);
+        assert_eq!(
+            provider_duration("99999999999999999999h"),
+            Some(LONGEST_SERVER_WAIT)
+        );
+        assert_eq!(provider_duration("-1s"), None);
+    }
 
     #[test]
     fn provider_durations_read_as_the_providers_write_them() {
