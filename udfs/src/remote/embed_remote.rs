@@ -285,7 +285,7 @@ impl AsyncBatchFunction for EmbedRemote {
             .max_batch_tokens
             .unwrap_or(DEFAULT_MAX_BATCH_TOKENS);
         let mut vectors: Vec<f32> = Vec::with_capacity(distinct.len() * dimension);
-        let mut used = 0;
+        let mut used: u64 = 0;
         for (texts, _) in requests(&distinct, max_tokens) {
             let mut body = json!({"model": call.model, "input": texts});
             if let Some(dimensions) = call.dimensions {
