@@ -74,6 +74,9 @@ pub enum Error {
     /// An input could not be read.
     #[error("input '{path}': {message}")]
     Input { path: String, message: String },
+    /// A cluster's scheduler or executor could not be reached, started or used.
+    #[error("cluster at {address}: {message}")]
+    Cluster { address: String, message: String },
     /// A node's function failed at run time.
     #[error(transparent)]
     Node(NodeError),

@@ -13,6 +13,7 @@
 //! physical plans, with `plan`'s nodes and `exec`'s operators) -> `run` (into an output,
 //! with a summary).
 
+pub mod cluster;
 mod compile;
 pub mod config;
 pub mod datagen;

@@ -23,11 +23,24 @@ pub fn new_context() -> Result<SessionContext> {
     new_context_with_config(SessionConfig::new())
 }
 
+/// `config` with what nodefusion needs: the information schema and the `nodefusion.*`
+/// options (kept if `config` has them already).
+pub fn nodefusion_config(config: SessionConfig) -> SessionConfig {
+    let config = config.with_information_schema(true);
+    if config
+        .options()
+        .extensions
+        .get::<SessionOptions>()
+        .is_some()
+    {
+        return config;
+    }
+    config.with_option_extension(SessionOptions::default())
+}
+
 /// A new session with every nodefusion feature, from a user's own configuration.
 pub fn new_context_with_config(config: SessionConfig) -> Result<SessionContext> {
-    let config = config
-        .with_information_schema(true)
-        .with_option_extension(SessionOptions::default());
+    let config = nodefusion_config(config);
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)

@@ -8,6 +8,7 @@ macro_rules! out {
     }};
 }
 
+mod cluster;
 mod functions;
 mod model;
 mod pipeline;
@@ -41,6 +42,47 @@ enum Command {
     /// Install or list models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Start a process of a Ballista cluster that runs nodefusion's SQL and pipelines.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// The processes of a cluster. Their gRPC has no authentication: they bind to 127.0.0.1
+/// unless told otherwise; bind them elsewhere only on a network you trust.
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// The scheduler: plans jobs and hands their tasks to executors.
+    Scheduler {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// Seconds without a heartbeat after which an executor is taken for dead and its
+        /// tasks run elsewhere.
+        #[arg(long, default_value_t = 30)]
+        executor_timeout: u64,
+    },
+    /// An executor: runs tasks, keeps their shuffle output in its work directory.
+    Executor {
+        /// The scheduler's address.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: std::net::SocketAddr,
+        /// The address of its data service (Arrow Flight); its gRPC service takes the
+        /// next port.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// The host name other processes reach it by, if not the bind address.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Its own directory for shuffle files (not shared with another executor).
+        #[arg(long)]
+        work_dir: PathBuf,
+        /// Seconds between heartbeats.
+        #[arg(long, default_value_t = 5)]
+        heartbeat: u64,
+        /// Tasks run at once (default: the cores).
+        #[arg(long)]
+        slots: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +115,10 @@ struct PipelineArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Run on the Ballista cluster whose scheduler is at this URL (`df://HOST:PORT`),
+    /// started with `nodefusion cluster`.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
 }
 
 /// How `nodefusion sql` prints results.
@@ -97,6 +143,10 @@ struct SqlArgs {
     /// Write the results to this file instead of stdout (required for parquet).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Run on the Ballista cluster whose scheduler is at this URL (`df://HOST:PORT`),
+    /// started with `nodefusion cluster`.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(args) => pipeline::explain(args).await,
         Command::Sql(args) => sql::run(args).await,
         Command::Functions => functions::list(),
+        Command::Cluster(command) => cluster::run(command).await,
         Command::Model(ModelCommand::Pull { name }) => model::pull(&name).await,
         Command::Model(ModelCommand::List) => model::list(),
         Command::GenDocs(args) => {

@@ -23,7 +23,10 @@ use super::{OutputFormat, SqlArgs};
 
 /// Runs `nodefusion sql`.
 pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
-    let ctx = new_context()?;
+    let ctx = match &args.cluster {
+        Some(url) => nodefusion::cluster::connect(url).await?,
+        None => new_context()?,
+    };
     let text = match (&args.query, &args.file) {
         (Some(query), _) => query.clone(),
         (None, Some(file)) => {

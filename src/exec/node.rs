@@ -172,6 +172,11 @@ impl NodeExec {
         Self::with_properties(input, spec, Arc::new(properties))
     }
 
+    /// What the node computes.
+    pub fn spec(&self) -> &NodeSpec {
+        &self.spec
+    }
+
     fn with_properties(
         input: Arc<dyn ExecutionPlan>,
         spec: Arc<NodeSpec>,

@@ -142,6 +142,11 @@ impl RechunkExec {
             properties,
         }
     }
+
+    /// The rows per batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
 }
 
 impl DisplayAs for RechunkExec {

@@ -56,6 +56,11 @@ impl ScatterExec {
         ))
     }
 
+    /// The partitions dealt over.
+    pub fn partitions(&self) -> usize {
+        self.partitions
+    }
+
     fn with_properties(
         input: Arc<dyn ExecutionPlan>,
         partitions: usize,

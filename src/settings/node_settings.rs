@@ -46,17 +46,28 @@ pub struct SettingDoc {
 pub trait Resolve<T> {
     /// `layer` if set, else `builtin`.
     fn resolve(layer: Option<T>, builtin: Self) -> Self;
+
+    /// The resolved value as a layer that resolves to it again.
+    fn into_layer(self) -> Option<T>;
 }
 
 impl<T> Resolve<T> for T {
     fn resolve(layer: Option<T>, builtin: T) -> T {
         layer.unwrap_or(builtin)
     }
+
+    fn into_layer(self) -> Option<T> {
+        Some(self)
+    }
 }
 
 impl<T> Resolve<T> for Option<T> {
     fn resolve(layer: Option<T>, builtin: Option<T>) -> Option<T> {
         layer.or(builtin)
+    }
+
+    fn into_layer(self) -> Option<T> {
+        self
     }
 }
 
@@ -163,6 +174,7 @@ macro_rules! define_node_settings {
             }
 
             /// The settings with the built-in value for every unset one.
+            /// [`RunSettings::as_layer`] is its inverse.
             pub fn with_builtins(&self) -> RunSettings {
                 RunSettings {
                     $($name: <$resolved as Resolve<$value>>::resolve(
@@ -176,6 +188,23 @@ macro_rules! define_node_settings {
 }
 
 with_node_settings!(define_node_settings!);
+
+macro_rules! define_run_settings_layer {
+    ([] $($name:ident : $value:ty => $resolved:ty = $builtin:expr, $check:ident,
+        $default:literal, $doc:literal;)*) => {
+        impl RunSettings {
+            /// These settings as one layer: [`NodeSettings::with_builtins`] of it gives
+            /// them back (how they travel to a cluster's executors, as text entries).
+            pub fn as_layer(&self) -> NodeSettings {
+                NodeSettings {
+                    $($name: <$resolved as Resolve<$value>>::into_layer(self.$name),)*
+                }
+            }
+        }
+    };
+}
+
+with_node_settings!(define_run_settings_layer!);
 
 impl NodeSettings {
     /// One layer of `layers`, highest first: each setting from the first layer that sets it.

@@ -67,12 +67,12 @@ pub struct TopK;
 
 /// One side of the search: a table or Parquet path, its vector column and its id column.
 #[derive(Debug, Clone)]
-struct Side {
+pub(super) struct Side {
     /// `passages` or `queries`, for errors.
-    role: &'static str,
-    source: String,
-    vector: String,
-    id: Option<String>,
+    pub(super) role: &'static str,
+    pub(super) source: String,
+    pub(super) vector: String,
+    pub(super) id: Option<String>,
 }
 
 impl Side {
@@ -132,10 +132,10 @@ impl Side {
 
 /// Everything a call says.
 #[derive(Debug)]
-struct Search {
-    passages: Side,
-    queries: Side,
-    k: usize,
+pub(super) struct Search {
+    pub(super) passages: Side,
+    pub(super) queries: Side,
+    pub(super) k: usize,
 }
 
 fn string_argument(exprs: &[Expr], position: usize, name: &str) -> Result<String> {
@@ -189,7 +189,7 @@ impl Search {
         })
     }
 
-    fn output_schema(&self, passage_id: DataType, query_id: DataType) -> SchemaRef {
+    pub(super) fn output_schema(&self, passage_id: DataType, query_id: DataType) -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("query_id", query_id, true),
             Field::new("passage_id", passage_id, true),
@@ -245,9 +245,9 @@ impl TableFunctionImpl for TopK {
 
 /// The table a call of `top_k` stands for.
 #[derive(Debug)]
-struct TopKTable {
-    search: Arc<Search>,
-    schema: SchemaRef,
+pub(super) struct TopKTable {
+    pub(super) search: Arc<Search>,
+    pub(super) schema: SchemaRef,
 }
 
 #[async_trait]
@@ -296,18 +296,18 @@ impl TableProvider for TopKTable {
 /// The operator: its children are the passages and the queries, each projected to its
 /// vector and id columns.
 #[derive(Debug)]
-struct TopKExec {
-    search: Arc<Search>,
+pub(super) struct TopKExec {
+    pub(super) search: Arc<Search>,
     /// Every output column, before the projection.
-    full_schema: SchemaRef,
-    projection: Option<Vec<usize>>,
+    pub(super) full_schema: SchemaRef,
+    pub(super) projection: Option<Vec<usize>>,
     passages: Arc<dyn ExecutionPlan>,
     queries: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
 }
 
 impl TopKExec {
-    fn new(
+    pub(super) fn new(
         search: Arc<Search>,
         full_schema: SchemaRef,
         projection: Option<Vec<usize>>,

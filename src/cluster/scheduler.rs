@@ -1,0 +1,62 @@
+//! [`run_scheduler`]: a Ballista scheduler that plans nodefusion's SQL and pipelines, with
+//! every nodefusion function, option and codec.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+
+use super::session::{cluster_config, cluster_state};
+use super::{NodefusionLogicalCodec, NodefusionPhysicalCodec};
+use crate::error::{Error, Result};
+
+/// How a scheduler is started.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// The address it listens on (gRPC, no authentication: keep it on 127.0.0.1 or a
+    /// private network).
+    pub bind: SocketAddr,
+    /// How long an executor may stay silent before it is taken for dead and its tasks are
+    /// run elsewhere.
+    pub executor_timeout_seconds: u64,
+}
+
+/// Runs a scheduler until the process is stopped.
+pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
+    let timeout = options.executor_timeout_seconds.max(1);
+    let config = SchedulerConfig {
+        bind_host: options.bind.ip().to_string(),
+        bind_port: options.bind.port(),
+        executor_timeout_seconds: timeout,
+        // The reaper looks often enough for the timeout to mean what it says.
+        expire_dead_executor_interval_seconds: (timeout / 4).max(1),
+        // With no executor left, a job fails after this long instead of waiting forever.
+        no_executors_grace_period_seconds: timeout,
+        override_config_producer: Some(Arc::new(cluster_config)),
+        override_session_builder: Some(Arc::new(cluster_state)),
+        override_logical_codec: Some(Arc::new(NodefusionLogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(NodefusionPhysicalCodec::default())),
+        ..SchedulerConfig::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(|error| cluster_error(&options.bind, error))?;
+    eprintln!(
+        "nodefusion scheduler listening on {} (executors are taken for dead after {timeout} s \
+         of silence)",
+        options.bind
+    );
+    start_server(cluster, options.bind, Arc::new(config))
+        .await
+        .map_err(|error| cluster_error(&options.bind, error))
+}
+
+/// A failure of the scheduler at `bind`.
+fn cluster_error(bind: &SocketAddr, error: impl std::fmt::Display) -> Error {
+    Error::Cluster {
+        address: bind.to_string(),
+        message: error.to_string(),
+    }
+}
