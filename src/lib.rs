@@ -31,5 +31,5 @@ pub use compile::{CompiledPipeline, NodeOperators};
 pub use error::{Error, FailedRow, NodeError, Result};
 pub use io::{FileFormat, Input, Output, Staging, WriteMode};
 pub use pipeline::{Node, NodeBody, NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedNode};
-pub use run::{NodeTiming, RunSummary, ServiceUsage};
+pub use run::{NodeTiming, RemoteRunner, RunSummary, ServiceUsage};
 pub use session::new_context;

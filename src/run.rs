@@ -161,6 +161,26 @@ pub struct RunSummary {
     pub files: Vec<PathBuf>,
     /// What interrupted runs had left beside the output, and what was done with it.
     pub cleared: Vec<String>,
+    /// The cluster the run ran on, if not here; its nodes' figures stay on its executors
+    /// (`nodes` is empty).
+    pub cluster: Option<String>,
+}
+
+/// Where a run's plan runs when not in this process: a cluster's name, for the summary,
+/// and the operator that runs a plan there and streams its rows back.
+pub struct RemoteRunner {
+    /// The cluster, as the user named it.
+    pub name: String,
+    /// The operator running a plan there.
+    pub job: Box<dyn Fn(Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> + Send + Sync>,
+}
+
+impl fmt::Debug for RemoteRunner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteRunner")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Display for RunSummary {
@@ -222,6 +242,12 @@ impl fmt::Display for RunSummary {
         for line in &self.cleared {
             writeln!(f, "  {line}")?;
         }
+        if let Some(cluster) = &self.cluster {
+            writeln!(
+                f,
+                "  ran on the cluster at {cluster} (the nodes' figures stay on its executors)"
+            )?;
+        }
         Ok(())
     }
 }
@@ -237,14 +263,29 @@ impl CompiledPipeline {
     pub async fn write_observed(
         &self,
         output: &Output,
+        observe: impl FnMut(usize),
+    ) -> Result<RunSummary> {
+        self.write_observed_on(output, observe, None).await
+    }
+
+    /// Like [`Self::write_observed`], with the plan run by `remote` when given (a
+    /// cluster's job): the rows still come back to this process's sink, which writes them
+    /// into staging and commits only when the whole job has succeeded.
+    pub async fn write_observed_on(
+        &self,
+        output: &Output,
         mut observe: impl FnMut(usize),
+        remote: Option<&RemoteRunner>,
     ) -> Result<RunSummary> {
         let started = Instant::now();
         self.check_partition_columns(output)?;
         let staging = output.stage()?;
         let plan = self.instance()?;
-        let sink = self.sink_plan(Arc::clone(&plan), output, &staging).await?;
-        let last = Arc::clone(&plan);
+        let last = match remote {
+            Some(remote) => (remote.job)(Arc::clone(&plan)),
+            None => Arc::clone(&plan),
+        };
+        let sink = self.sink_plan(Arc::clone(&last), output, &staging).await?;
         let task_ctx = self.session_state().task_ctx();
         let run = SpawnedTask::spawn(collect(sink, task_ctx)).join();
         tokio::pin!(run);
@@ -263,14 +304,22 @@ impl CompiledPipeline {
         observe(output_rows(&last));
         let cleared = staging.cleared().to_vec();
         let files = staging.commit()?;
-        Ok(summarize(
+        let mut summary = summarize(
             &self.graph().name,
             self.node_operators(),
             &plan,
             started.elapsed(),
             files,
             cleared,
-        ))
+        );
+        if let Some(remote) = remote {
+            summary.rows_out = output_rows(&last);
+            // A pipeline's nodes add columns, never rows.
+            summary.rows_in = summary.rows_out;
+            summary.nodes.clear();
+            summary.cluster = Some(remote.name.clone());
+        }
+        Ok(summary)
     }
 
     fn check_partition_columns(&self, output: &Output) -> Result<()> {
@@ -360,5 +409,6 @@ fn summarize(
         nodes,
         files,
         cleared,
+        cluster: None,
     }
 }

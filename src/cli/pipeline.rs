@@ -45,8 +45,14 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
         )
     })?;
     let progress = Progress::new(compiled.expected_rows(), args.quiet);
+    let remote = args
+        .cluster
+        .as_deref()
+        .map(|url| nodefusion::cluster::cluster_runner(url, &compiled))
+        .transpose()?;
+    let write = compiled.write_observed_on(&output, |rows| progress.set(rows), remote.as_ref());
     let summary = tokio::select! {
-        summary = compiled.write_observed(&output, |rows| progress.set(rows)) => summary,
+        summary = write => summary,
         _ = tokio::signal::ctrl_c() => {
             progress.finish();
             return Err(anyhow!("interrupted; nothing was written to {}", output.path().display()));

@@ -1,0 +1,22 @@
+//! [`cluster_runner`]: how a compiled pipeline runs on a cluster. The plan compiled here
+//! is sent whole, as a physical plan (so it is exactly the plan a local run executes), and
+//! its rows come back to this process's Parquet sink.
+
+use std::sync::Arc;
+
+use super::address::scheduler_address;
+use super::job::ClusterJobExec;
+use crate::compile::CompiledPipeline;
+use crate::error::Result;
+use crate::run::RemoteRunner;
+
+/// The runner of `compiled`'s plan on the cluster at `url` (`df://HOST:PORT`), for
+/// [`CompiledPipeline::write_observed_on`].
+pub fn cluster_runner(url: &str, compiled: &CompiledPipeline) -> Result<RemoteRunner> {
+    let scheduler = scheduler_address(url)?;
+    let config = compiled.session_state().config().clone();
+    Ok(RemoteRunner {
+        name: url.to_string(),
+        job: Box::new(move |plan| Arc::new(ClusterJobExec::new(plan, scheduler.clone(), &config))),
+    })
+}
