@@ -166,13 +166,16 @@ pub struct RunSummary {
     pub cluster: Option<String>,
 }
 
+/// Makes the operator that runs a plan elsewhere and streams its rows back.
+pub type RemoteJob = Box<dyn Fn(Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> + Send + Sync>;
+
 /// Where a run's plan runs when not in this process: a cluster's name, for the summary,
 /// and the operator that runs a plan there and streams its rows back.
 pub struct RemoteRunner {
     /// The cluster, as the user named it.
     pub name: String,
     /// The operator running a plan there.
-    pub job: Box<dyn Fn(Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> + Send + Sync>,
+    pub job: RemoteJob,
 }
 
 impl fmt::Debug for RemoteRunner {
