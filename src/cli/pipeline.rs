@@ -45,11 +45,10 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
         )
     })?;
     let progress = Progress::new(compiled.expected_rows(), args.quiet);
-    let remote = args
-        .cluster
-        .as_deref()
-        .map(|url| nodefusion::cluster::cluster_runner(url, &compiled))
-        .transpose()?;
+    let remote = match &args.cluster {
+        Some(url) => Some(nodefusion::cluster::cluster_runner(url, &compiled).await?),
+        None => None,
+    };
     let write = compiled.write_observed_on(&output, |rows| progress.set(rows), remote.as_ref());
     let summary = tokio::select! {
         summary = write => summary,

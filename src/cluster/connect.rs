@@ -6,7 +6,7 @@ use ballista::prelude::SessionContextExt;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
-use super::address::scheduler_address;
+use super::address::reach_scheduler;
 use super::session::cluster_config;
 use crate::error::{Error, Result};
 use crate::session::{LiftNodeCalls, register_functions};
@@ -20,7 +20,7 @@ pub async fn connect(url: &str) -> Result<SessionContext> {
         address: url.to_string(),
         message,
     };
-    scheduler_address(url)?;
+    reach_scheduler(url).await?;
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(cluster_config())

@@ -25,13 +25,14 @@ use futures::{StreamExt, TryStreamExt};
 use super::NodefusionPhysicalCodec;
 use super::session::with_cluster_codecs;
 
-/// `plan` (one output partition) as a job of the cluster whose scheduler is at
-/// `scheduler`.
+/// `plan` (one output partition) as a job of a cluster.
 #[derive(Debug)]
 pub struct ClusterJobExec {
     plan: Arc<dyn ExecutionPlan>,
     /// The scheduler as a gRPC URL (`http://HOST:PORT`).
     scheduler: String,
+    /// The cluster as the user named it, for errors.
+    name: String,
     /// The session's configuration, whose key/values travel with the job.
     config: SessionConfig,
     metrics: ExecutionPlanMetricsSet,
@@ -39,9 +40,14 @@ pub struct ClusterJobExec {
 }
 
 impl ClusterJobExec {
-    /// `plan` run on the cluster at `scheduler` (`http://HOST:PORT`) with the options of
-    /// `config`.
-    pub fn new(plan: Arc<dyn ExecutionPlan>, scheduler: String, config: &SessionConfig) -> Self {
+    /// `plan` run on the cluster `name` whose scheduler is at `scheduler`
+    /// (`http://HOST:PORT`), with the options of `config`.
+    pub fn new(
+        plan: Arc<dyn ExecutionPlan>,
+        scheduler: String,
+        name: String,
+        config: &SessionConfig,
+    ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(plan.schema()),
             Partitioning::UnknownPartitioning(1),
@@ -51,6 +57,7 @@ impl ClusterJobExec {
         Self {
             plan,
             scheduler,
+            name,
             config: with_cluster_codecs(config.clone().upgrade_for_ballista()),
             metrics: ExecutionPlanMetricsSet::new(),
             properties,
@@ -104,15 +111,16 @@ impl ExecutionPlan for ClusterJobExec {
             return internal_err!("ClusterJobExec has one partition, asked for {partition}");
         }
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let (plan, scheduler, config) = (
+        let (plan, scheduler, name, config) = (
             Arc::clone(&self.plan),
             self.scheduler.clone(),
+            self.name.clone(),
             self.config.clone(),
         );
         let job = futures::stream::once(async move {
             let session_id = uuid_like_session_id();
             execute_physical_plan::<PhysicalPlanNode>(
-                scheduler.clone(),
+                scheduler,
                 &config.ballista_config(),
                 plan,
                 &NodefusionPhysicalCodec::default(),
@@ -120,7 +128,7 @@ impl ExecutionPlan for ClusterJobExec {
                 config,
             )
             .await
-            .map_err(|error| cluster_failure(&scheduler, error))
+            .map_err(|error| cluster_failure(&name, error))
         })
         .try_flatten()
         .map(move |batch| {
@@ -147,10 +155,7 @@ fn uuid_like_session_id() -> String {
     )
 }
 
-/// `error` of the job on the cluster at `scheduler`, saying where.
-fn cluster_failure(scheduler: &str, error: DataFusionError) -> DataFusionError {
-    DataFusionError::Execution(format!(
-        "cluster at {scheduler}: {}",
-        error.strip_backtrace()
-    ))
+/// `error` of the job on the cluster `name`, saying where.
+fn cluster_failure(name: &str, error: DataFusionError) -> DataFusionError {
+    DataFusionError::Execution(format!("cluster at {name}: {}", error.strip_backtrace()))
 }

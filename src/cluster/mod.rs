@@ -15,7 +15,7 @@ mod pipeline;
 mod scheduler;
 mod session;
 
-pub use address::scheduler_address;
+pub use address::reach_scheduler;
 pub use connect::connect;
 pub use executor::{ExecutorOptions, run_executor};
 pub use job::ClusterJobExec;

@@ -4,19 +4,27 @@
 
 use std::sync::Arc;
 
-use super::address::scheduler_address;
+use super::address::reach_scheduler;
 use super::job::ClusterJobExec;
 use crate::compile::CompiledPipeline;
 use crate::error::Result;
 use crate::run::RemoteRunner;
 
 /// The runner of `compiled`'s plan on the cluster at `url` (`df://HOST:PORT`), for
-/// [`CompiledPipeline::write_observed_on`].
-pub fn cluster_runner(url: &str, compiled: &CompiledPipeline) -> Result<RemoteRunner> {
-    let scheduler = scheduler_address(url)?;
+/// [`CompiledPipeline::write_observed_on`]; an error if the scheduler is out of reach.
+pub async fn cluster_runner(url: &str, compiled: &CompiledPipeline) -> Result<RemoteRunner> {
+    let scheduler = reach_scheduler(url).await?;
+    let name = url.to_string();
     let config = compiled.session_state().config().clone();
     Ok(RemoteRunner {
-        name: url.to_string(),
-        job: Box::new(move |plan| Arc::new(ClusterJobExec::new(plan, scheduler.clone(), &config))),
+        name: name.clone(),
+        job: Box::new(move |plan| {
+            Arc::new(ClusterJobExec::new(
+                plan,
+                scheduler.clone(),
+                name.clone(),
+                &config,
+            ))
+        }),
     })
 }
