@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: sample inputs, a real HTTP file server on
 //! 127.0.0.1, and ways to look at results.
 
+pub mod cluster;
 pub mod llm_server;
 pub mod service;
 
@@ -195,4 +196,17 @@ pub async fn parquet_from_sql(path: &Path, select: &str) {
         .collect()
         .await
         .unwrap();
+}
+
+/// Every row of a Parquet file as text, in order, read with the parquet crate's record
+/// API (a second reader, not the Arrow one nodefusion writes with).
+pub fn parquet_rows(path: &Path) -> Vec<String> {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = SerializedFileReader::new(file).unwrap();
+    reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| row.unwrap().to_string())
+        .collect()
 }

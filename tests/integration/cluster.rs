@@ -1,0 +1,338 @@
+//! Pipelines and SQL on a Ballista cluster of separate `nodefusion cluster` processes on
+//! 127.0.0.1: the same results as a local run, row for row; a killed executor's job
+//! completes on another; with every executor gone the job fails clearly; a scheduler out
+//! of reach is named. And every plan node of ours through the cluster's codecs and back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use datafusion::physical_plan::{collect, displayable};
+use datafusion_proto::bytes::{
+    logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+    physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+};
+use nodefusion::cluster::{NodefusionLogicalCodec, NodefusionPhysicalCodec, cluster_state};
+use nodefusion::config::{Overrides, load};
+use nodefusion::new_context;
+
+use crate::support::cluster::{Cluster, EXECUTOR_TIMEOUT_SECONDS};
+use crate::support::{docs_file, nodefusion, parquet_rows, rows_text, service, stderr};
+
+/// Three input files and a pipeline over them with text nodes, a stateful node (`embed`)
+/// and an async HTTP node calling `base` (each call `delay_ms` long, two in flight).
+fn job(dir: &Path, base: &str, delay_ms: u64) -> PathBuf {
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (index, seed) in [3, 5, 7].into_iter().enumerate() {
+        docs_file(&input, &format!("part-{index}.parquet"), 12, seed);
+    }
+    let pipeline = dir.join("job.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+name = "cluster_job"
+[input]
+path = "{input}"
+[output]
+path = "out.parquet"
+columns = ["id", "clean_text", "words", "status", "body", "title_vector"]
+mode = "overwrite"
+[defaults]
+partitions = 2
+batch_size = 5
+[[nodes]]
+name = "clean"
+function = "normalize_text"
+inputs = ["text"]
+output = "clean_text"
+[[nodes]]
+name = "words"
+function = "word_count"
+inputs = ["clean_text"]
+output = "words"
+[[nodes]]
+name = "url"
+sql = "concat('{base}/delay/{delay_ms}/', CAST(id AS VARCHAR), '-', CAST(words AS VARCHAR))"
+output = "url"
+[[nodes]]
+name = "fetch"
+function = "http_get"
+inputs = ["url"]
+output = "fetched"
+max_concurrency = 2
+[[nodes]]
+name = "status"
+sql = "fetched['status']"
+output = "status"
+[[nodes]]
+name = "body"
+sql = "fetched['body']"
+output = "body"
+[[nodes]]
+name = "embed_title"
+function = "embed"
+inputs = ["title"]
+output = "title_vector"
+batch_size = 4
+"#,
+            input = input.display()
+        ),
+    )
+    .unwrap();
+    pipeline
+}
+
+/// `nodefusion run PIPELINE --output OUTPUT [--cluster URL]` as a child process.
+fn start_run(dir: &Path, pipeline: &Path, output: &str, cluster: Option<&str>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nodefusion"));
+    command
+        .current_dir(dir)
+        .arg("run")
+        .arg(pipeline)
+        .args(["--output", output, "--quiet"]);
+    if let Some(url) = cluster {
+        command.args(["--cluster", url]);
+    }
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` without blocking the runtime (the HTTP service runs on it).
+async fn finish(child: Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Waits until the service has had `requests` requests.
+async fn wait_for_requests(log: &service::ServiceLog, requests: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while log.requests() < requests {
+        assert!(Instant::now() < deadline, "the job made no calls");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_success(output: &Output, cluster: &Cluster) {
+    assert!(
+        output.status.success(),
+        "the run failed: {}\n{}",
+        stderr(output),
+        cluster.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _log) = service::start().await;
+    let pipeline = job(dir.path(), &base, 1);
+    let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
+    assert!(local.status.success(), "{}", stderr(&local));
+    let cluster = Cluster::start(dir.path(), 2);
+    let remote = finish(start_run(
+        dir.path(),
+        &pipeline,
+        "cluster.parquet",
+        Some(&cluster.url),
+    ))
+    .await;
+    assert_success(&remote, &cluster);
+    assert!(String::from_utf8_lossy(&remote.stdout).contains("36 rows out"));
+    let expected = parquet_rows(&dir.path().join("local.parquet"));
+    assert_eq!(expected.len(), 36);
+    assert_eq!(parquet_rows(&dir.path().join("cluster.parquet")), expected);
+
+    // SQL: a node call lifted out of the query (logical codec), text functions, and
+    // `top_k` over the pipeline's vectors (its table and operator through the codecs).
+    let queries = [
+        "SELECT id, word_count(text) AS words, vector_norm(embed(title)) > 0.99 AS unit \
+         FROM 'in' ORDER BY id, words",
+        "SELECT query_id, passage_id, rank FROM top_k('local.parquet', 'title_vector', \
+         'local.parquet', 'title_vector', 2) ORDER BY query_id, rank",
+    ];
+    for query in queries {
+        let here = nodefusion(dir.path(), &["sql", "--format", "csv", query]);
+        let there = nodefusion(
+            dir.path(),
+            &["sql", "--format", "csv", "--cluster", &cluster.url, query],
+        );
+        assert!(here.status.success(), "{}", stderr(&here));
+        assert_success(&there, &cluster);
+        assert_eq!(there.stdout, here.stdout, "{query}");
+        assert!(here.stdout.len() > 100, "{query}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_executor_s_job_completes_on_another_with_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, log) = service::start().await;
+    let pipeline = job(dir.path(), &base, 150);
+    let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
+    assert!(local.status.success(), "{}", stderr(&local));
+    let calls = log.requests();
+
+    // One executor takes the job; once it is calling, a second one joins and the first
+    // is killed mid-job.
+    let mut cluster = Cluster::start(dir.path(), 1);
+    let run = start_run(dir.path(), &pipeline, "cluster.parquet", Some(&cluster.url));
+    wait_for_requests(&log, calls + 4).await;
+    cluster.add_executor();
+    cluster.kill_executor(0);
+    let remote = finish(run).await;
+    assert_success(&remote, &cluster);
+    assert_eq!(
+        parquet_rows(&dir.path().join("cluster.parquet")),
+        parquet_rows(&dir.path().join("local.parquet"))
+    );
+    // The killed executor's calls were made again.
+    assert!(
+        log.requests() > calls * 2,
+        "{} calls",
+        log.requests() - calls
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_executor_killed_the_job_fails_clearly_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, log) = service::start().await;
+    let pipeline = job(dir.path(), &base, 300);
+    let mut cluster = Cluster::start(dir.path(), 1);
+    let started = Instant::now();
+    let run = start_run(dir.path(), &pipeline, "cluster.parquet", Some(&cluster.url));
+    wait_for_requests(&log, 2).await;
+    cluster.kill_executor(0);
+    let killed = Instant::now();
+    let remote = finish(run).await;
+    let message = stderr(&remote);
+    assert!(!remote.status.success());
+    assert!(message.contains(&cluster.url), "{message}");
+    assert!(message.contains("executors"), "{message}");
+    // Failed within a bound: the executor timeout, the grace period, and slack.
+    let bound = Duration::from_secs(4 * EXECUTOR_TIMEOUT_SECONDS + 20);
+    assert!(
+        killed.elapsed() < bound,
+        "{:?} after the kill",
+        killed.elapsed()
+    );
+    assert!(started.elapsed() < bound + Duration::from_secs(120));
+    assert!(!dir.path().join("cluster.parquet").exists());
+}
+
+#[test]
+fn a_scheduler_out_of_reach_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("df://127.0.0.1:{port}");
+    let output = nodefusion(dir.path(), &["sql", "--cluster", &url, "SELECT 1"]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains(&url), "{message}");
+    assert!(message.contains("cannot reach the scheduler"), "{message}");
+    let output = nodefusion(
+        dir.path(),
+        &["sql", "--cluster", "127.0.0.1:50050", "SELECT 1"],
+    );
+    assert!(
+        stderr(&output).contains("df://HOST:PORT"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Every kind of nodefusion plan node, encoded by the cluster's codecs and decoded against
+/// a cluster session: the same plan, and the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plan_node_round_trips_through_the_codecs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _log) = service::start().await;
+    let pipeline = job(dir.path(), &base, 1);
+    let spec = load(&pipeline, &Overrides::default()).unwrap();
+    let ctx = new_context().unwrap();
+    let compiled = spec
+        .pipeline
+        .compile(&ctx, spec.input.as_ref().unwrap())
+        .await
+        .unwrap();
+    let decoding = cluster_state(nodefusion::cluster::cluster_config()).unwrap();
+    let task_ctx = decoding.task_ctx();
+    let (logical_codec, physical_codec) = (
+        NodefusionLogicalCodec::default(),
+        NodefusionPhysicalCodec::default(),
+    );
+
+    // Logical: the pipeline's plan (Rechunk, Scatter, NodeCall, Gather) and SQL's.
+    let frame = ctx
+        .sql(&format!(
+            "SELECT id, embed(title) AS v FROM '{}' ORDER BY id",
+            dir.path().join("in").display()
+        ))
+        .await
+        .unwrap();
+    let sql_plan = frame.into_optimized_plan().unwrap();
+    for plan in [compiled.logical_plan(), &sql_plan] {
+        let bytes = logical_plan_to_bytes_with_extension_codec(plan, &logical_codec).unwrap();
+        let decoded =
+            logical_plan_from_bytes_with_extension_codec(&bytes, &task_ctx, &logical_codec)
+                .unwrap();
+        assert_eq!(
+            decoded.display_indent().to_string(),
+            plan.display_indent().to_string()
+        );
+    }
+    let text = compiled.logical_plan().display_indent().to_string();
+    for kind in ["Rechunk", "Scatter", "NodeCall", "Gather"] {
+        assert!(text.contains(kind), "{kind} in {text}");
+    }
+
+    // Physical: the pipeline's operators, and top_k's (over the pipeline's output),
+    // giving the same rows.
+    compiled
+        .write(&nodefusion::Output::parquet(
+            dir.path().join("local.parquet"),
+        ))
+        .await
+        .unwrap();
+    let top_k_plan = ctx
+        .sql(&format!(
+            "SELECT * FROM top_k('{p}', 'title_vector', '{p}', 'title_vector', 3)",
+            p = dir.path().join("local.parquet").display()
+        ))
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    for plan in [compiled.instance().unwrap(), top_k_plan] {
+        let bytes =
+            physical_plan_to_bytes_with_extension_codec(plan.clone(), &physical_codec).unwrap();
+        let decoded =
+            physical_plan_from_bytes_with_extension_codec(&bytes, &task_ctx, &physical_codec)
+                .unwrap();
+        let shown = |plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>| {
+            displayable(plan.as_ref()).indent(false).to_string()
+        };
+        assert_eq!(shown(&decoded), shown(&plan));
+        let expected = rows_text(&collect(plan, ctx.task_ctx()).await.unwrap());
+        let actual = rows_text(&collect(decoded, ctx.task_ctx()).await.unwrap());
+        assert_eq!(actual, expected);
+        assert!(!expected.is_empty());
+    }
+    let text = displayable(compiled.physical_plan().as_ref())
+        .indent(false)
+        .to_string();
+    for kind in ["RechunkExec", "ScatterExec", "NodeExec", "GatherExec"] {
+        assert!(text.contains(kind), "{kind} in {text}");
+    }
+}
