@@ -33,9 +33,10 @@ pub struct ExecutorOptions {
 /// Runs an executor until the process is stopped.
 pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let address = options.scheduler.to_string();
+    // Named by its own address: a failure to start is most often its port being taken.
     let cluster_error = |message: String| Error::Cluster {
         address: address.clone(),
-        message,
+        message: format!("the executor on {}: {message}", options.bind),
     };
     std::fs::create_dir_all(&options.work_dir).map_err(|source| Error::Io {
         path: options.work_dir.clone(),
@@ -53,6 +54,12 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .port()
         .checked_add(1)
         .ok_or_else(|| cluster_error(format!("no port after {} for gRPC", options.bind)))?;
+    // Ballista's executor ends quietly, and successfully, when a port is taken: look first.
+    for port in [options.bind.port(), grpc_port] {
+        let address = SocketAddr::new(options.bind.ip(), port);
+        std::net::TcpListener::bind(address)
+            .map_err(|error| cluster_error(format!("cannot listen on {address}: {error}")))?;
+    }
     let bind_host = options.bind.ip().to_string();
     let external_host = options
         .external_host

@@ -251,6 +251,33 @@ fn a_scheduler_out_of_reach_is_named() {
     );
 }
 
+#[test]
+fn an_executor_that_cannot_start_names_its_address_and_the_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 0);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let scheduler = cluster.url.trim_start_matches("df://").to_string();
+    let work_dir = dir.path().join("work").display().to_string();
+    let output = nodefusion(
+        dir.path(),
+        &[
+            "cluster",
+            "executor",
+            "--scheduler",
+            &scheduler,
+            "--bind",
+            &bind,
+            "--work-dir",
+            &work_dir,
+        ],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains(&bind), "{message}");
+    assert!(message.contains(&scheduler), "{message}");
+}
+
 /// Every kind of nodefusion plan node, encoded by the cluster's codecs and decoded against
 /// a cluster session: the same plan, and the same rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
