@@ -44,7 +44,7 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
         .await
         .map_err(|error| cluster_error(&options.bind, error))?;
     eprintln!(
-        "nodefusion scheduler listening on {} (executors are taken for dead after {timeout} s \
+        "nodefusion scheduler starting on {} (executors are taken for dead after {timeout} s \
          of silence)",
         options.bind
     );
