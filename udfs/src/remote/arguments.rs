@@ -1,8 +1,10 @@
-//! What the remote functions share about their arguments: their coercion (strings, and a
-//! few numbers) and the provider URL a call's `provider` argument stands for.
+//! What the remote functions share about their arguments: their signature (named
+//! parameters, coerced by the function), their coercion (strings, and a few numbers) and
+//! the provider URL a call's `provider` argument stands for.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::{Signature, Volatility};
 use nodefusion_function::calls::Providers;
 use nodefusion_function::string_argument_type;
 
@@ -13,6 +15,14 @@ pub enum Number {
     Float,
     /// A whole number, taken as Int64.
     Whole,
+}
+
+/// The signature of a remote function with `parameters`: volatile (a service answers), its
+/// arguments coerced by the function itself.
+pub fn remote_signature(parameters: &[&str]) -> Signature {
+    Signature::user_defined(Volatility::Volatile)
+        .with_parameter_names(parameters.iter().map(|name| name.to_string()).collect())
+        .expect("user-defined signatures take any parameter names")
 }
 
 /// The types `function(parameters...)`'s arguments are coerced to: the first is required,

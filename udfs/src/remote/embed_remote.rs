@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, new_null_array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::logical_expr::{Documentation, Signature, Volatility};
+use datafusion::logical_expr::{Documentation, Signature};
 use serde_json::{Value, json};
 
 use nodefusion_function::arrays::StringColumn;
@@ -18,7 +18,7 @@ use nodefusion_function::calls::{Admission, CallContext, Providers};
 use nodefusion_function::{AsyncBatchFunction, CallError, FunctionMeta};
 
 use super::DOC_SECTION_LLM;
-use super::arguments::{Number, coerce_arguments, provider_url};
+use super::arguments::{Number, coerce_arguments, provider_url, remote_signature};
 use super::service::Endpoint;
 use super::tokens::count_tokens;
 use crate::embedding::{distinct_texts, vector_array, vector_type};
@@ -68,9 +68,7 @@ impl EmbedRemote {
     /// The function, ready to wrap in a node function.
     pub fn new() -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Volatile)
-                .with_parameter_names(PARAMETERS.to_vec())
-                .expect("user-defined signatures take any parameter names"),
+            signature: remote_signature(&PARAMETERS),
         }
     }
 }

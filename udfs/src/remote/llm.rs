@@ -9,13 +9,13 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{Documentation, Signature, Volatility};
+use datafusion::logical_expr::{Documentation, Signature};
 use serde_json::{Value, json};
 
 use nodefusion_function::calls::{Admission, CallContext, Providers};
 use nodefusion_function::{AsyncRowFunction, CallError, FunctionMeta};
 
-use super::arguments::{Number, coerce_arguments, provider_url};
+use super::arguments::{Number, coerce_arguments, provider_url, remote_signature};
 use super::service::Endpoint;
 use super::tokens::count_tokens;
 
@@ -72,9 +72,7 @@ impl Llm {
     /// The function, ready to wrap in a node function.
     pub fn new() -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Volatile)
-                .with_parameter_names(PARAMETERS.to_vec())
-                .expect("user-defined signatures take any parameter names"),
+            signature: remote_signature(&PARAMETERS),
         }
     }
 }
