@@ -22,6 +22,7 @@ use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
 use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec};
 use crate::io::{Output, Staging};
+use crate::plan::hive_partition_values;
 
 fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
     plan.metrics()
@@ -378,7 +379,7 @@ impl CompiledPipeline {
                 message: error.strip_backtrace(),
             })?;
         Ok(sink.replace_children(
-            vec![plan],
+            vec![hive_partition_values(plan, output.partition_columns())?],
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )?)
     }

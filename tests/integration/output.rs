@@ -3,9 +3,13 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::support::{column_text, docs_file, files_below};
-use datafusion::arrow::array::RecordBatch;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::parquet::record::Field;
@@ -215,6 +219,95 @@ async fn partitioned_output_writes_one_directory_per_value() {
     let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
     assert_eq!(column_text(&batches, "n"), vec!["200"]);
     assert_eq!(column_text(&batches, "c"), vec![files.len().to_string()]);
+}
+
+/// Rows whose partition values are NULL (over a slot that still holds another value's
+/// bytes, as a filtered or computed column can), hold `=`, `/`, `%` or `..`, or are empty.
+fn awkward_partition_values() -> Input {
+    let values = "plainplainx=ya/b..50%";
+    let offsets = OffsetBuffer::new(vec![0, 5, 10, 13, 16, 18, 18, 21].into());
+    let nulls = NullBuffer::from(vec![true, false, true, true, true, true, true]);
+    let keys = StringArray::new(offsets, values.as_bytes().to_vec().into(), Some(nulls));
+    let numbers = Int64Array::from(vec![
+        Some(1),
+        Some(1),
+        None,
+        Some(2),
+        None,
+        Some(3),
+        Some(1),
+    ]);
+    let ids = Int64Array::from((0..7).collect::<Vec<i64>>());
+    let schema = Arc::new(Schema::new(vec![
+        ArrowField::new("id", DataType::Int64, false),
+        ArrowField::new("key", DataType::Utf8, true),
+        ArrowField::new("n", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(ids), Arc::new(keys), Arc::new(numbers)],
+    )
+    .unwrap();
+    Input::batches(schema, vec![batch])
+}
+
+#[tokio::test]
+async fn partition_values_that_are_null_or_hold_path_characters_keep_their_rows_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let compiled = Pipeline::new("keys")
+        .node(Node::sql("id2", "id * 2"))
+        .outputs(["id", "key", "n", "id2"])
+        .compile(&new_context().unwrap(), &awkward_partition_values())
+        .await
+        .unwrap();
+    let target = dir.path().join("by_key");
+    compiled
+        .write(&Output::parquet(&target).partition_by(["key", "n"]))
+        .await
+        .unwrap();
+    // Hive's layout: NULL is __HIVE_DEFAULT_PARTITION__, a character a path segment cannot
+    // hold is percent-encoded (readers decode it), the first `=` ends the column's name.
+    let mut found: Vec<(String, String)> = files_below(&target)
+        .iter()
+        .flat_map(|file| {
+            let directory = file.parent().unwrap().to_string_lossy().into_owned();
+            crate::support::parquet_rows(&target.join(file))
+                .into_iter()
+                .map(move |row| (row, directory.clone()))
+        })
+        .collect();
+    found.sort();
+    let null = "__HIVE_DEFAULT_PARTITION__";
+    let expected = [
+        ("{id: 0, id2: 0}", "key=plain/n=1".to_string()),
+        ("{id: 1, id2: 2}", format!("key={null}/n=1")),
+        ("{id: 2, id2: 4}", format!("key=x=y/n={null}")),
+        ("{id: 3, id2: 6}", "key=a%2Fb/n=2".to_string()),
+        ("{id: 4, id2: 8}", format!("key=../n={null}")),
+        ("{id: 5, id2: 10}", "key=/n=3".to_string()),
+        ("{id: 6, id2: 12}", "key=50%25/n=1".to_string()),
+    ]
+    .map(|(row, directory)| (row.to_string(), directory));
+    assert_eq!(found, expected);
+
+    // DataFusion reads the values back decoded.
+    let ctx = new_context().unwrap();
+    let sql = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET PARTITIONED BY (key, n) LOCATION '{}/'",
+        target.display()
+    );
+    ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    let batches = ctx
+        .sql("SELECT key FROM t ORDER BY id")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        column_text(&batches, "key"),
+        ["plain", null, "x=y", "a/b", "..", "", "50%"]
+    );
 }
 
 #[tokio::test]
