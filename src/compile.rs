@@ -144,7 +144,7 @@ fn pipeline_state(ctx: &SessionContext, pipeline: &Pipeline) -> Result<SessionSt
     }
     Ok(SessionStateBuilder::new_from_existing(ctx.state())
         .with_config(config)
-        .with_query_planner(Arc::new(NodefusionQueryPlanner))
+        .with_query_planner(Arc::new(NodefusionQueryPlanner::default()))
         .with_physical_optimizer_rules(vec![])
         .build())
 }

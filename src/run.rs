@@ -17,6 +17,7 @@ use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
 };
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
@@ -370,8 +371,8 @@ impl CompiledPipeline {
             output.partition_columns().to_vec(),
         )?
         .build()?;
-        let sink = state
-            .query_planner()
+        // DataFusion's own planner: the staging is this run's, not the one a `COPY` gets.
+        let sink = DefaultPhysicalPlanner::default()
             .create_physical_plan(&copy, state)
             .await
             .map_err(|error| Error::Config {

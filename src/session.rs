@@ -44,7 +44,7 @@ pub fn new_context_with_config(config: SessionConfig) -> Result<SessionContext> 
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
-        .with_query_planner(Arc::new(NodefusionQueryPlanner))
+        .with_query_planner(Arc::new(NodefusionQueryPlanner::default()))
         .build();
     let ctx = SessionContext::new_with_state(state).enable_url_table();
     ctx.add_analyzer_rule(Arc::new(LiftNodeCalls));

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use ballista::prelude::SessionConfigExt;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 
 use super::{NodefusionLogicalCodec, NodefusionPhysicalCodec};
-use crate::session::{new_context_with_config, nodefusion_config};
+use crate::session::{NodefusionQueryPlanner, new_context_with_config, nodefusion_config};
 
 /// `config` with nodefusion's codecs and session options. Only key/values travel between
 /// a cluster's processes; the codecs and the option extension must be in each process's
@@ -33,5 +34,7 @@ pub fn cluster_config() -> SessionConfig {
 pub fn cluster_state(config: SessionConfig) -> datafusion::common::Result<SessionState> {
     let ctx = new_context_with_config(with_cluster_codecs(config))
         .map_err(|error| DataFusionError::External(Box::new(error)))?;
-    Ok(ctx.state())
+    Ok(SessionStateBuilder::new_from_existing(ctx.state())
+        .with_query_planner(Arc::new(NodefusionQueryPlanner::for_cluster()))
+        .build())
 }

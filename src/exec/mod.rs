@@ -10,9 +10,12 @@
 //!       RechunkExec     batches of exactly batch_size rows (the last may be shorter)
 //!         scan
 //! ```
+//!
+//! [`CommitExec`] moves what a file sink wrote aside into place once it is complete.
 
 mod cache;
 mod calls;
+mod commit;
 mod first_failure;
 mod gather;
 mod instances;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use datafusion::common::{Result, internal_err};
 use datafusion::physical_plan::ExecutionPlan;
 
+pub use commit::CommitExec;
 pub use first_failure::{FIRST_FAILURE, FirstFailure};
 pub use gather::GatherExec;
 pub use node::{NodeExec, NodeSpec};

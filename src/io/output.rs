@@ -141,37 +141,50 @@ impl Output {
     /// Checks the target and creates a staging location for a run.
     pub fn stage(&self) -> Result<Staging> {
         self.check_target()?;
-        let parent = match self.path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(Error::io(&parent))?;
-        static RUNS: AtomicU64 = AtomicU64::new(0);
-        let name = self.path.file_name().map_or_else(
-            || "output".into(),
-            |name| name.to_string_lossy().into_owned(),
-        );
-        let cleared = clear_leftovers(&parent, &name, &self.path);
-        let directory = parent.join(staging_name(&name, RUNS.fetch_add(1, Ordering::Relaxed)));
-        std::fs::create_dir_all(&directory).map_err(Error::io(&directory))?;
-        let directory = directory.canonicalize().map_err(Error::io(&directory))?;
-        Ok(Staging {
-            output: self.clone(),
-            directory,
-            cleared,
-        })
+        Staging::create(&self.path, self.is_single_file(), self.mode)
     }
 }
+
+/// The name of a single-file target's file inside its staging directory.
+const STAGED_FILE: &str = "data";
 
 /// A run's staging location. Dropping it without [`Staging::commit`] removes it.
 #[derive(Debug)]
 pub struct Staging {
-    output: Output,
+    target: PathBuf,
+    single_file: bool,
+    mode: WriteMode,
     directory: PathBuf,
     cleared: Vec<String>,
 }
 
 impl Staging {
+    /// A staging directory beside `target` (one file, or a directory of files), committed
+    /// as `mode` says; what killed runs left beside `target` is cleared first.
+    pub fn create(target: &Path, single_file: bool, mode: WriteMode) -> Result<Self> {
+        let parent = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(Error::io(&parent))?;
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let name = target.file_name().map_or_else(
+            || "output".into(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let cleared = clear_leftovers(&parent, &name, target);
+        let directory = parent.join(staging_name(&name, RUNS.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&directory).map_err(Error::io(&directory))?;
+        let directory = directory.canonicalize().map_err(Error::io(&directory))?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            single_file,
+            mode,
+            directory,
+            cleared,
+        })
+    }
+
     /// What interrupted runs had left beside the target, and what was done with it.
     pub fn cleared(&self) -> &[String] {
         &self.cleared
@@ -180,8 +193,8 @@ impl Staging {
     /// Where the run writes: a file inside the staging directory for a single-file
     /// target, else the staging directory itself (with a trailing slash).
     pub fn write_path(&self) -> PathBuf {
-        if self.output.is_single_file() {
-            self.directory.join("data.parquet")
+        if self.single_file {
+            self.directory.join(STAGED_FILE)
         } else {
             let mut path = self.directory.clone().into_os_string();
             path.push("/");
@@ -192,10 +205,13 @@ impl Staging {
     /// Moves what the run wrote to the target, as the mode says, and returns the files now
     /// at the target that this run wrote.
     pub fn commit(self) -> Result<Vec<PathBuf>> {
-        let target = self.output.path.clone();
-        self.output.check_target()?;
-        let written = if self.output.is_single_file() {
-            let file = self.directory.join("data.parquet");
+        let target = self.target.clone();
+        if self.mode == WriteMode::Error && target.exists() {
+            // Another process wrote it while this run was going.
+            return Err(Error::OutputExists { path: target });
+        }
+        let written = if self.single_file {
+            let file = self.directory.join(STAGED_FILE);
             if !file.exists() {
                 // No rows: DataFusion writes no file, but the target must still exist.
                 return Err(Error::Io {
@@ -203,9 +219,9 @@ impl Staging {
                     source: std::io::Error::other("the run wrote no output file"),
                 });
             }
-            replace(&file, &target, self.output.mode)?;
+            replace(&file, &target, self.mode)?;
             vec![target]
-        } else if self.output.mode == WriteMode::Append {
+        } else if self.mode == WriteMode::Append {
             std::fs::create_dir_all(&target).map_err(Error::io(&target))?;
             move_tree(&self.directory, &self.directory, &target)?
         } else {
@@ -217,7 +233,7 @@ impl Staging {
                         .map(|r| target.join(r))
                 })
                 .collect();
-            replace(&self.directory, &target, self.output.mode)?;
+            replace(&self.directory, &target, self.mode)?;
             files
         };
         Ok(written)

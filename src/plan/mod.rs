@@ -1,17 +1,19 @@
 //! nodefusion's pieces of a DataFusion plan: the logical [`ExchangeNode`] that marks where
 //! batches are re-cut, scattered over partitions and gathered back, the [`NodeCallNode`]
 //! of stateful and async functions and the [`LiftNodeCalls`] rule that puts SQL's calls in
-//! it, the planner that turns both into the operators of [`crate::exec`], and the partition
-//! values of a Hive-partitioned write.
+//! it, the planner that turns both into the operators of [`crate::exec`], the partition
+//! values of a Hive-partitioned write, and `COPY` written aside and committed.
 
 mod exchange;
 mod hive_partitions;
 mod lift;
 mod node_call;
 mod planner;
+mod staged_copy;
 
 pub use exchange::{Exchange, ExchangeNode};
 pub use hive_partitions::hive_partition_values;
 pub use lift::{LiftNodeCalls, LiftedCalls};
 pub use node_call::NodeCallNode;
 pub use planner::NodefusionQueryPlanner;
+use staged_copy::plan_copy;

@@ -14,7 +14,7 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use nodefusion_function::{InitOptions, operator_function};
 
-use super::{Exchange, ExchangeNode, NodeCallNode};
+use super::{Exchange, ExchangeNode, NodeCallNode, plan_copy};
 use crate::exec::{GatherExec, NodeExec, NodeSpec, RechunkExec, ScatterExec};
 
 /// The operator of a [`NodeCallNode`].
@@ -140,9 +140,31 @@ impl ExtensionPlanner for NodefusionExtensionPlanner {
     }
 }
 
-/// DataFusion's query planner with nodefusion's extension planner added.
-#[derive(Debug, Default)]
-pub struct NodefusionQueryPlanner;
+/// DataFusion's query planner with nodefusion's extension planner added, and `COPY`
+/// planned by [`plan_copy`].
+#[derive(Debug)]
+pub struct NodefusionQueryPlanner {
+    stage_local_copies: bool,
+}
+
+impl Default for NodefusionQueryPlanner {
+    /// `COPY` to a local path writes aside and moves the result into place when complete.
+    fn default() -> Self {
+        Self {
+            stage_local_copies: true,
+        }
+    }
+}
+
+impl NodefusionQueryPlanner {
+    /// The planner of a cluster's scheduler: its executors, not this process, write the
+    /// files of a `COPY`, so they are written in place.
+    pub fn for_cluster() -> Self {
+        Self {
+            stage_local_copies: false,
+        }
+    }
+}
 
 #[async_trait]
 impl QueryPlanner for NodefusionQueryPlanner {
@@ -151,8 +173,18 @@ impl QueryPlanner for NodefusionQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(NodefusionExtensionPlanner)])
-            .create_physical_plan(logical_plan, session_state)
-            .await
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
+            NodefusionExtensionPlanner,
+        )]);
+        match logical_plan {
+            LogicalPlan::Copy(copy) => {
+                plan_copy(&planner, copy, self.stage_local_copies, session_state).await
+            }
+            _ => {
+                planner
+                    .create_physical_plan(logical_plan, session_state)
+                    .await
+            }
+        }
     }
 }

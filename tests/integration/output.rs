@@ -381,3 +381,107 @@ async fn an_empty_input_writes_an_empty_file_with_the_schema() {
         4
     );
 }
+
+/// A session with `t(id, text)`: three rows whose text is a number but for the last.
+fn session_with_numbers_and_a_word() -> datafusion::prelude::SessionContext {
+    let ctx = new_context().unwrap();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            ArrowField::new("id", DataType::Int64, false),
+            ArrowField::new("text", DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(StringArray::from(vec!["10", "20", "thirty"])),
+        ],
+    )
+    .unwrap();
+    ctx.register_batch("t", batch).unwrap();
+    ctx
+}
+
+/// Runs `sql` to the end; the error's text if it fails.
+async fn run_sql(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<(), String> {
+    let frame = ctx.sql(sql).await.map_err(|e| e.to_string())?;
+    frame.collect().await.map(drop).map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_failed_copy_leaves_the_target_as_it_was_and_a_complete_one_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = session_with_numbers_and_a_word();
+    let file = dir.path().join("numbers.parquet");
+    let directory = dir.path().join("numbers");
+    let failing = "SELECT id, CAST(text AS INT) AS n FROM t";
+    for target in [
+        format!("'{}'", file.display()),
+        format!("'{}/' STORED AS PARQUET", directory.display()),
+    ] {
+        let error = run_sql(&ctx, &format!("COPY ({failing}) TO {target}"))
+            .await
+            .unwrap_err();
+        assert!(error.contains("thirty"), "{error}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    let complete = "SELECT id, CAST(text AS INT) AS n FROM t WHERE id < 3";
+    for round in 0..2 {
+        run_sql(&ctx, &format!("COPY ({complete}) TO '{}'", file.display()))
+            .await
+            .unwrap();
+        let sql = format!(
+            "COPY ({complete}) TO '{}/' STORED AS PARQUET",
+            directory.display()
+        );
+        run_sql(&ctx, &sql).await.unwrap();
+        assert_eq!(
+            crate::support::parquet_rows(&file),
+            ["{id: 1, n: 10}", "{id: 2, n: 20}"],
+            "a single file is replaced"
+        );
+        assert_eq!(
+            files_below(&directory).len(),
+            round + 1,
+            "a directory gets the new files beside its own"
+        );
+    }
+    run_sql(&ctx, &format!("COPY ({failing}) TO '{}'", file.display()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        crate::support::parquet_rows(&file),
+        ["{id: 1, n: 10}", "{id: 2, n: 20}"],
+        "the previous result stays"
+    );
+    assert_eq!(files_below(dir.path()).len(), 3);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no staging left behind"
+    );
+}
+
+#[tokio::test]
+async fn a_partitioned_copy_writes_null_as_hive_s_default_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = session_with_numbers_and_a_word();
+    let target = dir.path().join("by_number");
+    let sql = format!(
+        "COPY (SELECT id, TRY_CAST(text AS INT) AS n FROM t) TO '{}/' \
+         STORED AS PARQUET PARTITIONED BY (n)",
+        target.display()
+    );
+    run_sql(&ctx, &sql).await.unwrap();
+    let directories: Vec<String> = files_below(&target)
+        .iter()
+        .map(|file| file.parent().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        directories,
+        ["n=10", "n=20", "n=__HIVE_DEFAULT_PARTITION__"]
+    );
+}
