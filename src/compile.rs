@@ -447,6 +447,11 @@ impl CompiledPipeline {
         &self.input
     }
 
+    /// The schema of the input's rows.
+    pub fn input_schema(&self) -> &SchemaRef {
+        &self.input_schema
+    }
+
     /// The logical plan (type-checked).
     pub fn logical_plan(&self) -> &LogicalPlan {
         &self.logical

@@ -22,7 +22,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
 use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec};
-use crate::io::{Output, Staging};
+use crate::io::{Output, Staging, is_read_error};
 use crate::plan::hive_partition_values;
 
 fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
@@ -301,11 +301,20 @@ impl CompiledPipeline {
                 _ = ticker.tick() => observe(output_rows(&last)),
             }
         };
-        result.map_err(|error| {
-            Error::DataFusion(datafusion::error::DataFusionError::External(Box::new(
-                error,
-            )))
-        })??;
+        let written = result
+            .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
+        if let Err(error) = written {
+            if is_read_error(&error) {
+                let located = self
+                    .input()
+                    .locate_read_failure(Some(self.input_schema()), self.session_state())
+                    .await;
+                if let Some(located) = located {
+                    return Err(located);
+                }
+            }
+            return Err(error.into());
+        }
         observe(output_rows(&last));
         let cleared = staging.cleared().to_vec();
         let files = staging.commit()?;

@@ -17,6 +17,7 @@ use datafusion::datasource::listing::{
 };
 
 use super::parquet_files::check_local_parquet;
+use super::read_failure::{is_read_error, locate_read_failure};
 use super::register_object_store;
 use crate::error::{Error, Result};
 
@@ -56,7 +57,7 @@ impl FileFormat {
         }
     }
 
-    fn listing_options(self) -> ListingOptions {
+    pub(super) fn listing_options(self) -> ListingOptions {
         match self {
             Self::Parquet => ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet"),
@@ -155,15 +156,40 @@ impl Input {
                     // A file named explicitly is read whatever its extension.
                     options = options.with_file_extension("");
                 }
-                let config = ListingTableConfig::new(url)
+                let config = match ListingTableConfig::new(url)
                     .with_listing_options(options)
                     .infer_schema(state)
                     .await
-                    .map_err(|e| input_error(e.strip_backtrace()))?;
+                {
+                    Ok(config) => config,
+                    Err(error) => {
+                        let located = match is_read_error(&error) {
+                            true => self.locate_read_failure(None, state).await,
+                            false => None,
+                        };
+                        return Err(located.unwrap_or(input_error(error.strip_backtrace())));
+                    }
+                };
                 let table =
                     ListingTable::try_new(config).map_err(|e| input_error(e.strip_backtrace()))?;
                 Ok(Arc::new(table))
             }
+        }
+    }
+
+    /// After a read of this input with `schema` failed: the error of the first local file
+    /// that fails to read, naming the file and the line or column where the reader does
+    /// not (see [`locate_read_failure`]); `None` for input in memory or out of reach.
+    pub(crate) async fn locate_read_failure(
+        &self,
+        schema: Option<&SchemaRef>,
+        state: &dyn Session,
+    ) -> Option<Error> {
+        match &self.source {
+            Source::Files { location, format } => {
+                locate_read_failure(location, *format, schema, state).await
+            }
+            Source::Batches { .. } => None,
         }
     }
 }

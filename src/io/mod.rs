@@ -3,11 +3,16 @@
 //! through a staging location and committed at the end).
 
 mod input;
+mod json_lines;
 mod leftovers;
+mod local_files;
 mod object_stores;
 mod output;
 mod parquet_files;
+mod read_failure;
 
 pub use input::{FileFormat, Input};
+use local_files::local_files;
 pub use object_stores::register_object_store;
 pub use output::{Output, Staging, WriteMode};
+pub use read_failure::is_read_error;

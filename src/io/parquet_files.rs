@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 
+use super::local_files;
 use crate::error::{Error, Result};
 
 /// The length of a Parquet file's tail: the footer's length (4 bytes) and `PAR1`.
@@ -22,17 +23,7 @@ const TAIL: u64 = 8;
 /// reader can read, name each of its columns once, and give each column the type the
 /// earlier files give it.
 pub fn check_local_parquet(location: &str) -> Result<()> {
-    let path = Path::new(location);
-    let files = if path.is_dir() {
-        let mut files = Vec::new();
-        parquet_files_below(path, &mut files);
-        files.sort();
-        files
-    } else if path.is_file() {
-        vec![path.to_path_buf()]
-    } else {
-        Vec::new()
-    };
+    let files = local_files(location, "parquet");
     let mut seen: Vec<(PathBuf, Schema)> = Vec::new();
     for file in files {
         let failed = |message| Error::Input {
@@ -58,27 +49,6 @@ pub fn check_local_parquet(location: &str) -> Result<()> {
         seen.push((file, schema));
     }
     Ok(())
-}
-
-/// Every `.parquet` file below `directory`, hidden entries (staging directories) skipped.
-fn parquet_files_below(directory: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(directory) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            parquet_files_below(&path, files);
-        } else if path
-            .extension()
-            .is_some_and(|extension| extension == "parquet")
-        {
-            files.push(path);
-        }
-    }
 }
 
 /// The schema of the Parquet file at `path`, or what is wrong with the file.

@@ -162,3 +162,79 @@ fn files_of_a_directory_that_disagree_on_a_column_type_are_both_named() {
         "{message}"
     );
 }
+
+/// A directory of JSON lines: `a.json` whole, `b.json` with `lines` good lines, then one
+/// broken line, then one more good line.
+fn json_with_a_broken_line(dir: &Path, lines: usize) {
+    let json = dir.join("json");
+    std::fs::create_dir_all(&json).unwrap();
+    let line = |id: usize| format!("{{\"id\": {id}, \"text\": \"Words number {id}\"}}\n");
+    std::fs::write(json.join("a.json"), (0..3).map(line).collect::<String>()).unwrap();
+    let mut text: String = (0..lines).map(line).collect();
+    text.push_str("{\"id\": 7, \"text\": \"no end\n");
+    text.push_str(&line(8));
+    std::fs::write(json.join("b.json"), text).unwrap();
+}
+
+#[test]
+fn a_broken_json_line_is_named_by_file_and_line() {
+    // Line 2 breaks the schema's inference; line 3,001 breaks the run after it.
+    for (good_lines, line) in [(1, 2), (3000, 3001)] {
+        let dir = tempfile::tempdir().unwrap();
+        json_with_a_broken_line(dir.path(), good_lines);
+        pipeline(dir.path(), "json/\"\nformat = \"json", "");
+        let message = refused(dir.path(), &[]);
+        assert!(
+            message.contains(&format!("b.json': line {line}: EOF while parsing a string")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn invalid_utf8_in_a_parquet_string_column_is_named_by_file_and_column() {
+    use datafusion::parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use datafusion::parquet::file::writer::SerializedFileWriter;
+    use datafusion::parquet::schema::parser::parse_message_type;
+
+    let dir = tempfile::tempdir().unwrap();
+    let documents = dir.path().join("docs");
+    std::fs::create_dir_all(&documents).unwrap();
+    // A writer that does not check UTF-8 (the parquet crate's column API) put bytes that
+    // are not UTF-8 in a STRING column of the second file.
+    let texts = |name: &str, values: &[ByteArray]| {
+        let schema = "message m { required int64 id; required binary text (STRING); }";
+        let schema = Arc::new(parse_message_type(schema).unwrap());
+        let file = std::fs::File::create(documents.join(name)).unwrap();
+        let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
+        let mut row_group = writer.next_row_group().unwrap();
+        let mut ids = row_group.next_column().unwrap().unwrap();
+        let numbers: Vec<i64> = (0..values.len() as i64).collect();
+        ids.typed::<Int64Type>()
+            .write_batch(&numbers, None, None)
+            .unwrap();
+        ids.close().unwrap();
+        let mut text = row_group.next_column().unwrap().unwrap();
+        text.typed::<ByteArrayType>()
+            .write_batch(values, None, None)
+            .unwrap();
+        text.close().unwrap();
+        row_group.close().unwrap();
+        writer.close().unwrap();
+    };
+    texts(
+        "a.parquet",
+        &[ByteArray::from("fine"), ByteArray::from("also")],
+    );
+    texts(
+        "b.parquet",
+        &[ByteArray::from("fine"), ByteArray::from(vec![b'h', 0xff])],
+    );
+    let text = "[input]\npath = \"docs\"\n[output]\npath = \"out/result.parquet\"\n\
+                [[nodes]]\nname = \"clean\"\nfunction = \"normalize_text\"\ninputs = [\"text\"]\n\
+                [defaults]\npartitions = 1\n";
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    let message = refused(dir.path(), &[]);
+    assert!(message.contains("b.parquet': column 'text': "), "{message}");
+    assert!(message.contains("non UTF-8 data"), "{message}");
+}
