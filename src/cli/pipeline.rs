@@ -54,7 +54,11 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
         summary = write => summary,
         _ = tokio::signal::ctrl_c() => {
             progress.finish();
-            return Err(anyhow!("interrupted; nothing was written to {}", output.path().display()));
+            let target = output.path();
+            return Err(match target.exists() {
+                true => anyhow!("interrupted; {} was left as it was", target.display()),
+                false => anyhow!("interrupted; nothing was written to {}", target.display()),
+            });
         }
     };
     progress.finish();
