@@ -17,6 +17,8 @@
 pub mod embedding;
 pub mod http;
 mod model_error;
+#[cfg(test)]
+mod properties;
 pub mod remote;
 pub mod retrieval;
 pub mod text;
