@@ -142,8 +142,11 @@ fn vector(dimensions: usize) -> impl Strategy<Value = Vec<f32>> {
     )
 }
 
+/// A vector, or NULL.
+type MaybeVector = Option<Vec<f32>>;
+
 /// Two columns of vectors of `dimensions` values, some NULL.
-fn vector_pairs() -> impl Strategy<Value = (usize, Vec<(Option<Vec<f32>>, Option<Vec<f32>>)>)> {
+fn vector_pairs() -> impl Strategy<Value = (usize, Vec<(MaybeVector, MaybeVector)>)> {
     (1usize..6).prop_flat_map(|dimensions| {
         let one = || prop::option::weighted(0.85, vector(dimensions));
         (
@@ -154,7 +157,7 @@ fn vector_pairs() -> impl Strategy<Value = (usize, Vec<(Option<Vec<f32>>, Option
 }
 
 /// `values` as `FixedSizeList<Float32>` of `dimensions`.
-fn fixed_size_list(dimensions: usize, values: &[Option<Vec<f32>>]) -> ArrayRef {
+fn fixed_size_list(dimensions: usize, values: &[MaybeVector]) -> ArrayRef {
     let flat: Vec<f32> = values
         .iter()
         .flat_map(|value| value.clone().unwrap_or_else(|| vec![0.0; dimensions]))
@@ -169,7 +172,7 @@ fn fixed_size_list(dimensions: usize, values: &[Option<Vec<f32>>]) -> ArrayRef {
 }
 
 /// `values` as `List<Float32>`.
-fn list(values: &[Option<Vec<f32>>]) -> ArrayRef {
+fn list(values: &[MaybeVector]) -> ArrayRef {
     let lengths = values
         .iter()
         .map(|value| value.as_ref().map_or(0, Vec::len));
