@@ -26,6 +26,7 @@ mod plan;
 mod run;
 pub mod session;
 pub mod settings;
+mod units;
 
 pub use compile::{CompiledPipeline, NodeOperators};
 pub use error::{Error, FailedRow, NodeError, Result};

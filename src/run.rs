@@ -95,6 +95,53 @@ impl fmt::Display for ServiceUsage {
     }
 }
 
+impl std::ops::AddAssign<&ServiceUsage> for ServiceUsage {
+    fn add_assign(&mut self, other: &ServiceUsage) {
+        self.requests += other.requests;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.rate_limited += other.rate_limited;
+        self.cache_hits += other.cache_hits;
+        self.throttled += other.throttled;
+        self.in_flight += other.in_flight;
+        self.cost_nanodollars += other.cost_nanodollars;
+    }
+}
+
+impl std::ops::AddAssign<&NodeTiming> for NodeTiming {
+    /// Adds the figures of the same node in another run (the first failure kept).
+    fn add_assign(&mut self, other: &NodeTiming) {
+        self.rows += other.rows;
+        self.compute += other.compute;
+        self.instances_built += other.instances_built;
+        self.init_time += other.init_time;
+        self.failed_rows += other.failed_rows;
+        self.retries += other.retries;
+        if self.first_failure.is_none() {
+            self.first_failure.clone_from(&other.first_failure);
+        }
+        self.usage += &other.usage;
+    }
+}
+
+impl std::ops::AddAssign<RunSummary> for RunSummary {
+    /// Adds a run of the same pipeline over more of the input: rows, figures per node,
+    /// files and what was cleared; wall times are not added (the caller knows the whole).
+    fn add_assign(&mut self, other: RunSummary) {
+        self.rows_in += other.rows_in;
+        self.rows_out += other.rows_out;
+        if self.nodes.is_empty() {
+            self.nodes = other.nodes;
+        } else {
+            for (node, more) in self.nodes.iter_mut().zip(&other.nodes) {
+                *node += more;
+            }
+        }
+        self.files.extend(other.files);
+        self.cleared.extend(other.cleared);
+    }
+}
+
 /// The first failure an operator's metrics keep.
 fn first_failure(metrics: &MetricsSet) -> Option<String> {
     metrics.iter().find_map(|metric| match metric.value() {
@@ -276,7 +323,24 @@ impl CompiledPipeline {
     /// Like [`Self::write_observed`], with the plan run by `remote` when given (a
     /// cluster's job): the rows still come back to this process's sink, which writes them
     /// into staging and commits only when the whole job has succeeded.
+    ///
+    /// Run here over several local input files into a directory, the input files run one
+    /// after the other and the output of each is kept until all are done (see
+    /// [`Self::resume_observed`]).
     pub async fn write_observed_on(
+        &self,
+        output: &Output,
+        observe: impl FnMut(usize),
+        remote: Option<&RemoteRunner>,
+    ) -> Result<RunSummary> {
+        if remote.is_none() && self.writes_in_units(output) {
+            return self.write_units(output, false, observe).await;
+        }
+        self.write_whole(output, observe, remote).await
+    }
+
+    /// Runs the whole input at once into `output` (see [`Self::write_observed_on`]).
+    pub(crate) async fn write_whole(
         &self,
         output: &Output,
         mut observe: impl FnMut(usize),
@@ -336,7 +400,7 @@ impl CompiledPipeline {
         Ok(summary)
     }
 
-    fn check_partition_columns(&self, output: &Output) -> Result<()> {
+    pub(crate) fn check_partition_columns(&self, output: &Output) -> Result<()> {
         let schema = self.output_schema();
         for column in output.partition_columns() {
             if schema.field_with_name(column).is_err() {

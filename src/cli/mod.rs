@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a pipeline file: read its input, compute its nodes, write its output.
-    Run(PipelineArgs),
+    Run(RunArgs),
     /// Print a pipeline's DAG (text and Mermaid) and the DataFusion plans it compiles into.
     Explain(PipelineArgs),
     /// Run SQL: a query, a file of statements, or an interactive shell when given neither.
@@ -96,6 +96,16 @@ enum ModelCommand {
     },
     /// List the installed models.
     List,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Continue the run into the output that was interrupted (over several input files
+    /// into a directory): the input files it had finished are kept, the others run.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,8 +4,8 @@ use anyhow::anyhow;
 use nodefusion::config::{Overrides, PipelineSpec, load};
 use nodefusion::{CompiledPipeline, new_context};
 
-use super::PipelineArgs;
 use super::progress::Progress;
+use super::{PipelineArgs, RunArgs};
 
 /// What the command line changes in the pipeline file.
 fn overrides(args: &PipelineArgs) -> Overrides {
@@ -36,7 +36,11 @@ async fn compile(args: &PipelineArgs) -> anyhow::Result<(PipelineSpec, CompiledP
 }
 
 /// Runs the pipeline into its output, with a progress bar, and prints the summary.
-pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let RunArgs {
+        pipeline: args,
+        resume,
+    } = args;
     let (spec, compiled) = compile(&args).await?;
     let output = spec.output.ok_or_else(|| {
         anyhow!(
@@ -49,15 +53,33 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
         Some(url) => Some(nodefusion::cluster::cluster_runner(url, &compiled).await?),
         None => None,
     };
-    let write = compiled.write_observed_on(&output, |rows| progress.set(rows), remote.as_ref());
+    if resume && remote.is_some() {
+        return Err(anyhow!("--resume continues a run here, not with --cluster"));
+    }
+    let observe = |rows| progress.set(rows);
+    let write = async {
+        match resume {
+            true => compiled.resume_observed(&output, observe).await,
+            false => {
+                compiled
+                    .write_observed_on(&output, observe, remote.as_ref())
+                    .await
+            }
+        }
+    };
     let summary = tokio::select! {
         summary = write => summary,
         _ = tokio::signal::ctrl_c() => {
             progress.finish();
             let target = output.path();
-            return Err(match target.exists() {
-                true => anyhow!("interrupted; {} was left as it was", target.display()),
-                false => anyhow!("interrupted; nothing was written to {}", target.display()),
+            let resumable = remote.is_none() && compiled.writes_in_units(&output);
+            let left = match target.exists() {
+                true => format!("interrupted; {} was left as it was", target.display()),
+                false => format!("interrupted; nothing was written to {}", target.display()),
+            };
+            return Err(match resumable {
+                true => anyhow!("{left}; the input files it finished are kept: run again with --resume to continue"),
+                false => anyhow!(left),
             });
         }
     };

@@ -16,6 +16,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 
+use super::local_files;
 use super::parquet_files::check_local_parquet;
 use super::read_failure::{is_read_error, locate_read_failure};
 use super::register_object_store;
@@ -174,6 +175,23 @@ impl Input {
                     ListingTable::try_new(config).map_err(|e| input_error(e.strip_backtrace()))?;
                 Ok(Arc::new(table))
             }
+        }
+    }
+
+    /// One input per local file of this one, in the order they are read (none for a glob,
+    /// a URL or batches in memory).
+    pub fn local_file_inputs(&self) -> Vec<Input> {
+        match &self.source {
+            Source::Files { location, format } => local_files(location, &format.to_string())
+                .into_iter()
+                .map(|file| Input {
+                    source: Source::Files {
+                        location: file.to_string_lossy().into_owned(),
+                        format: *format,
+                    },
+                })
+                .collect(),
+            Source::Batches { .. } => Vec::new(),
         }
     }
 

@@ -65,7 +65,7 @@ pub fn clear_leftovers(parent: &Path, name: &str, target: &Path) -> Vec<String> 
 
 /// Whether the process `pid` has ended (known only where `/proc` is; elsewhere nothing is
 /// taken for gone).
-fn is_gone(pid: &str) -> bool {
+pub fn is_gone(pid: &str) -> bool {
     let proc_dir = Path::new("/proc");
     pid.parse::<u32>().is_ok() && proc_dir.join("self").exists() && !proc_dir.join(pid).exists()
 }

@@ -10,9 +10,11 @@ mod object_stores;
 mod output;
 mod parquet_files;
 mod read_failure;
+mod units_directory;
 
 pub use input::{FileFormat, Input};
 use local_files::local_files;
 pub use object_stores::register_object_store;
 pub use output::{Output, Staging, WriteMode};
 pub use read_failure::is_read_error;
+pub use units_directory::UnitsDirectory;

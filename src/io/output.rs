@@ -49,6 +49,11 @@ impl Output {
     }
 
     /// What to do when the target exists.
+    pub fn write_mode(&self) -> WriteMode {
+        self.mode
+    }
+
+    /// Sets what to do when the target exists.
     pub fn mode(mut self, mode: WriteMode) -> Self {
         self.mode = mode;
         self
@@ -70,6 +75,14 @@ impl Output {
     pub fn partition_by<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.partition_by = columns.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// This output, written to `path` instead.
+    pub(crate) fn relocated(&self, path: PathBuf) -> Self {
+        Self {
+            path,
+            ..self.clone()
+        }
     }
 
     /// The target path.
@@ -294,7 +307,7 @@ fn move_tree(root: &Path, directory: &Path, target: &Path) -> Result<Vec<PathBuf
 }
 
 /// Every file under `directory`, recursively, sorted.
-fn list_files(directory: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn list_files(directory: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![directory.to_path_buf()];
     while let Some(current) = pending.pop() {

@@ -3,7 +3,8 @@
 //! Ctrl-C) at several points of the run, measured by the calls the service has seen. After
 //! each: the target holds the previous output untouched, or nothing; nothing beside it that
 //! a reader could take for a result; and a run after it gives the rows of an uninterrupted
-//! run.
+//! run. `--resume` keeps the input files a killed run had finished and repeats no call
+//! whose result the cache kept.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -63,8 +64,15 @@ max_concurrency = 4
 
 /// Starts `nodefusion run TARGET.toml` in `dir`.
 fn start(dir: &Path, target: &str) -> Child {
+    start_with(dir, target, &[])
+}
+
+/// Starts `nodefusion run TARGET.toml ARGS` in `dir`, its result cache in `dir/cache`.
+fn start_with(dir: &Path, target: &str, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_nodefusion"))
         .args(["run", &format!("{target}.toml"), "--quiet"])
+        .args(args)
+        .env("NODEFUSION_CACHE", dir.join("cache"))
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -186,4 +194,96 @@ async fn a_run_killed_or_interrupted_at_any_point_leaves_the_previous_output_or_
         assert_eq!(left, Vec::<String>::new(), "left beside the targets");
         kept_files = files_below(&kept);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_keeps_the_files_it_had_finished_and_repeats_no_cached_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _) = service::start().await;
+    pipeline(dir.path(), &base, "whole");
+    let finished = start(dir.path(), "whole").wait_with_output().unwrap();
+    assert!(finished.status.success(), "{finished:?}");
+    let uninterrupted = rows_below(&dir.path().join("whole"));
+
+    // Another service, so that no call of the run above is in the cache.
+    let (base, log) = service::start().await;
+    pipeline(dir.path(), &base, "out");
+    let cached = ["--set", "nodes.fetched.cache=readwrite"];
+    let mut child = start_with(dir.path(), "out", &cached);
+    // Files run one after the other: past two files' calls, two are finished.
+    wait_for_calls(&log, 0, 2 * ROWS_PER_FILE + 30, &mut child).await;
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    let out = dir.path().join("out");
+    assert!(!out.exists());
+    let before = log.requests();
+
+    let mut args = cached.to_vec();
+    args.push("--resume");
+    let resumed = start_with(dir.path(), "out", &args)
+        .wait_with_output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&resumed.stdout).into_owned();
+    assert!(resumed.status.success(), "{resumed:?}");
+    assert!(
+        summary.contains("resumed: kept the output of 2 input file(s)"),
+        "{summary}"
+    );
+    assert_eq!(rows_below(&out), uninterrupted, "every row once");
+    // Only calls in flight when the run was killed (at most 4) were not answered, so not
+    // kept: every other call is made once in all.
+    let calls = log.requests();
+    assert!(
+        calls <= ROWS + 4,
+        "{before} calls before the kill, {calls} in all"
+    );
+    let hidden = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(hidden, 0, "nothing left beside the output");
+
+    // A file changed since the interrupted run: --resume refuses, a plain run starts again.
+    // (A third service: the cache holds every call to the second.)
+    let (base, log) = service::start().await;
+    pipeline(dir.path(), &base, "out");
+    let mut child = start_with(dir.path(), "out", &cached);
+    wait_for_calls(&log, 0, ROWS_PER_FILE + 10, &mut child).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    docs_file(
+        &dir.path().join("docs"),
+        "part-3.parquet",
+        ROWS_PER_FILE,
+        99,
+    );
+    let refused = start_with(dir.path(), "out", &args)
+        .wait_with_output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!refused.status.success());
+    assert!(
+        message.contains(
+            "--resume: the interrupted run into out had another pipeline, output or input files"
+        ),
+        "{message}"
+    );
+    assert_eq!(rows_below(&out), uninterrupted, "the output as it was");
+    let again = start_with(dir.path(), "out", &cached)
+        .wait_with_output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        summary.contains("removed the output of 1 input file(s) an interrupted run had kept"),
+        "{summary}"
+    );
+    assert_eq!(rows_below(&out).len(), ROWS);
 }

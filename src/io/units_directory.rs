@@ -1,0 +1,163 @@
+//! [`UnitsDirectory`]: where a run over several input files keeps the output of each file
+//! it has finished (`part-00003.parquet`, or a directory for a partitioned output) until
+//! every file is done, beside the target as `.NAME.nodefusion-units`; then it moves them all
+//! into place at once. A run killed midway leaves it there: `nodefusion run --resume`
+//! continues from it when the pipeline, the output and the input files are the same (a
+//! fingerprint says so); a run without `--resume` removes it.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::leftovers::is_gone;
+use super::{Staging, WriteMode};
+use crate::error::{Error, Result};
+
+/// Files of the directory that are not outputs of input files.
+const FINGERPRINT: &str = ".fingerprint";
+const OWNER: &str = ".owner";
+
+/// The finished outputs of a run's input files, kept beside its target.
+#[derive(Debug)]
+pub struct UnitsDirectory {
+    path: PathBuf,
+    target: PathBuf,
+    run: String,
+}
+
+impl UnitsDirectory {
+    /// The directory of the run into `target` whose pipeline, output and input files
+    /// `fingerprint` stands for: the one an interrupted run left when `resume` (it must be
+    /// of the same fingerprint), else a new one. Also says, a line each, what it found.
+    pub fn open(target: &Path, fingerprint: &str, resume: bool) -> Result<(Self, Vec<String>)> {
+        let parent = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+        let path = parent.join(format!(".{name}.nodefusion-units"));
+        let mut notes = Vec::new();
+        if path.is_dir() {
+            let owner = std::fs::read_to_string(path.join(OWNER)).unwrap_or_default();
+            let owner = owner.trim();
+            if !owner.is_empty() && owner != std::process::id().to_string() && !is_gone(owner) {
+                return Err(Error::Config {
+                    origin: target.display().to_string(),
+                    message: format!("another run (process {owner}) is writing it"),
+                });
+            }
+            let kept = std::fs::read_to_string(path.join(FINGERPRINT)).unwrap_or_default();
+            let finished = finished_units(&path).len();
+            if resume && kept.lines().next() == Some(fingerprint) {
+                notes.push(format!(
+                    "resumed: kept the output of {finished} input file(s) an interrupted run had finished"
+                ));
+                std::fs::write(path.join(OWNER), std::process::id().to_string())
+                    .map_err(Error::io(&path))?;
+                let run = kept.lines().nth(1).unwrap_or("0").to_string();
+                return Ok((
+                    Self {
+                        path,
+                        target: target.to_path_buf(),
+                        run,
+                    },
+                    notes,
+                ));
+            }
+            if resume {
+                return Err(Error::Config {
+                    origin: "--resume".into(),
+                    message: format!(
+                        "the interrupted run into {} had another pipeline, output or input files \
+                         (a file changed since); run without --resume to start again",
+                        target.display()
+                    ),
+                });
+            }
+            std::fs::remove_dir_all(&path).map_err(Error::io(&path))?;
+            notes.push(format!(
+                "removed the output of {finished} input file(s) an interrupted run had kept in \
+                 {} (run --resume continues such a run)",
+                path.display()
+            ));
+        } else if resume {
+            notes.push(format!(
+                "nothing to resume at {}: every input file was run",
+                target.display()
+            ));
+        }
+        std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
+        let run = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() % 1_000_000_000_000);
+        let run = format!("{run:012}");
+        std::fs::write(path.join(FINGERPRINT), format!("{fingerprint}\n{run}\n"))
+            .map_err(Error::io(&path))?;
+        std::fs::write(path.join(OWNER), std::process::id().to_string())
+            .map_err(Error::io(&path))?;
+        let directory = Self {
+            path,
+            target: target.to_path_buf(),
+            run,
+        };
+        Ok((directory, notes))
+    }
+
+    /// Where the output of input file `index` goes: a file, or a directory when the output
+    /// is partitioned. It exists once that file is done.
+    pub fn unit_path(&self, index: usize, partitioned: bool) -> PathBuf {
+        let name = format!("part-{index:05}");
+        match partitioned {
+            true => self.path.join(name),
+            false => self.path.join(format!("{name}.parquet")),
+        }
+    }
+
+    /// Moves every input file's output into the target as `mode` says, in one commit, and
+    /// removes the directory; returns the files now at the target.
+    pub fn commit(self, mode: WriteMode) -> Result<Vec<PathBuf>> {
+        let staging = Staging::create(&self.target, false, mode)?;
+        let destination = staging.write_path();
+        for unit in finished_units(&self.path) {
+            let stem = unit
+                .file_stem()
+                .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
+            if unit.is_file() {
+                let file = destination.join(format!("{stem}-{}.parquet", self.run));
+                std::fs::rename(&unit, &file).map_err(Error::io(&file))?;
+                continue;
+            }
+            for file in super::output::list_files(&unit)? {
+                let relative = file.strip_prefix(&unit).unwrap_or(&file);
+                let name = relative
+                    .file_name()
+                    .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+                let moved = destination
+                    .join(relative)
+                    .with_file_name(format!("{stem}-{}-{name}", self.run));
+                if let Some(parent) = moved.parent() {
+                    std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+                }
+                std::fs::rename(&file, &moved).map_err(Error::io(&moved))?;
+            }
+        }
+        let files = staging.commit()?;
+        std::fs::remove_dir_all(&self.path).map_err(Error::io(&self.path))?;
+        Ok(files)
+    }
+}
+
+/// The finished outputs in `directory`, in input order (hidden entries are its own files
+/// and the staging of a file in progress).
+fn finished_units(directory: &Path) -> Vec<PathBuf> {
+    let mut units: Vec<PathBuf> = std::fs::read_dir(directory)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| entry.path())
+        .collect();
+    units.sort();
+    units
+}

@@ -1,0 +1,111 @@
+//! A run in units of input files: over several local input files into a directory, each
+//! file runs on its own and its output is kept in a [`UnitsDirectory`] beside the target;
+//! when every file is done, all move into place in one commit. So a killed run leaves the
+//! previous output (or nothing) at the target, and `nodefusion run --resume` keeps the
+//! files it had finished and runs the rest: the rows of an uninterrupted run, none twice,
+//! none missing.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::compile::CompiledPipeline;
+use crate::error::{Error, Result};
+use crate::io::{Input, Output, UnitsDirectory, WriteMode};
+use crate::run::RunSummary;
+
+impl CompiledPipeline {
+    /// Whether a run here into `output` goes in units of input files (several local input
+    /// files into a directory), so that an interrupted one can be resumed.
+    pub fn writes_in_units(&self, output: &Output) -> bool {
+        !output.is_single_file() && self.input().local_file_inputs().len() > 1
+    }
+
+    /// Like [`Self::write_observed`], continuing the run into `output` that was
+    /// interrupted: the input files it had finished are kept, the others run. Over one
+    /// input file or into one file there is nothing to continue: that is an error.
+    pub async fn resume_observed(
+        &self,
+        output: &Output,
+        observe: impl FnMut(usize),
+    ) -> Result<RunSummary> {
+        if !self.writes_in_units(output) {
+            return Err(Error::Config {
+                origin: "--resume".into(),
+                message: format!(
+                    "continues a run over several local input files into a directory; this \
+                     run reads {} into {}",
+                    self.input(),
+                    output.path().display()
+                ),
+            });
+        }
+        self.write_units(output, true, observe).await
+    }
+
+    /// Runs each input file into the units directory of `output`, the ones already there
+    /// skipped when `resume`, then commits them all.
+    pub(crate) async fn write_units(
+        &self,
+        output: &Output,
+        resume: bool,
+        mut observe: impl FnMut(usize),
+    ) -> Result<RunSummary> {
+        let started = Instant::now();
+        let units = self.input().local_file_inputs();
+        output.check_target()?;
+        self.check_partition_columns(output)?;
+        let fingerprint = fingerprint(self, output, &units);
+        let (directory, notes) = UnitsDirectory::open(output.path(), &fingerprint, resume)?;
+        let partitioned = !output.partition_columns().is_empty();
+        let mut summary = RunSummary {
+            pipeline: self.graph().name.clone(),
+            rows_in: 0,
+            rows_out: 0,
+            wall_time: started.elapsed(),
+            nodes: Vec::new(),
+            files: Vec::new(),
+            cleared: notes,
+            cluster: None,
+        };
+        for (index, unit) in units.iter().enumerate() {
+            let path = directory.unit_path(index, partitioned);
+            if path.exists() {
+                continue;
+            }
+            let done = summary.rows_out;
+            let compiled = self.with_input(unit).await?;
+            let unit_output = output.relocated(path).mode(WriteMode::Overwrite);
+            summary += compiled
+                .write_whole(&unit_output, |rows| observe(done + rows), None)
+                .await?;
+        }
+        summary.files = directory.commit(output.write_mode())?;
+        summary.wall_time = started.elapsed();
+        Ok(summary)
+    }
+}
+
+/// What a run's units depend on: the pipeline's resolved nodes, the output's settings, and
+/// each input file's path, length and modification time.
+fn fingerprint(compiled: &CompiledPipeline, output: &Output, units: &[Input]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(
+        format!(
+            "{:?}\n{:?}\n",
+            compiled.graph(),
+            output.relocated(".".into())
+        )
+        .as_bytes(),
+    );
+    for unit in units {
+        let location = unit.location();
+        let metadata = Path::new(location).metadata().ok();
+        let length = metadata.as_ref().map_or(0, std::fs::Metadata::len);
+        let modified = metadata
+            .and_then(|metadata| metadata.modified().ok())
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |time| time.as_nanos());
+        hasher.update(format!("{location}\n{length}\n{modified}\n").as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
