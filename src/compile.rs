@@ -34,6 +34,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, StatisticsArgs,
     StatisticsContext, execute_stream,
@@ -41,6 +42,7 @@ use datafusion::physical_plan::{
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
+use crate::exec::NodeExpression;
 use crate::io::Input;
 use crate::pipeline::{NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedNode};
 use crate::plan::{Exchange, ExchangeNode, LiftedCalls, NodeCallNode, NodefusionQueryPlanner};
@@ -373,6 +375,50 @@ fn node_plan(
         .map_err(|error| type_mismatch(node, &schema, error))
 }
 
+/// `physical` with the expression of each node DataFusion computes itself (the last
+/// expression of the node's projection) wrapped in a [`NodeExpression`], so that its
+/// failure names the node and the row.
+fn with_node_expressions(
+    physical: Arc<dyn ExecutionPlan>,
+    graph: &PipelineGraph,
+    operators: &[NodeOperators],
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let mut chain = chain_from_leaf(&physical);
+    for (node, operators) in graph.nodes.iter().zip(operators) {
+        let position = operators.positions.end.saturating_sub(1);
+        let projection = chain[position].downcast_ref::<ProjectionExec>();
+        let Some(projection) = projection.filter(|_| node.kind == NodeKind::Projection) else {
+            continue;
+        };
+        let expressions: Vec<ProjectionExpr> = projection
+            .expr()
+            .iter()
+            .map(|expression| match expression.alias == node.output {
+                true => ProjectionExpr {
+                    expr: Arc::new(NodeExpression::new(
+                        &node.path,
+                        Arc::clone(&expression.expr),
+                    )),
+                    alias: expression.alias.clone(),
+                },
+                false => expression.clone(),
+            })
+            .collect();
+        chain[position] = Arc::new(ProjectionExec::try_new(
+            expressions,
+            Arc::clone(projection.input()),
+        )?);
+    }
+    let mut plan = Arc::clone(&chain[0]);
+    for operator in &chain[1..] {
+        plan = Arc::clone(operator).replace_children(
+            vec![plan],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
+        )?;
+    }
+    Ok(plan)
+}
+
 /// The number of operators in a linear plan.
 fn chain_length(plan: &LogicalPlan) -> usize {
     1 + plan.inputs().first().map_or(0, |input| chain_length(input))
@@ -425,6 +471,7 @@ impl CompiledPipeline {
                 "the physical plan has {physical_length} operators for {logical_length} logical ones"
             ))));
         }
+        let physical = with_node_expressions(physical, &graph, &operators)?;
         Ok(Self {
             graph,
             input: input.clone(),

@@ -99,6 +99,11 @@ pub enum FailedRow {
     },
     /// Before any row: the function's instance could not be built.
     Start,
+    /// Row `n` of the batch that failed (an expression DataFusion computes sees batches,
+    /// not where they are in the input).
+    OfBatch(usize),
+    /// Somewhere in a batch: no row fails alone.
+    Unknown,
 }
 
 impl fmt::Display for FailedRow {
@@ -114,6 +119,8 @@ impl fmt::Display for FailedRow {
                 "failed on row {row} of batch {batch} in partition {partition}"
             ),
             FailedRow::Start => f.write_str("could not start"),
+            FailedRow::OfBatch(row) => write!(f, "failed on row {row} of a batch"),
+            FailedRow::Unknown => f.write_str("failed on a batch"),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::settings::{NodeSettings, RunSettings};
 #[derive(Clone, PartialEq, Message)]
 pub struct Envelope {
     /// What it holds.
-    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5, 6")]
     pub body: Option<Body>,
 }
 
@@ -35,6 +35,9 @@ pub enum Body {
     /// `top_k`'s table or operator (`nodefusion_udfs::retrieval`'s bytes).
     #[prost(bytes, tag = "5")]
     TopK(Vec<u8>),
+    /// A `NodeExpression`: the node's name (its expression travels as its child).
+    #[prost(string, tag = "6")]
+    NodeExpression(String),
 }
 
 /// A node setting as text.

@@ -12,6 +12,9 @@ use datafusion::arrow::datatypes::Field;
 use datafusion::common::{Result, ScalarValue, plan_datafusion_err, plan_err};
 use datafusion::execution::{FunctionRegistry, TaskContext};
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr_common::physical_expr::proto_decode::PhysicalExprDecodeCtx;
+use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprEncodeCtx;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{
     PhysicalExtensionCodec, PhysicalPlanDecodeContext, PhysicalProtoConverterExtension,
@@ -24,7 +27,7 @@ use super::messages::{
     Body, ConstantMessage, Envelope, ExchangeMessage, NodeExecMessage, run_settings,
     settings_message,
 };
-use crate::exec::{GatherExec, NodeExec, NodeSpec, RechunkExec, ScatterExec};
+use crate::exec::{GatherExec, NodeExec, NodeExpression, NodeSpec, RechunkExec, ScatterExec};
 use crate::plan::Exchange;
 
 /// The physical codec of a nodefusion cluster: the client, the scheduler and every
@@ -170,7 +173,39 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
             }
             Body::TopK(bytes) => decode_top_k_exec(&bytes, inputs),
             Body::NodeCall(_) => plan_err!("a logical plan node in a physical plan"),
+            Body::NodeExpression(_) => plan_err!("an expression where a plan node was expected"),
         }
+    }
+
+    fn try_decode_expr(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn PhysicalExpr>],
+        ctx: &PhysicalExprDecodeCtx<'_>,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        match Envelope::decode_body(buf)? {
+            Body::NodeExpression(node) => match inputs {
+                [inner] => Ok(Arc::new(NodeExpression::new(node, Arc::clone(inner)))),
+                _ => plan_err!("node '{node}': its expression has one child"),
+            },
+            Body::Ballista(bytes) => self.ballista.try_decode_expr(&bytes, inputs, ctx),
+            _ => plan_err!("a plan node where an expression was expected"),
+        }
+    }
+
+    fn try_encode_expr(
+        &self,
+        node: &Arc<dyn PhysicalExpr>,
+        buf: &mut Vec<u8>,
+        ctx: &PhysicalExprEncodeCtx<'_>,
+    ) -> Result<()> {
+        if let Some(expression) = node.downcast_ref::<NodeExpression>() {
+            let body = Body::NodeExpression(expression.node().to_string());
+            return Envelope::encode_body(body, buf);
+        }
+        let mut bytes = Vec::new();
+        self.ballista.try_encode_expr(node, &mut bytes, ctx)?;
+        Envelope::encode_body(Body::Ballista(bytes), buf)
     }
 
     fn try_encode(

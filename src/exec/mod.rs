@@ -20,6 +20,7 @@ mod first_failure;
 mod gather;
 mod instances;
 mod node;
+mod node_expression;
 mod rechunk;
 mod scatter;
 
@@ -32,6 +33,7 @@ pub use commit::CommitExec;
 pub use first_failure::{FIRST_FAILURE, FirstFailure};
 pub use gather::GatherExec;
 pub use node::{NodeExec, NodeSpec};
+pub use node_expression::NodeExpression;
 pub use rechunk::{RechunkExec, rechunk_stream};
 pub use scatter::ScatterExec;
 

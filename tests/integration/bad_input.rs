@@ -238,3 +238,22 @@ fn invalid_utf8_in_a_parquet_string_column_is_named_by_file_and_column() {
     assert!(message.contains("b.parquet': column 'text': "), "{message}");
     assert!(message.contains("non UTF-8 data"), "{message}");
 }
+
+#[test]
+fn a_sql_node_that_fails_names_the_node_its_expression_and_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    docs_file(dir.path(), "docs.parquet", 50, 1);
+    let text = "[input]\npath = \"docs.parquet\"\n[output]\npath = \"out/result.parquet\"\n\
+                [[nodes]]\nname = \"short\"\nsql = \"word_count(text) < 30\"\n\
+                [[nodes]]\nname = \"as_number\"\nsql = \"CASE WHEN short THEN 1 ELSE CAST(text AS INT) END\"\n";
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    let message = refused(dir.path(), &[]);
+    assert!(
+        message.contains(
+            "node 'as_number' (CASE WHEN short THEN 1 ELSE CAST(CAST(text AS Int32) AS Int64) END) \
+             failed on row "
+        ),
+        "{message}"
+    );
+    assert!(message.contains("Cannot cast string"), "{message}");
+}
