@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::MemTable;
@@ -147,9 +147,10 @@ impl Input {
                     message,
                 };
                 register_object_store(state.runtime_env(), location)?;
-                if *format == FileFormat::Parquet {
-                    check_local_parquet(location)?;
-                }
+                let sometimes_missing = match format {
+                    FileFormat::Parquet => check_local_parquet(location)?,
+                    _ => Vec::new(),
+                };
                 let url =
                     ListingTableUrl::parse(location).map_err(|e| input_error(e.to_string()))?;
                 let mut options = format.listing_options();
@@ -170,6 +171,13 @@ impl Input {
                         };
                         return Err(located.unwrap_or(input_error(error.strip_backtrace())));
                     }
+                };
+                // A column some files lack reads as NULL there, whatever the others say.
+                let config = match config.file_schema.clone() {
+                    Some(schema) if !sometimes_missing.is_empty() => {
+                        config.with_schema(Arc::new(nullable(&schema, &sometimes_missing)))
+                    }
+                    _ => config,
                 };
                 let table =
                     ListingTable::try_new(config).map_err(|e| input_error(e.strip_backtrace()))?;
@@ -219,6 +227,19 @@ impl fmt::Display for Input {
             Source::Batches { batches, .. } => write!(f, "{} record batches", batches.len()),
         }
     }
+}
+
+/// `schema` with `columns` nullable.
+fn nullable(schema: &Schema, columns: &[String]) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let nullable = field.is_nullable() || columns.contains(field.name());
+            field.as_ref().clone().with_nullable(nullable)
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! truncated or foreign file is refused here, by name, instead of failing deep inside the
 //! reader (a footer that claims more bytes than the file has makes the parquet crate
 //! panic), and so is a file with two columns of one name (DataFusion would drop one) or a
-//! column whose type differs from the same column's in an earlier file (named, with both).
+//! column whose type differs from the same column's in an earlier file (named, with both);
+//! a column some files lack is reported, so that it can read as NULL there.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -21,8 +22,9 @@ const TAIL: u64 = 8;
 /// Checks every Parquet file at `location`, a local file or directory (a glob or a URL is
 /// left to the reader): each must end in a footer that fits inside it, hold metadata the
 /// reader can read, name each of its columns once, and give each column the type the
-/// earlier files give it.
-pub fn check_local_parquet(location: &str) -> Result<()> {
+/// earlier files give it. Returns the columns some of the files do not have (they read as
+/// NULL there).
+pub fn check_local_parquet(location: &str) -> Result<Vec<String>> {
     let files = local_files(location, "parquet");
     let mut seen: Vec<(PathBuf, Schema)> = Vec::new();
     for file in files {
@@ -48,7 +50,17 @@ pub fn check_local_parquet(location: &str) -> Result<()> {
         }
         seen.push((file, schema));
     }
-    Ok(())
+    let mut sometimes_missing: Vec<String> = seen
+        .iter()
+        .flat_map(|(_, schema)| schema.fields().iter().map(|field| field.name().clone()))
+        .filter(|name| {
+            seen.iter()
+                .any(|(_, schema)| schema.field_with_name(name).is_err())
+        })
+        .collect();
+    sometimes_missing.sort();
+    sometimes_missing.dedup();
+    Ok(sometimes_missing)
 }
 
 /// The schema of the Parquet file at `path`, or what is wrong with the file.

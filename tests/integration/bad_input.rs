@@ -257,3 +257,26 @@ fn a_sql_node_that_fails_names_the_node_its_expression_and_the_row() {
     );
     assert!(message.contains("Cannot cast string"), "{message}");
 }
+
+#[test]
+fn a_column_only_some_files_of_a_directory_have_reads_as_null_in_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = dir.path().join("numbers");
+    std::fs::create_dir_all(&numbers).unwrap();
+    int_columns_file(&numbers.join("a.parquet"), &["id"]);
+    int_columns_file(&numbers.join("b.parquet"), &["id", "extra"]);
+    let text = "[input]\npath = \"numbers\"\n[output]\npath = \"out/result.parquet\"\n\
+                [[nodes]]\nname = \"twice\"\nsql = \"id * 2\"\n";
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    let output = nodefusion(dir.path(), &["run", "pipeline.toml", "--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        crate::support::parquet_rows(&dir.path().join("out/result.parquet")),
+        [
+            "{id: 1, extra: null, twice: 2}",
+            "{id: 2, extra: null, twice: 4}",
+            "{id: 1, extra: 1, twice: 2}",
+            "{id: 2, extra: 2, twice: 4}"
+        ]
+    );
+}
