@@ -485,3 +485,50 @@ async fn a_partitioned_copy_writes_null_as_hive_s_default_partition() {
         ["n=10", "n=20", "n=__HIVE_DEFAULT_PARTITION__"]
     );
 }
+
+#[tokio::test]
+async fn several_input_files_into_a_partitioned_directory_keep_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("docs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    for (file, seed) in [1, 2, 3].into_iter().enumerate() {
+        docs_file(&inputs, &format!("part-{file}.parquet"), 40, seed);
+    }
+    let input = Input::path(inputs.to_string_lossy());
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
+    assert!(compiled.writes_in_units(&Output::parquet(dir.path().join("x"))));
+    let target = dir.path().join("by_category");
+    let summary = compiled
+        .write(&Output::parquet(&target).partition_by(["category"]))
+        .await
+        .unwrap();
+    assert_eq!((summary.rows_in, summary.rows_out), (120, 120));
+    let files = files_below(&target);
+    assert_eq!(summary.files.len(), files.len());
+    let mut rows: Vec<(String, i64, String)> = Vec::new();
+    for file in &files {
+        let category = file.parent().unwrap().to_string_lossy().into_owned();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("part-0000"), "{name}");
+        for (id, text, _) in read_records(&target.join(file)) {
+            rows.push((category.clone(), id, text));
+        }
+    }
+    rows.sort();
+    let ctx = new_context().unwrap();
+    let sql = format!(
+        "SELECT 'category=' || category AS c, id, normalize_text(text) AS t FROM '{}/' ORDER BY c, id, t",
+        inputs.display()
+    );
+    let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    let expected: Vec<(String, i64, String)> = column_text(&batches, "c")
+        .into_iter()
+        .zip(crate::support::ids(&batches))
+        .zip(column_text(&batches, "t"))
+        .map(|((c, id), t)| (c, id, t))
+        .collect();
+    assert_eq!(rows, expected);
+}
