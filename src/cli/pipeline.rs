@@ -37,11 +37,18 @@ async fn compile(args: &PipelineArgs) -> anyhow::Result<(PipelineSpec, CompiledP
 
 /// Runs the pipeline into its output, with a progress bar, and prints the summary.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Ctrl-C is ours from the start, so that none kills the process while it sets up.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let RunArgs {
         pipeline: args,
         resume,
     } = args;
-    let (spec, compiled) = compile(&args).await?;
+    let (spec, compiled) = tokio::select! {
+        compiled = compile(&args) => compiled?,
+        _ = interrupt.recv() => {
+            return Err(anyhow!("interrupted before the run started; nothing was written"));
+        }
+    };
     let output = spec.output.ok_or_else(|| {
         anyhow!(
             "{}: no output; add an [output] path or pass --output",
@@ -69,7 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let summary = tokio::select! {
         summary = write => summary,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             progress.finish();
             let target = output.path();
             let resumable = remote.is_none() && compiled.writes_in_units(&output);
