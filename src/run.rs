@@ -423,9 +423,7 @@ impl CompiledPipeline {
         let state = self.session_state();
         let mut parquet: TableParquetOptions = state.default_table_options().parquet;
         parquet.global.compression = Some(output.compression_name().to_lowercase());
-        if let Some(rows) = output.row_group_rows() {
-            parquet.global.max_row_group_size = rows;
-        }
+        parquet.global.max_row_group_size = output.row_group_rows();
         let file_type =
             format_as_file_type(Arc::new(ParquetFormatFactory::new_with_options(parquet)));
         let options = HashMap::from([(
