@@ -6,6 +6,7 @@
 //! none missing.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::compile::CompiledPipeline;
@@ -73,7 +74,9 @@ impl CompiledPipeline {
                 continue;
             }
             let done = summary.rows_out;
-            let compiled = self.with_input(unit).await?;
+            // Each file with the whole input's columns: one may lack a column others have.
+            let unit = unit.clone().with_schema(Arc::clone(self.input_schema()));
+            let compiled = self.with_input(&unit).await?;
             let unit_output = output.relocated(path).mode(WriteMode::Overwrite);
             summary += compiled
                 .write_whole(&unit_output, |rows| observe(done + rows), None)

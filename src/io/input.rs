@@ -97,6 +97,8 @@ enum Source {
 #[derive(Debug, Clone)]
 pub struct Input {
     source: Source,
+    /// The schema the files are read with, where it is not inferred from them.
+    schema: Option<SchemaRef>,
 }
 
 impl Input {
@@ -106,6 +108,7 @@ impl Input {
         let format = FileFormat::from_extension(&location).unwrap_or(FileFormat::Parquet);
         Self {
             source: Source::Files { location, format },
+            schema: None,
         }
     }
 
@@ -114,8 +117,12 @@ impl Input {
         match self.source {
             Source::Files { location, .. } => Self {
                 source: Source::Files { location, format },
+                schema: self.schema,
             },
-            batches => Self { source: batches },
+            batches => Self {
+                source: batches,
+                schema: self.schema,
+            },
         }
     }
 
@@ -123,6 +130,7 @@ impl Input {
     pub fn batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
         Self {
             source: Source::Batches { schema, batches },
+            schema: None,
         }
     }
 
@@ -158,11 +166,12 @@ impl Input {
                     // A file named explicitly is read whatever its extension.
                     options = options.with_file_extension("");
                 }
-                let config = match ListingTableConfig::new(url)
-                    .with_listing_options(options)
-                    .infer_schema(state)
-                    .await
-                {
+                let config = ListingTableConfig::new(url).with_listing_options(options);
+                let inferred = match &self.schema {
+                    Some(schema) => Ok(config.with_schema(Arc::clone(schema))),
+                    None => config.infer_schema(state).await,
+                };
+                let config = match inferred {
                     Ok(config) => config,
                     Err(error) => {
                         let located = match is_read_error(&error) {
@@ -186,6 +195,15 @@ impl Input {
         }
     }
 
+    /// These files read with `schema` (the columns of every file of a larger input), not
+    /// with the schema their own footers give.
+    pub(crate) fn with_schema(self, schema: SchemaRef) -> Self {
+        Self {
+            schema: Some(schema),
+            ..self
+        }
+    }
+
     /// One input per local file of this one, in the order they are read (none for a glob,
     /// a URL or batches in memory).
     pub fn local_file_inputs(&self) -> Vec<Input> {
@@ -197,6 +215,7 @@ impl Input {
                         location: file.to_string_lossy().into_owned(),
                         format: *format,
                     },
+                    schema: self.schema.clone(),
                 })
                 .collect(),
             Source::Batches { .. } => Vec::new(),

@@ -279,4 +279,24 @@ fn a_column_only_some_files_of_a_directory_have_reads_as_null_in_the_others() {
             "{id: 2, extra: 2, twice: 4}"
         ]
     );
+    // Into a directory, the files run one at a time, each with every file's columns.
+    let output = nodefusion(
+        dir.path(),
+        &["run", "pipeline.toml", "--quiet", "--output", "out/parts"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let parts = crate::support::files_below(&dir.path().join("out/parts"));
+    let rows: Vec<String> = parts
+        .iter()
+        .flat_map(|part| crate::support::parquet_rows(&dir.path().join("out/parts").join(part)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "{id: 1, extra: null, twice: 2}",
+            "{id: 2, extra: null, twice: 4}",
+            "{id: 1, extra: 1, twice: 2}",
+            "{id: 2, extra: 2, twice: 4}"
+        ]
+    );
 }
