@@ -1,6 +1,7 @@
 //! `embed` with the real all-MiniLM-L6-v2: vectors that match Python sentence-transformers
 //! (tests/fixtures/embeddings.json), null and repeated texts, results independent of batch
-//! size and partitions, and clear errors for a missing model.
+//! size and partitions (a property test over generated texts and string layouts too), and
+//! clear errors for a missing model.
 
 use std::sync::Arc;
 
@@ -28,8 +29,14 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn texts_input(texts: Vec<Option<String>>) -> Input {
-    let schema = Arc::new(Schema::new(vec![Field::new("text", DataType::Utf8, true)]));
+    texts_input_as(texts, DataType::Utf8)
+}
+
+/// `texts_input` with the column in the string layout `layout`.
+fn texts_input_as(texts: Vec<Option<String>>, layout: DataType) -> Input {
+    let schema = Arc::new(Schema::new(vec![Field::new("text", layout.clone(), true)]));
     let column: ArrayRef = Arc::new(StringArray::from(texts));
+    let column = datafusion::arrow::compute::cast(&column, &layout).unwrap();
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap();
     Input::batches(schema, vec![batch])
 }
@@ -63,6 +70,16 @@ async fn embed_all(
     partitions: usize,
     threads: Option<usize>,
 ) -> Vec<Option<Vec<f32>>> {
+    embed_all_as(texts_input(texts), batch_size, partitions, threads).await
+}
+
+/// `embed_all` over `input`.
+async fn embed_all_as(
+    input: Input,
+    batch_size: usize,
+    partitions: usize,
+    threads: Option<usize>,
+) -> Vec<Option<Vec<f32>>> {
     let ctx = new_context().unwrap();
     let mut node = Node::function("vector", "embed")
         .inputs(["text"])
@@ -71,7 +88,7 @@ async fn embed_all(
         node = node.threads(threads);
     }
     let pipeline = Pipeline::new("embed").node(node).partitions(partitions);
-    let compiled = pipeline.compile(&ctx, &texts_input(texts)).await.unwrap();
+    let compiled = pipeline.compile(&ctx, &input).await.unwrap();
     vectors(&compiled.collect().await.unwrap())
 }
 
@@ -238,4 +255,45 @@ async fn with_cache_readwrite_repeated_texts_are_embedded_once_and_give_the_same
         "the same bits with and without the cache"
     );
     assert_eq!(cached.iter().filter(|v| v.is_none()).count(), 4);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Any text (empty, whitespace, any Unicode), NULLs, every string layout: no panic, a
+    /// vector for each text and NULL for each NULL, the same vectors for any batch size and
+    /// partition count.
+    #[test]
+    fn embed_gives_the_same_vectors_for_any_text_layout_and_batch_split(
+        texts in proptest::collection::vec(
+            proptest::option::weighted(0.85, proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[ \t\n]{0,4}",
+                "[a-zA-Z ,.!?']{0,300}",
+            ]),
+            0..12,
+        ),
+        batch_size in 1usize..9,
+        partitions in 1usize..4,
+        large in proptest::prelude::any::<bool>(),
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let layout = if large { DataType::LargeUtf8 } else { DataType::Utf8View };
+        let baseline = runtime.block_on(embed_all(texts.clone(), 64, 1, Some(1)));
+        let other = runtime.block_on(embed_all_as(
+            texts_input_as(texts.clone(), layout),
+            batch_size,
+            partitions,
+            None,
+        ));
+        proptest::prop_assert_eq!(baseline.len(), texts.len());
+        proptest::prop_assert_eq!(other.len(), texts.len());
+        for ((text, a), b) in texts.iter().zip(&baseline).zip(&other) {
+            match (a, b) {
+                (Some(a), Some(b)) => proptest::prop_assert!(cosine(a, b) > 0.99999, "{text:?}"),
+                (None, None) => proptest::prop_assert!(text.is_none()),
+                _ => proptest::prop_assert!(false, "a NULL where a vector should be: {text:?}"),
+            }
+        }
+    }
 }
