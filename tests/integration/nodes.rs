@@ -641,3 +641,53 @@ async fn token_count_matches_the_python_tokenizer() {
         .to_string();
     assert!(error.contains("model 'no-such-model' not found"), "{error}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+
+    /// `http_get` against a real local service over generated URL columns (NULLs, every
+    /// string layout): no panic, and the same answers for any batch size, concurrency and
+    /// partition count.
+    #[test]
+    fn http_get_answers_the_same_for_any_layout_and_batch_split(
+        paths in proptest::collection::vec(proptest::option::weighted(0.8, "[a-z0-9]{0,10}"), 0..30),
+        batch_size in 1usize..8,
+        max_concurrency in 1usize..6,
+        partitions in 1usize..4,
+        view in proptest::prelude::any::<bool>(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let answers = runtime.block_on(async {
+            let (base, _) = service::start().await;
+            let urls: ArrayRef = Arc::new(StringArray::from_iter(
+                paths.iter().map(|path| path.as_ref().map(|path| format!("{base}/delay/0/{path}"))),
+            ));
+            let layout = if view { DataType::Utf8View } else { DataType::LargeUtf8 };
+            let mut answers = Vec::new();
+            for (column, batch, concurrency, parts) in [
+                (Arc::clone(&urls), 64, 1, 1),
+                (datafusion::arrow::compute::cast(&urls, &layout).unwrap(), batch_size, max_concurrency, partitions),
+            ] {
+                let schema = Arc::new(Schema::new(vec![Field::new("url", column.data_type().clone(), true)]));
+                let input = Input::batches(
+                    Arc::clone(&schema),
+                    vec![RecordBatch::try_new(schema, vec![column]).unwrap()],
+                );
+                let pipeline = Pipeline::new("fetch")
+                    .node(Node::function("fetch", "http_get").inputs(["url"]).max_concurrency(concurrency).batch_size(batch))
+                    .node(Node::sql("body", "fetch['body']"))
+                    .outputs(["body"])
+                    .partitions(parts);
+                let compiled = pipeline.compile(&new_context().unwrap(), &input).await.unwrap();
+                answers.push(rows_text(&compiled.collect().await.unwrap()));
+            }
+            answers
+        });
+        proptest::prop_assert_eq!(answers[0].len(), paths.len());
+        proptest::prop_assert_eq!(&answers[0], &answers[1]);
+    }
+}
