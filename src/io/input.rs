@@ -150,9 +150,11 @@ impl Input {
                 Ok(Arc::new(table))
             }
             Source::Files { location, format } => {
+                // One line: DataFusion's context ("Error when processing CSV file ...")
+                // and its cause joined.
                 let input_error = |message: String| Error::Input {
                     path: location.clone(),
-                    message,
+                    message: message.replace("\ncaused by\n", ": "),
                 };
                 register_object_store(state.runtime_env(), location)?;
                 let sometimes_missing = match format {
@@ -181,6 +183,15 @@ impl Input {
                         return Err(located.unwrap_or(input_error(error.strip_backtrace())));
                     }
                 };
+                if config
+                    .file_schema
+                    .as_ref()
+                    .is_some_and(|schema| schema.fields().is_empty())
+                {
+                    return Err(input_error(
+                        "no columns: an empty file, or a CSV file without its header row".into(),
+                    ));
+                }
                 // A column some files lack reads as NULL there, whatever the others say.
                 let config = match config.file_schema.clone() {
                     Some(schema) if !sometimes_missing.is_empty() => {

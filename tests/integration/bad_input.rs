@@ -300,3 +300,109 @@ fn a_column_only_some_files_of_a_directory_have_reads_as_null_in_the_others() {
         ]
     );
 }
+
+#[test]
+fn files_that_cannot_be_read_as_rows_and_pipelines_that_cannot_run_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("no_files")).unwrap();
+    std::fs::write(dir.path().join("ragged.csv"), "id,text\n1,hello\n2,a,b,c\n").unwrap();
+    std::fs::write(dir.path().join("empty.csv"), "").unwrap();
+    docs_file(dir.path(), "docs.parquet", 20, 1);
+    // (input, the node section's end, arguments, what the error must say)
+    let cases: [(&str, &str, &[&str], &str); 5] = [
+        (
+            "ragged.csv",
+            "",
+            &[],
+            "ragged.csv': Error when processing CSV file",
+        ),
+        (
+            "no_files",
+            "",
+            &[],
+            "input 'no_files': Error during planning: No files found",
+        ),
+        (
+            "empty.csv",
+            "",
+            &[],
+            "input 'empty.csv': no columns: an empty file, or a CSV file without its header row",
+        ),
+        (
+            "docs.parquet",
+            "output = \"clean\"\n[[nodes]]\nname = \"own\"\nsql = \"upper(own)\"\n",
+            &[],
+            "the nodes form a cycle: own -> own",
+        ),
+        (
+            "docs.parquet",
+            "",
+            &["--set", "defaults.partitions=0"],
+            "defaults.partitions must be at least 1",
+        ),
+    ];
+    for (input, extra, args, expected) in cases {
+        pipeline(dir.path(), input, extra);
+        let message = refused(dir.path(), args);
+        assert!(message.contains(expected), "{input} {args:?}: {message}");
+    }
+    std::fs::write(dir.path().join("pipeline.toml"), "[input\npath = 1\n").unwrap();
+    let message = stderr(&nodefusion(dir.path(), &["run", "pipeline.toml"]));
+    assert!(
+        message.contains("pipeline.toml: TOML parse error at line 1, column 7"),
+        "{message}"
+    );
+}
+
+#[test]
+fn all_null_columns_and_multi_megabyte_strings_come_out_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "word ".repeat(1_000_000);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("text", DataType::Utf8, true),
+        Field::new("nothing", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                Some(big.as_str()),
+                None,
+                Some(""),
+            ])),
+            Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                None::<&str>,
+                None,
+                None,
+            ])),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("odd.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let text = "[input]\npath = \"odd.parquet\"\n[output]\npath = \"out/result.parquet\"\n\
+                [[nodes]]\nname = \"words\"\nfunction = \"word_count\"\ninputs = [\"text\"]\n\
+                [[nodes]]\nname = \"none\"\nfunction = \"word_count\"\ninputs = [\"nothing\"]\n";
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    let output = nodefusion(dir.path(), &["run", "pipeline.toml", "--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = crate::support::parquet_rows(&dir.path().join("out/result.parquet"));
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows[0].ends_with("nothing: null, words: 1000000, none: null}"),
+        "{}",
+        &rows[0][rows[0].len() - 60..]
+    );
+    assert_eq!(
+        rows[1],
+        "{id: 2, text: null, nothing: null, words: null, none: null}"
+    );
+    assert_eq!(
+        rows[2],
+        "{id: 3, text: \"\", nothing: null, words: 0, none: null}"
+    );
+}

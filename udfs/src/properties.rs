@@ -3,9 +3,10 @@
 //! whitespace, punctuation, any Unicode), NULLs, every string layout (`Utf8`, `LargeUtf8`,
 //! `Utf8View`), slices with an offset, empty arrays; vectors with NaN and infinities, of
 //! equal or different lengths. For each: no panic, and the same rows whatever the layout and
-//! wherever the batch is split. (`embed`, the HTTP and the LLM functions run in integration
-//! tests against the real model and real local services, at several batch sizes and
-//! partition counts.)
+//! wherever the batch is split. `embed` and `http_get` have property tests of their own in
+//! the integration tests (they need the model and a local service); the LLM functions are
+//! tested there against the local OpenAI-compatible server at several concurrencies, batch
+//! sizes and partition counts.
 
 use std::sync::{Arc, LazyLock};
 
