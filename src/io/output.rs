@@ -182,10 +182,7 @@ impl Staging {
     /// A staging directory beside `target` (one file, or a directory of files), committed
     /// as `mode` says; what killed runs left beside `target` is cleared first.
     pub fn create(target: &Path, single_file: bool, mode: WriteMode) -> Result<Self> {
-        let parent = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let parent = parent_directory(target);
         std::fs::create_dir_all(&parent).map_err(Error::io(&parent))?;
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let name = target.file_name().map_or_else(
@@ -266,6 +263,14 @@ impl Drop for Staging {
         if self.directory.exists() {
             let _ = std::fs::remove_dir_all(&self.directory);
         }
+    }
+}
+
+/// The directory `target` is in (`.` for a bare name): where its staging goes.
+pub(super) fn parent_directory(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

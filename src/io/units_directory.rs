@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::leftovers::is_gone;
+use super::output::{list_files, parent_directory};
 use super::{Staging, WriteMode};
 use crate::error::{Error, Result};
 
@@ -29,10 +30,7 @@ impl UnitsDirectory {
     /// `fingerprint` stands for: the one an interrupted run left when `resume` (it must be
     /// of the same fingerprint), else a new one. Also says, a line each, what it found.
     pub fn open(target: &Path, fingerprint: &str, resume: bool) -> Result<(Self, Vec<String>)> {
-        let parent = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let parent = parent_directory(target);
         let name = target
             .file_name()
             .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
@@ -128,7 +126,7 @@ impl UnitsDirectory {
                 std::fs::rename(&unit, &file).map_err(Error::io(&file))?;
                 continue;
             }
-            for file in super::output::list_files(&unit)? {
+            for file in list_files(&unit)? {
                 let relative = file.strip_prefix(&unit).unwrap_or(&file);
                 let name = relative
                     .file_name()
