@@ -25,7 +25,7 @@ fn bench_dir() -> PathBuf {
 fn documents(dir: &std::path::Path) -> PathBuf {
     let path = dir.join(format!("docs_{DOCUMENTS}.parquet"));
     if !path.exists() {
-        nodefusion::datagen::write_docs(DOCUMENTS, 42, &path).unwrap();
+        nodefusion::datagen::write_docs(DOCUMENTS, 42, None, &path).unwrap();
     }
     path
 }

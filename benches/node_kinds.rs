@@ -106,7 +106,7 @@ async fn batch_size_sweep() {
     let mut rng = SplitMix64::new(42);
     let batches: Vec<RecordBatch> = (0..rows)
         .step_by(8192)
-        .map(|start| docs_batch(&mut rng, start as i64, 8192.min(rows - start)).unwrap())
+        .map(|start| docs_batch(&mut rng, start as i64, 8192.min(rows - start), None).unwrap())
         .collect();
     let input = Input::batches(batches[0].schema(), batches);
     println!("\n## batch size: normalize_text -> word_count over {rows} documents, 2 partitions");

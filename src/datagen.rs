@@ -157,8 +157,14 @@ pub fn text_of_length(rng: &mut SplitMix64, length: usize) -> String {
     cut
 }
 
-/// Generated documents `first_id..first_id + rows` as one batch.
-pub fn docs_batch(rng: &mut SplitMix64, first_id: i64, rows: usize) -> Result<RecordBatch> {
+/// Generated documents `first_id..first_id + rows` as one batch, every text `characters`
+/// long, or (`None`) 20 to 4,000 characters, most of them short.
+pub fn docs_batch(
+    rng: &mut SplitMix64,
+    first_id: i64,
+    rows: usize,
+    characters: Option<usize>,
+) -> Result<RecordBatch> {
     let mut titles = StringBuilder::new();
     let mut texts = StringBuilder::new();
     let mut categories = StringBuilder::new();
@@ -169,7 +175,8 @@ pub fn docs_batch(rng: &mut SplitMix64, first_id: i64, rows: usize) -> Result<Re
             .collect::<Vec<_>>()
             .join(" ");
         titles.append_value(title);
-        let length = 20 + (3980.0 * rng.unit().powi(2)) as usize;
+        let length =
+            characters.unwrap_or_else(|| 20 + (3980.0 * rng.unit().powi(2)) as usize);
         if rng.below(200) == 0 {
             texts.append_null();
         } else {
@@ -190,9 +197,15 @@ pub fn docs_batch(rng: &mut SplitMix64, first_id: i64, rows: usize) -> Result<Re
     .map_err(datafusion::error::DataFusionError::from)?)
 }
 
-/// Writes `rows` generated documents from `seed` to the Parquet file `output` (zstd, row
-/// groups of 65,536 rows), through a temporary file renamed into place.
-pub fn write_docs(rows: usize, seed: u64, output: &Path) -> Result<()> {
+/// Writes `rows` generated documents from `seed` (texts of `characters`, see
+/// [`docs_batch`]) to the Parquet file `output` (zstd, row groups of 65,536 rows), through a
+/// temporary file renamed into place.
+pub fn write_docs(
+    rows: usize,
+    seed: u64,
+    characters: Option<usize>,
+    output: &Path,
+) -> Result<()> {
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
     }
@@ -212,7 +225,7 @@ pub fn write_docs(rows: usize, seed: u64, output: &Path) -> Result<()> {
     let mut written = 0;
     while written < rows {
         let count = BATCH_ROWS.min(rows - written);
-        let batch = docs_batch(&mut rng, written as i64, count)?;
+        let batch = docs_batch(&mut rng, written as i64, count, characters)?;
         writer.write(&batch).map_err(parquet_error)?;
         written += count;
     }
@@ -228,20 +241,27 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_documents_and_another_seed_others() {
-        let first = docs_batch(&mut SplitMix64::new(7), 0, 50).unwrap();
-        let again = docs_batch(&mut SplitMix64::new(7), 0, 50).unwrap();
-        let other = docs_batch(&mut SplitMix64::new(8), 0, 50).unwrap();
+        let first = docs_batch(&mut SplitMix64::new(7), 0, 50, None).unwrap();
+        let again = docs_batch(&mut SplitMix64::new(7), 0, 50, None).unwrap();
+        let other = docs_batch(&mut SplitMix64::new(8), 0, 50, None).unwrap();
         assert_eq!(first, again);
         assert_ne!(first, other);
     }
 
     #[test]
     fn texts_are_between_20_and_4000_characters() {
-        let batch = docs_batch(&mut SplitMix64::new(1), 0, 2000).unwrap();
+        let batch = docs_batch(&mut SplitMix64::new(1), 0, 2000, None).unwrap();
         let texts = batch.column(2).as_string::<i32>();
         let lengths: Vec<usize> = texts.iter().flatten().map(|t| t.chars().count()).collect();
         assert!(lengths.iter().all(|&n| (20..=4000).contains(&n)));
         assert!(lengths.iter().any(|&n| n > 2000) && lengths.iter().any(|&n| n < 100));
         assert!(texts.null_count() > 0);
+    }
+
+    #[test]
+    fn a_set_length_gives_every_text_that_many_characters() {
+        let batch = docs_batch(&mut SplitMix64::new(1), 0, 300, Some(200)).unwrap();
+        let texts = batch.column(2).as_string::<i32>();
+        assert!(texts.iter().flatten().all(|t| t.chars().count() == 200));
     }
 }

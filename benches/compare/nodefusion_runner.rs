@@ -19,6 +19,8 @@
 //!   (add 1, multiply by 2, pass through) over `0..rows`, compiled and run;
 //! - `{"workload": "text", "input": P, "output": P}`: normalize -> word count -> `is_short`,
 //!   Parquet to Parquet (the harness reads the output back);
+//! - `{"workload": "builtins", "input": P, "output": P}`: `lower` and `regexp_replace` ->
+//!   `word_count` -> a summary string (`concat`, `left`), Parquet to Parquet;
 //! - `{"workload": "stateful", "mode": "per_batch" | "per_partition", "rows": N,
 //!   "batch_size": B}`: a resource that takes 0.5 s to set up;
 //! - `{"workload": "batch_size", "input": P, "batch_size": B}`: normalize -> word count;
@@ -167,10 +169,31 @@ fn word_pipeline(name: &str) -> Pipeline {
 }
 
 async fn text_job(ctx: &SessionContext, request: &Value) -> Outcome {
-    let output = text(request, "output")?;
     let pipeline = word_pipeline("text")
         .node(Node::sql("is_short", "words < 50"))
         .outputs(["id", "clean", "words", "is_short"]);
+    parquet_job(ctx, request, pipeline).await
+}
+
+/// The pipeline of DataFusion built-ins and `word_count` a user writes first.
+async fn builtins_job(ctx: &SessionContext, request: &Value) -> Outcome {
+    let pipeline = Pipeline::new("builtins")
+        .node(Node::sql(
+            "clean",
+            "regexp_replace(lower(text), '[^a-z0-9 ]', '', 'g')",
+        ))
+        .node(Node::function("words", "word_count").inputs(["clean"]))
+        .node(Node::sql(
+            "summary",
+            "concat(CAST(words AS VARCHAR), ' words: ', left(clean, 24))",
+        ))
+        .outputs(["id", "words", "summary"]);
+    parquet_job(ctx, request, pipeline).await
+}
+
+/// Compiles `pipeline` over the request's input and writes it to the request's output.
+async fn parquet_job(ctx: &SessionContext, request: &Value, pipeline: Pipeline) -> Outcome {
+    let output = text(request, "output")?;
     let started = Instant::now();
     let compiled = pipeline
         .compile(ctx, &Input::path(text(request, "input")?))
@@ -344,6 +367,7 @@ async fn answer(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outc
     match workload {
         "overhead" => overhead(ctx, request, style).await,
         "text" => text_job(ctx, request).await,
+        "builtins" => builtins_job(ctx, request).await,
         "stateful" => stateful_resource(ctx, request).await,
         "batch_size" => batch_size_sweep(ctx, request).await,
         "io" => io_calls(ctx, request).await,

@@ -251,6 +251,40 @@ def daft_text(system, request):
     return {"seconds": seconds, "output": request["output"]}
 
 
+# The `builtins` workload: `lower` + `regexp_replace` -> a word count -> a summary string.
+BUILTIN_CLEAN = "[^a-z0-9 ]"
+BUILTIN_WORD = "[a-z0-9]+"
+
+
+def daft_builtins(system, request):
+    import daft
+    from daft import DataType
+
+    def job():
+        frame = daft.read_parquet(request["input"])
+        clean = daft.col("text").str.lower().str.replace(BUILTIN_CLEAN, "", regex=True)
+        frame = frame.with_column("clean", clean)
+        words = daft.col("clean").str.extract_all(BUILTIN_WORD).list.length()
+        frame = frame.with_column("words", words.cast(DataType.int64()))
+        summary = (daft.col("words").cast(DataType.string()) + daft.lit(" words: ")
+                   + daft.col("clean").str.left(24))
+        frame = frame.with_column("summary", summary).select("id", "words", "summary")
+        frame.write_parquet(request["output"], write_mode="overwrite")
+
+    seconds, _ = timed(job)
+    return {"seconds": seconds, "output": request["output"]}
+
+
+def sql_builtins_query(source, word_count):
+    """The `builtins` workload as SQL over `source`; `word_count` counts in column `clean`."""
+    return (
+        "SELECT id, words, concat(CAST(words AS VARCHAR), ' words: ', left(clean, 24)) "
+        f"AS summary FROM (SELECT id, clean, {word_count} AS words FROM ("
+        f"SELECT id, regexp_replace(lower(text), '{BUILTIN_CLEAN}', '', 'g') AS clean "
+        f"FROM {source}))"
+    )
+
+
 def daft_batch_size(system, request):
     import daft
 
@@ -371,7 +405,12 @@ def duckdb_run(system, request):
         query = f"SELECT {sql_chain(request['nodes'])} AS v FROM data"
         seconds, values = timed(lambda: connection.sql(query).to_arrow_table()["v"])
         return int_answer(seconds, values)
-    query = sql_text_query(f"read_parquet('{request['input']}')")
+    source = f"read_parquet('{request['input']}')"
+    if request["workload"] == "builtins":
+        words = f"CAST(len(regexp_extract_all(clean, '{BUILTIN_WORD}')) AS BIGINT)"
+        query = sql_builtins_query(source, words)
+    else:
+        query = sql_text_query(source)
     statement = f"COPY ({query}) TO '{request['output']}' (FORMAT parquet)"
     seconds, _ = timed(lambda: connection.execute(statement))
     return {"seconds": seconds, "output": request["output"]}
@@ -390,7 +429,11 @@ def datafusion_run(system, request):
 
     def job():
         ctx.register_parquet("docs", request["input"])
-        query = sql_text_query("docs")
+        if request["workload"] == "builtins":
+            words = f"CAST(regexp_count(clean, '{BUILTIN_WORD}') AS BIGINT)"
+            query = sql_builtins_query("docs", words)
+        else:
+            query = sql_text_query("docs")
         ctx.sql(f"COPY ({query}) TO '{request['output']}' STORED AS PARQUET").collect()
         ctx.deregister_table("docs")
 
@@ -504,7 +547,7 @@ SYSTEMS = {
     "hypernodes-seq": HYPERNODES,
     "hypernodes-dask": HYPERNODES,
     "hypernodes-daft": {"overhead": hypernodes_overhead, "text": hypernodes_text},
-    "daft": {"overhead": daft_overhead, "text": daft_text},
+    "daft": {"overhead": daft_overhead, "text": daft_text, "builtins": daft_builtins},
     "daft-udf": {
         "overhead": daft_overhead,
         "text": daft_text,
@@ -513,8 +556,10 @@ SYSTEMS = {
         "io": daft_io,
         "embed": daft_class_embed,
     },
-    "duckdb": {"overhead": duckdb_run, "text": duckdb_run},
-    "datafusion-python": {"overhead": datafusion_run, "text": datafusion_run},
+    "duckdb": {"overhead": duckdb_run, "text": duckdb_run, "builtins": duckdb_run},
+    "datafusion-python": {
+        "overhead": datafusion_run, "text": datafusion_run, "builtins": datafusion_run,
+    },
     "sentence-transformers": {"embed": sentence_transformers_embed},
     "python-threads": {"io": threads_io},
 }

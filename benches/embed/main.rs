@@ -59,7 +59,7 @@ fn text_sets() -> Vec<(&'static str, Vec<String>)> {
     };
     let chars_500 = fixed(&mut rng, 500);
     let chars_2000 = fixed(&mut rng, 2000);
-    let documents = docs_batch(&mut SplitMix64::new(42), 0, count * 2).unwrap();
+    let documents = docs_batch(&mut SplitMix64::new(42), 0, count * 2, None).unwrap();
     let mixed = documents
         .column_by_name("text")
         .unwrap()

@@ -167,6 +167,9 @@ struct GenDocsArgs {
     /// The random seed: the same seed gives the same documents.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Every text this many characters long (default: 20 to 4,000, most of them short).
+    #[arg(long)]
+    chars: Option<usize>,
     /// The Parquet file to write.
     #[arg(long)]
     output: PathBuf,
@@ -202,7 +205,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(ModelCommand::Pull { name }) => model::pull(&name).await,
         Command::Model(ModelCommand::List) => model::list(),
         Command::GenDocs(args) => {
-            nodefusion::datagen::write_docs(args.rows, args.seed, &args.output)?;
+            nodefusion::datagen::write_docs(args.rows, args.seed, args.chars, &args.output)?;
             out!("wrote {} documents to {}", args.rows, args.output.display())?;
             Ok(())
         }

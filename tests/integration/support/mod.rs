@@ -36,7 +36,7 @@ pub fn stderr(output: &Output) -> String {
 /// Writes `rows` generated documents to `dir/name` and returns the path.
 pub fn docs_file(dir: &Path, name: &str, rows: usize, seed: u64) -> PathBuf {
     let path = dir.join(name);
-    nodefusion::datagen::write_docs(rows, seed, &path).unwrap();
+    nodefusion::datagen::write_docs(rows, seed, None, &path).unwrap();
     path
 }
 

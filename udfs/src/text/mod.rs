@@ -1,8 +1,10 @@
-//! Text functions: `normalize_text`, `word_count`, `chunk_text`, and the stateful
-//! `token_count`.
+//! Text functions: `normalize_text`, `word_count`, `chunk_text`, the stateful
+//! `token_count`, and DataFusion's `regexp_replace` with a faster path for character classes.
 
+mod byte_class_replacement;
 mod chunk_text;
 mod normalize_text;
+mod regexp_replace;
 mod token_count;
 mod word_count;
 
@@ -12,6 +14,7 @@ use datafusion::logical_expr::ScalarUDF;
 
 pub use chunk_text::{ChunkText, chunk};
 pub use normalize_text::{NormalizeText, normalize};
+pub use regexp_replace::RegexpReplace;
 pub use token_count::TokenCount;
 pub use word_count::WordCount;
 
@@ -23,6 +26,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(NormalizeText::new())),
         Arc::new(ScalarUDF::new_from_impl(WordCount::new())),
         Arc::new(ScalarUDF::new_from_impl(ChunkText::new())),
+        Arc::new(ScalarUDF::new_from_impl(RegexpReplace::new())),
         Arc::new(OperatorFunction::Stateful(Arc::new(TokenCount::new())).into_udf()),
     ]
 }

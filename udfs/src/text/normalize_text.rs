@@ -4,9 +4,10 @@
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::StringBuilder;
+use datafusion::arrow::array::{ArrayRef, NullBufferBuilder, StringArray};
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Result;
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -56,35 +57,92 @@ impl Default for NormalizeText {
 /// Writes the normalized form of `text` into `out` (cleared first).
 pub fn normalize(text: &str, out: &mut String) {
     out.clear();
-    // NFKC changes nothing in ASCII, nor in most text already in NFC form.
-    let composed: Cow<str> = if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes
-    {
+    if text.is_ascii() {
+        let mut bytes = Vec::with_capacity(text.len());
+        push_ascii_words(text.as_bytes(), &mut bytes);
+        out.push_str(std::str::from_utf8(&bytes).expect("ASCII in, ASCII out"));
+    } else {
+        push_unicode_words(text, out);
+    }
+}
+
+/// [`normalize`] for text that is not all ASCII.
+fn push_unicode_words(text: &str, out: &mut String) {
+    // NFKC changes nothing in most text already in NFC form.
+    let composed: Cow<str> = if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(text.nfkc().collect())
     };
-    if composed.is_ascii() {
-        push_words(composed.chars().map(|c| c.to_ascii_lowercase()), out);
-    } else {
-        // `str::to_lowercase` knows the context rules (a final sigma).
+    if composed.contains('Σ') {
+        // `str::to_lowercase` knows the one rule that depends on context (a final sigma).
         push_words(composed.to_lowercase().chars(), out);
+    } else {
+        push_words(composed.chars().flat_map(char::to_lowercase), out);
     }
 }
 
-/// Whether `c` separates words: whitespace or punctuation (general category P*), with a
-/// table lookup for ASCII.
+/// What [`ASCII_WORD_BYTES`] holds for a separator: a byte no ASCII byte maps to.
+const SEPARATOR: u8 = 0x80;
+
+/// Each ASCII byte's lowercase form, or [`SEPARATOR`] for whitespace and punctuation.
+static ASCII_WORD_BYTES: [u8; 128] = {
+    let mut table = [SEPARATOR; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        let c = byte as u8 as char;
+        if !is_ascii_separator(c) {
+            table[byte] = (byte as u8).to_ascii_lowercase();
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// Appends the normalized form of ASCII `text` to `out`: a branch-free pass that writes
+/// every byte's lowercase form or a space, and moves on only past a byte that is not a
+/// second separator in a row (so a run of separators leaves one space, and none leads).
+fn push_ascii_words(text: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + text.len(), 0);
+    let written = {
+        let buffer = &mut out[start..];
+        let mut written = 0;
+        let mut after_separator = true;
+        for &byte in text {
+            let mapped = ASCII_WORD_BYTES[usize::from(byte & 0x7F)];
+            let is_separator = mapped == SEPARATOR;
+            buffer[written] = if is_separator { b' ' } else { mapped };
+            written += usize::from(!(is_separator & after_separator));
+            after_separator = is_separator;
+        }
+        if after_separator && written > 0 {
+            written -= 1;
+        }
+        written
+    };
+    out.truncate(start + written);
+}
+
+/// Whether `c` separates words: whitespace or punctuation (general category P*), decided
+/// without tables for ASCII.
 #[inline]
 fn is_separator(c: char) -> bool {
     if c.is_ascii() {
-        c.is_ascii_whitespace() || c == '\u{b}' || (c.is_ascii_punctuation() && !is_ascii_symbol(c))
+        is_ascii_separator(c)
     } else {
         c.is_whitespace() || c.general_category_group() == GeneralCategoryGroup::Punctuation
     }
 }
 
+/// [`is_separator`] for an ASCII character.
+const fn is_ascii_separator(c: char) -> bool {
+    c.is_ascii_whitespace() || c == '\u{b}' || (c.is_ascii_punctuation() && !is_ascii_symbol(c))
+}
+
 /// The ASCII characters `is_ascii_punctuation` accepts that Unicode files under symbols.
 #[inline]
-fn is_ascii_symbol(c: char) -> bool {
+const fn is_ascii_symbol(c: char) -> bool {
     matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '`' | '|' | '~')
 }
 
@@ -103,6 +161,43 @@ fn push_words(chars: impl Iterator<Item = char>, out: &mut String) {
             out.push(c);
         }
     }
+}
+
+/// The normalized form of every row of `text`, written straight into one value buffer.
+fn normalized_column(text: &StringColumn, rows: usize) -> Result<ArrayRef> {
+    let mut values = Vec::with_capacity(text.value_bytes());
+    let mut offsets = Vec::with_capacity(rows + 1);
+    let mut nulls = NullBufferBuilder::new(rows);
+    let mut unicode = String::new();
+    offsets.push(0i32);
+    for row in 0..rows {
+        match text.get(row) {
+            Some(value) if value.is_ascii() => {
+                nulls.append_non_null();
+                push_ascii_words(value.as_bytes(), &mut values);
+            }
+            Some(value) => {
+                nulls.append_non_null();
+                unicode.clear();
+                push_unicode_words(value, &mut unicode);
+                values.extend_from_slice(unicode.as_bytes());
+            }
+            None => nulls.append_null(),
+        }
+        let Ok(offset) = i32::try_from(values.len()) else {
+            return exec_err!(
+                "normalize_text: the normalized texts of one batch exceed 2 GiB; \
+                 lower the node's batch_size"
+            );
+        };
+        offsets.push(offset);
+    }
+    let array = StringArray::try_new(
+        OffsetBuffer::new(offsets.into()),
+        Buffer::from_vec(values),
+        nulls.finish(),
+    )?;
+    Ok(Arc::new(array))
 }
 
 impl ScalarUDFImpl for NormalizeText {
@@ -125,18 +220,7 @@ impl ScalarUDFImpl for NormalizeText {
             ScalarArguments::Broadcast,
             |arrays, rows| {
                 let text = StringColumn::try_new(self.name(), &arrays[0])?;
-                let mut builder = StringBuilder::with_capacity(rows, text.value_bytes());
-                let mut normalized = String::new();
-                for row in 0..rows {
-                    match text.get(row) {
-                        Some(value) => {
-                            normalize(value, &mut normalized);
-                            builder.append_value(&normalized);
-                        }
-                        None => builder.append_null(),
-                    }
-                }
-                Ok(Arc::new(builder.finish()))
+                normalized_column(&text, rows)
             },
         )
     }
@@ -148,7 +232,7 @@ impl ScalarUDFImpl for NormalizeText {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringViewArray};
+    use datafusion::arrow::array::{Array, AsArray, StringViewArray};
 
     use super::*;
     use nodefusion_function::testing::call_arrays;
@@ -192,6 +276,30 @@ mod tests {
                 || c.general_category_group() == GeneralCategoryGroup::Punctuation;
             assert_eq!(is_separator(c), unicode, "{c:?}");
         }
+    }
+
+    #[test]
+    fn the_ascii_byte_pass_agrees_with_the_character_pass_for_every_ascii_byte() {
+        for byte in 0u8..128 {
+            let c = byte as char;
+            for text in [
+                format!("{c}"),
+                format!("{c}{c}Ab{c}cD {c}"),
+                format!(" x{c}{c}y{c}"),
+            ] {
+                let mut by_characters = String::new();
+                push_words(text.chars().map(|c| c.to_ascii_lowercase()), &mut by_characters);
+                let mut by_bytes = Vec::new();
+                push_ascii_words(text.as_bytes(), &mut by_bytes);
+                assert_eq!(by_bytes, by_characters.as_bytes(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lowercasing_character_by_character_keeps_the_final_sigma_rule() {
+        assert_eq!(normalized("ΣΑΣ café"), "σας café");
+        assert_eq!(normalized("İstanbul Ǆ"), "i̇stanbul dž");
     }
 
     #[test]
