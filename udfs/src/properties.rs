@@ -1,9 +1,10 @@
 //! Property tests of the built-in functions that compute a row from its arguments alone
-//! (text and vector functions, `token_count`) over generated Arrow arrays: any text (empty,
+//! (text and vector functions, `token_count`, `regexp_replace`) over generated Arrow arrays: any text (empty,
 //! whitespace, punctuation, any Unicode), NULLs, every string layout (`Utf8`, `LargeUtf8`,
 //! `Utf8View`), slices with an offset, empty arrays; vectors with NaN and infinities, of
 //! equal or different lengths. For each: no panic, and the same rows whatever the layout and
-//! wherever the batch is split. `embed` and `http_get` have property tests of their own in
+//! wherever the batch is split; `word_count` counts what `str::split_whitespace` does, and
+//! `regexp_replace` gives DataFusion's own rows. `embed` and `http_get` have property tests of their own in
 //! the integration tests (they need the model and a local service); the LLM functions are
 //! tested there against the local OpenAI-compatible server at several concurrencies, batch
 //! sizes and partition counts.
@@ -195,6 +196,46 @@ proptest! {
         check_text_function("normalize_text", &values, &[]);
         check_text_function("word_count", &values, &[]);
         check_text_function("token_count", &values, &[]);
+    }
+
+    #[test]
+    fn word_count_counts_what_split_whitespace_counts(values in texts()) {
+        let column: ArrayRef = Arc::new(StringArray::from(values.clone()));
+        let expected: Vec<String> = values
+            .iter()
+            .map(|value| value.as_ref().map_or("NULL".into(), |text| {
+                text.split_whitespace().count().to_string()
+            }))
+            .collect();
+        prop_assert_eq!(outcome("word_count", &[column], &[]), Ok(expected));
+    }
+
+    #[test]
+    fn regexp_replace_gives_datafusions_rows_for_any_class(
+        values in texts(),
+        pattern in prop_oneof![
+            Just("[^a-z0-9 ]"), Just("[^a-z ]+"), Just("[[:punct:]]"), Just("[aeiou,. ]+"),
+            Just(","), Just("[^\\x00-\\x7f]"), Just("\\s+"),
+        ],
+        replacement in prop_oneof![Just(""), Just(" "), Just("<>")],
+    ) {
+        let builtin = datafusion::functions::regex::regexp_replace();
+        for column in layouts(&values) {
+            // Constants of the text's own type, as DataFusion's coercion makes them.
+            let constant = |value: &str| {
+                ScalarValue::Utf8(Some(value.to_string())).cast_to(column.data_type()).unwrap()
+            };
+            let constants = [constant(pattern), constant(replacement), constant("g")];
+            let args = std::iter::once(ColumnarValue::Array(Arc::clone(&column)))
+                .chain(constants.iter().cloned().map(ColumnarValue::Scalar))
+                .collect();
+            let expected = call(builtin.inner().as_ref(), args, column.len())
+                .and_then(|value| value.into_array(column.len()))
+                .unwrap();
+            let columns = [column];
+            prop_assert_eq!(outcome("regexp_replace", &columns, &constants), Ok(rows(&expected)));
+            same_for_every_split("regexp_replace", &columns, &constants);
+        }
     }
 
     #[test]
