@@ -50,6 +50,7 @@ fn text_functions(c: &mut Criterion) {
     let lower = datafusion::functions::string::lower();
     let builtin_regexp_replace = datafusion::functions::regex::regexp_replace();
     let class = [text("[^a-z0-9 ]"), text(""), text("g")];
+    let word_count = function("word_count");
     let cases: Vec<(&str, Arc<ScalarUDF>, Vec<ColumnarValue>)> = vec![
         ("word_count", Arc::clone(&word_count), vec![]),
         ("normalize_text", function("normalize_text"), vec![]),
@@ -73,7 +74,6 @@ fn text_functions(c: &mut Criterion) {
             class.to_vec(),
         ),
     ];
-    let word_count = function("word_count");
     let mut group = c.benchmark_group("text");
     for rows in ROWS {
         let column = sentences(rows);
@@ -81,7 +81,12 @@ fn text_functions(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_with_input(BenchmarkId::new("byte scan", rows), &column, |b, column| {
             let values = column.as_string::<i32>().value_data();
-            b.iter(|| black_box(values).iter().filter(|&&byte| byte == b' ').count());
+            b.iter(|| {
+                black_box(values)
+                    .iter()
+                    .filter(|&&byte| byte == b' ')
+                    .count()
+            });
         });
         for (name, function, constants) in &cases {
             group.bench_with_input(BenchmarkId::new(*name, rows), &column, |b, column| {

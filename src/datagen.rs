@@ -175,8 +175,7 @@ pub fn docs_batch(
             .collect::<Vec<_>>()
             .join(" ");
         titles.append_value(title);
-        let length =
-            characters.unwrap_or_else(|| 20 + (3980.0 * rng.unit().powi(2)) as usize);
+        let length = characters.unwrap_or_else(|| 20 + (3980.0 * rng.unit().powi(2)) as usize);
         if rng.below(200) == 0 {
             texts.append_null();
         } else {
@@ -200,12 +199,7 @@ pub fn docs_batch(
 /// Writes `rows` generated documents from `seed` (texts of `characters`, see
 /// [`docs_batch`]) to the Parquet file `output` (zstd, row groups of 65,536 rows), through a
 /// temporary file renamed into place.
-pub fn write_docs(
-    rows: usize,
-    seed: u64,
-    characters: Option<usize>,
-    output: &Path,
-) -> Result<()> {
+pub fn write_docs(rows: usize, seed: u64, characters: Option<usize>, output: &Path) -> Result<()> {
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
     }

@@ -108,7 +108,11 @@ fn class_bytes(hir: &Hir) -> Option<[bool; 256]> {
             } else {
                 return None;
             };
-            for range in class.ranges().iter().filter(|range| range.start().is_ascii()) {
+            for range in class
+                .ranges()
+                .iter()
+                .filter(|range| range.start().is_ascii())
+            {
                 let last = range.end().min('\u{7f}');
                 for byte in range.start() as u8..=last as u8 {
                     matches[usize::from(byte)] = true;

@@ -288,7 +288,10 @@ mod tests {
                 format!(" x{c}{c}y{c}"),
             ] {
                 let mut by_characters = String::new();
-                push_words(text.chars().map(|c| c.to_ascii_lowercase()), &mut by_characters);
+                push_words(
+                    text.chars().map(|c| c.to_ascii_lowercase()),
+                    &mut by_characters,
+                );
                 let mut by_bytes = Vec::new();
                 push_ascii_words(text.as_bytes(), &mut by_bytes);
                 assert_eq!(by_bytes, by_characters.as_bytes(), "{text:?}");

@@ -71,8 +71,16 @@ fn byte_class_form(args: &[ColumnarValue]) -> Option<(&ArrayRef, ByteClassReplac
 fn replaced_column(text: &ArrayRef, replacement: &ByteClassReplacement) -> Result<ArrayRef> {
     let column = StringColumn::try_new("regexp_replace", text)?;
     match text.data_type() {
-        DataType::LargeUtf8 => Ok(Arc::new(replaced_strings::<i64>(&column, text, replacement)?)),
-        DataType::Utf8 => Ok(Arc::new(replaced_strings::<i32>(&column, text, replacement)?)),
+        DataType::LargeUtf8 => Ok(Arc::new(replaced_strings::<i64>(
+            &column,
+            text,
+            replacement,
+        )?)),
+        DataType::Utf8 => Ok(Arc::new(replaced_strings::<i32>(
+            &column,
+            text,
+            replacement,
+        )?)),
         _ => {
             let strings = replaced_strings::<i32>(&column, text, replacement)?;
             Ok(cast(&strings, &DataType::Utf8View)?)
@@ -129,10 +137,9 @@ impl ScalarUDFImpl for RegexpReplace {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         match byte_class_form(&args.args) {
-            Some((text, replacement)) => Ok(ColumnarValue::Array(replaced_column(
-                text,
-                &replacement,
-            )?)),
+            Some((text, replacement)) => {
+                Ok(ColumnarValue::Array(replaced_column(text, &replacement)?))
+            }
             None => self.builtin.invoke_with_args(args),
         }
     }
@@ -202,7 +209,10 @@ mod tests {
                         args.extend(flags.map(constant));
                         let rows = text.len();
                         let answer = |function: &dyn ScalarUDFImpl, args| {
-                            call(function, args, rows).unwrap().into_array(rows).unwrap()
+                            call(function, args, rows)
+                                .unwrap()
+                                .into_array(rows)
+                                .unwrap()
                         };
                         assert_eq!(
                             &answer(&ours, args.clone()),

@@ -49,8 +49,7 @@ impl Default for WordCount {
 /// The whitespace-separated words of `text` (Unicode whitespace, as `str::split_whitespace`).
 #[inline]
 fn count_words(text: &str) -> i64 {
-    count_words_by_bytes(text.as_bytes())
-        .unwrap_or_else(|| text.split_whitespace().count() as i64)
+    count_words_by_bytes(text.as_bytes()).unwrap_or_else(|| text.split_whitespace().count() as i64)
 }
 
 /// Bytes a block's counters hold before they are added up (a count per byte fits in `u8`).
