@@ -56,29 +56,75 @@ impl Default for NormalizeText {
 
 /// Writes the normalized form of `text` into `out` (cleared first).
 pub fn normalize(text: &str, out: &mut String) {
-    out.clear();
+    let mut bytes = Vec::with_capacity(text.len());
     if text.is_ascii() {
-        let mut bytes = Vec::with_capacity(text.len());
         push_ascii_words(text.as_bytes(), &mut bytes);
-        out.push_str(std::str::from_utf8(&bytes).expect("ASCII in, ASCII out"));
     } else {
-        push_unicode_words(text, out);
+        push_unicode_words(text, &mut bytes);
     }
+    out.clear();
+    out.push_str(std::str::from_utf8(&bytes).expect("UTF-8 in, UTF-8 out"));
 }
 
-/// [`normalize`] for text that is not all ASCII.
-fn push_unicode_words(text: &str, out: &mut String) {
-    // NFKC changes nothing in most text already in NFC form.
-    let composed: Cow<str> = if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+/// Appends the normalized form of `text`, which is not all ASCII, to `out`.
+fn push_unicode_words(text: &str, out: &mut Vec<u8>) {
+    // NFKC changes nothing in most text already in NFC form. An ASCII character never
+    // changes and only ends a run of combining marks, so checking the others alone can
+    // only answer "not sure" more often, never "yes" wrongly.
+    let non_ascii = text.chars().filter(|c| !c.is_ascii());
+    let composed: Cow<str> = if is_nfkc_quick(non_ascii) == IsNormalized::Yes {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(text.nfkc().collect())
     };
     if composed.contains('Σ') {
         // `str::to_lowercase` knows the one rule that depends on context (a final sigma).
-        push_words(composed.to_lowercase().chars(), out);
+        let mut words = String::new();
+        push_words(composed.to_lowercase().chars(), &mut words);
+        out.extend_from_slice(words.as_bytes());
     } else {
-        push_words(composed.chars().flat_map(char::to_lowercase), out);
+        push_mixed_words(&composed, out);
+    }
+}
+
+/// Appends the normalized form of `text` (in NFKC, without a capital sigma) to `out`: ASCII
+/// bytes through [`ASCII_WORD_BYTES`], other characters lowercased one by one.
+fn push_mixed_words(text: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    let mut after_separator = true;
+    let mut push = |c: char, out: &mut Vec<u8>| {
+        if is_separator(c) {
+            if !after_separator {
+                out.push(b' ');
+            }
+            after_separator = true;
+        } else {
+            let mut encoded = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut encoded).as_bytes());
+            after_separator = false;
+        }
+    };
+    let mut rest = text;
+    while let Some(&byte) = rest.as_bytes().first() {
+        if byte.is_ascii() {
+            let mapped = ASCII_WORD_BYTES[usize::from(byte)];
+            push(
+                if mapped == SEPARATOR {
+                    ' '
+                } else {
+                    char::from(mapped)
+                },
+                out,
+            );
+            rest = &rest[1..];
+        } else {
+            let c = rest.chars().next().expect("a character starts here");
+            c.to_lowercase().for_each(|lower| push(lower, out));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    if after_separator && out.len() > start {
+        out.pop();
     }
 }
 
@@ -168,7 +214,6 @@ fn normalized_column(text: &StringColumn, rows: usize) -> Result<ArrayRef> {
     let mut values = Vec::with_capacity(text.value_bytes());
     let mut offsets = Vec::with_capacity(rows + 1);
     let mut nulls = NullBufferBuilder::new(rows);
-    let mut unicode = String::new();
     offsets.push(0i32);
     for row in 0..rows {
         match text.get(row) {
@@ -178,9 +223,7 @@ fn normalized_column(text: &StringColumn, rows: usize) -> Result<ArrayRef> {
             }
             Some(value) => {
                 nulls.append_non_null();
-                unicode.clear();
-                push_unicode_words(value, &mut unicode);
-                values.extend_from_slice(unicode.as_bytes());
+                push_unicode_words(value, &mut values);
             }
             None => nulls.append_null(),
         }
@@ -296,6 +339,43 @@ mod tests {
                 push_ascii_words(text.as_bytes(), &mut by_bytes);
                 assert_eq!(by_bytes, by_characters.as_bytes(), "{text:?}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_fast_path_gives_the_plain_definition(
+            text in proptest::prop_oneof![
+                "[a-zA-Z0-9 .,;:!?'\\-\t\n]{0,60}",
+                "\\PC{0,40}",
+                proptest::prelude::any::<String>(),
+            ]
+        ) {
+            let composed: String = text.nfkc().collect();
+            let mut definition = String::new();
+            push_words(composed.to_lowercase().chars(), &mut definition);
+            proptest::prop_assert_eq!(normalized(&text), definition);
+        }
+    }
+
+    #[test]
+    fn the_mixed_pass_agrees_with_the_character_pass() {
+        for text in [
+            "«Bonjour»\u{3000}l’ami…  Ça, VA? ",
+            "e\u{301}cole ÉCOLE İstanbul ǅ ß ẞ 東京, 😀 — “x” ",
+            "\u{a0}\u{2000}lead and trail\u{3000}",
+            "ÀB\tc\u{0}d\u{7f}",
+        ] {
+            let composed: String = text.nfkc().collect();
+            let mut by_characters = String::new();
+            push_words(
+                composed.chars().flat_map(char::to_lowercase),
+                &mut by_characters,
+            );
+            let mut mixed = Vec::new();
+            push_mixed_words(&composed, &mut mixed);
+            assert_eq!(String::from_utf8(mixed).unwrap(), by_characters, "{text:?}");
+            assert_eq!(normalized(text), by_characters, "{text:?}");
         }
     }
 
