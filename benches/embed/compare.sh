@@ -39,21 +39,23 @@ python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 figures = {(r["system"], r["texts"], r["batch_size"]): r["texts_per_second"] for r in rows}
-print("\n| texts | batch | nodefusion (instance per core) | nodefusion (one instance) | sentence-transformers | ratio |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+print("\n| texts | batch | nodefusion (instance per core) | nodefusion (one instance) | nodefusion fp32 (instance per core) | sentence-transformers | ratio | ratio fp32 |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 best = {}
 for (system, texts, batch), ours in figures.items():
     if system != "nodefusion":
         continue
     single = figures.get(("nodefusion-1-instance", texts, batch))
+    fp32 = figures.get(("nodefusion-fp32", texts, batch))
     theirs = figures.get(("sentence-transformers", texts, batch))
     ratio = f"{ours / theirs:.2f}x" if theirs else "-"
-    print(f"| {texts} | {batch} | {ours:.1f} | {single if single else '-'} | {theirs if theirs else '-'} | {ratio} |")
+    ratio_fp32 = f"{fp32 / theirs:.2f}x" if theirs and fp32 else "-"
+    print(f"| {texts} | {batch} | {ours:.1f} | {single if single else '-'} | {fp32 if fp32 else '-'} | {theirs if theirs else '-'} | {ratio} | {ratio_fp32} |")
 for (system, texts, batch), rate in figures.items():
     best[(system, texts)] = max(best.get((system, texts), 0), rate)
 print("\nbest batch size of each (the issue's goal): texts, nodefusion, sentence-transformers, ratio")
 for (system, texts), rate in best.items():
     theirs = best.get(("sentence-transformers", texts))
-    if system == "nodefusion" and theirs:
-        print(f"  {texts}: {rate:.1f} vs {theirs:.1f} texts/s: {rate / theirs:.2f}x")
+    if system in ("nodefusion", "nodefusion-fp32") and theirs:
+        print(f"  {texts} ({system}): {rate:.1f} vs {theirs:.1f} texts/s: {rate / theirs:.2f}x")
 PY

@@ -5,9 +5,10 @@
 //! 1. texts/s of the encoder for 500- and 2,000-character texts at batch sizes 1, 8, 32,
 //!    64 and 128, and for a mixed-length corpus (generated documents of 20 to 4,000
 //!    characters), with the padding a padded batch would have carried, in input order and
-//!    sorted by length (packed sequences carry none); each figure twice, for the two ways of
+//!    sorted by length (packed sequences carry none); each figure for the two ways of
 //!    spending the cores: one instance per core with one thread each (the `embed` node's
-//!    default) and one instance with every core;
+//!    default) and one instance with every core, both in the CPU's fastest arithmetic
+//!    (bf16 products with AVX-512 BF16), and once more per core in fp32 where that differs;
 //! 2. the stateful effect: the model loaded for every batch versus once per partition, in
 //!    a pipeline.
 //!
@@ -27,7 +28,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use nodefusion::datagen::{SplitMix64, docs_batch, text_of_length};
 use nodefusion::{Input, Node, Pipeline, new_context};
 use nodefusion_function::{FunctionMeta, InitOptions, StatefulFunction, UserFunction};
-use nodefusion_model::{DEFAULT_MODEL, SentenceEncoder, resolve};
+use nodefusion_model::{Arithmetic, DEFAULT_MODEL, SentenceEncoder, resolve};
 use nodefusion_udfs::embedding::Embed;
 
 /// The allocator of the `nodefusion` binary, so the figures are the ones it gets.
@@ -118,25 +119,36 @@ fn encode_all(encoders: &[SentenceEncoder], texts: &[&str], batch_size: usize) {
 }
 
 /// The two ways of spending the cores: one instance per core with one thread each (what
-/// the `embed` node does by default), and one instance with every core.
+/// the `embed` node does by default), and one instance with every core; both in the
+/// fastest arithmetic of the CPU (the node's `precision = "auto"`), and, where that is not
+/// fp32, the first also in fp32 (`precision = "fp32"`).
 fn configurations(cores: usize) -> Vec<(&'static str, Vec<SentenceEncoder>)> {
     let model = resolve(DEFAULT_MODEL).unwrap();
-    let load = |threads| SentenceEncoder::load(&model, threads).unwrap();
-    vec![
-        ("nodefusion", (0..cores).map(|_| load(1)).collect()),
-        ("nodefusion-1-instance", vec![load(cores)]),
-    ]
+    let load = |threads, arithmetic| SentenceEncoder::load(&model, threads, arithmetic).unwrap();
+    let fastest = Arithmetic::fastest();
+    let mut configurations = vec![
+        ("nodefusion", (0..cores).map(|_| load(1, fastest)).collect()),
+        ("nodefusion-1-instance", vec![load(cores, fastest)]),
+    ];
+    if fastest != Arithmetic::Fp32 {
+        configurations.push((
+            "nodefusion-fp32",
+            (0..cores).map(|_| load(1, Arithmetic::Fp32)).collect(),
+        ));
+    }
+    configurations
 }
 
 fn throughput(cores: usize, results: &mut Vec<String>) {
     let configurations = configurations(cores);
     println!(
-        "embed throughput (texts/s), all-MiniLM-L6-v2, packed sequences; {cores} instances \
-         x 1 thread vs 1 instance x {cores} threads"
+        "embed throughput (texts/s), all-MiniLM-L6-v2, packed sequences, {} products; \
+         {cores} instances x 1 thread vs 1 instance x {cores} threads (then fp32 per core)",
+        Arithmetic::fastest()
     );
     println!(
-        "{:<12} {:>6} {:>14} {:>14} {:>12}",
-        "texts", "batch", "per core", "one instance", "tokens/s"
+        "{:<12} {:>6} {:>14} {:>14} {:>14} {:>12}",
+        "texts", "batch", "per core", "one instance", "fp32 per core", "tokens/s"
     );
     let encoder = &configurations[0].1[0];
     for (set, texts) in text_sets() {
@@ -169,8 +181,9 @@ fn throughput(cores: usize, results: &mut Vec<String>) {
                     r#"{{"system": "{system}", "texts": "{set}", "batch_size": {batch_size}, "texts_per_second": {texts_per_second:.2}}}"#
                 ));
             }
+            let fp32 = rates.get(2).map_or("-".to_string(), |rate| format!("{rate:.1}"));
             println!(
-                "{set:<12} {batch_size:>6} {:>14.1} {:>14.1} {:>12.0}",
+                "{set:<12} {batch_size:>6} {:>14.1} {:>14.1} {fp32:>14} {:>12.0}",
                 rates[0],
                 rates[1],
                 rates[0] * tokens as f64 / texts.len() as f64
@@ -242,7 +255,7 @@ async fn stateful_effect() {
 async fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let started = Instant::now();
-    SentenceEncoder::load(&resolve(DEFAULT_MODEL).unwrap(), cores).unwrap();
+    SentenceEncoder::load(&resolve(DEFAULT_MODEL).unwrap(), cores, Arithmetic::fastest()).unwrap();
     println!(
         "model loaded in {:.2} s; {cores} cores",
         started.elapsed().as_secs_f64(),

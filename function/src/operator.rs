@@ -88,6 +88,9 @@ pub struct InitOptions {
     pub constants: Vec<Option<ScalarValue>>,
     /// The threads the instance may compute with; `None`: as many as the machine has cores.
     pub threads: Option<usize>,
+    /// Whether the instance must compute in `f32` even where the CPU has faster arithmetic
+    /// of reduced precision (the node's `precision = "fp32"`).
+    pub full_precision: bool,
 }
 
 impl InitOptions {
@@ -315,6 +318,7 @@ fn constants(args: &ScalarFunctionArgs) -> InitOptions {
             })
             .collect(),
         threads: None,
+        full_precision: false,
     }
 }
 

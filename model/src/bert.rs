@@ -7,7 +7,8 @@
 //! candle reads the weights from `model.safetensors` (Hugging Face names, with or without a
 //! `bert.` prefix); the dense weights are transposed once at load time and the query, key
 //! and value projections fused into one. The forward pass runs on plain `f32` rows with the
-//! matrix products of [`crate::matrix`] (candle's gemm kernels, called directly): each
+//! matrix products of [`crate::matrix`] (candle's gemm kernels, called directly), or, in
+//! [`Arithmetic::Bf16`], the dense layers' products on bf16 weights packed at load: each
 //! product starts from the bias, or the bias plus the residual, so neither costs a pass of
 //! its own, and the number of threads is the caller's.
 
@@ -17,6 +18,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use crate::arithmetic::Arithmetic;
+use crate::bf16_matrix::Bf16Matrix;
 use crate::kernels::{gelu, layer_norm, packed_attention};
 use crate::matrix::{Output, View, multiply};
 
@@ -47,9 +50,31 @@ fn values(tensor: &Tensor) -> candle_core::Result<Vec<f32>> {
     tensor.flatten_all()?.to_vec1::<f32>()
 }
 
+/// The weights of a dense layer, `[in, out]`, in the form its products read.
+enum Weights {
+    Fp32 { values: Vec<f32>, inner: usize },
+    Bf16(Bf16Matrix),
+}
+
+impl Weights {
+    fn new(values: Vec<f32>, inner: usize, arithmetic: Arithmetic) -> Self {
+        match arithmetic {
+            Arithmetic::Fp32 => Self::Fp32 { values, inner },
+            Arithmetic::Bf16 => Self::Bf16(Bf16Matrix::pack(&values, inner, values.len() / inner)),
+        }
+    }
+
+    fn inner(&self) -> usize {
+        match self {
+            Self::Fp32 { inner, .. } => *inner,
+            Self::Bf16(matrix) => matrix.inner(),
+        }
+    }
+}
+
 /// `x W + b` with `W` stored as `[in, out]`.
 struct Dense {
-    weight: Vec<f32>,
+    weights: Weights,
     bias: Vec<f32>,
 }
 
@@ -63,16 +88,25 @@ impl Dense {
         Ok((weight, vb.get(output, "bias")?))
     }
 
-    fn load(vb: &VarBuilder, input: usize, output: usize) -> candle_core::Result<Self> {
+    fn load(
+        vb: &VarBuilder,
+        input: usize,
+        output: usize,
+        arithmetic: Arithmetic,
+    ) -> candle_core::Result<Self> {
         let (weight, bias) = Self::load_tensors(vb, input, output)?;
         Ok(Self {
-            weight: values(&weight)?,
+            weights: Weights::new(values(&weight)?, input, arithmetic),
             bias: values(&bias)?,
         })
     }
 
     /// The query, key and value projections as one `[in, 3 * out]` layer.
-    fn load_fused(vbs: [VarBuilder; 3], size: usize) -> candle_core::Result<Self> {
+    fn load_fused(
+        vbs: [VarBuilder; 3],
+        size: usize,
+        arithmetic: Arithmetic,
+    ) -> candle_core::Result<Self> {
         let parts = vbs
             .iter()
             .map(|vb| Self::load_tensors(vb, size, size))
@@ -80,7 +114,7 @@ impl Dense {
         let weights: Vec<&Tensor> = parts.iter().map(|(weight, _)| weight).collect();
         let biases: Vec<&Tensor> = parts.iter().map(|(_, bias)| bias).collect();
         Ok(Self {
-            weight: values(&Tensor::cat(&weights, 1)?)?,
+            weights: Weights::new(values(&Tensor::cat(&weights, 1)?)?, size, arithmetic),
             bias: values(&Tensor::cat(&biases, 0)?)?,
         })
     }
@@ -88,8 +122,7 @@ impl Dense {
     /// `input W + b`, plus `residual` when given (rows as wide as the output).
     fn forward(&self, input: &[f32], residual: Option<&[f32]>, threads: usize) -> Vec<f32> {
         let width = self.bias.len();
-        let inner = self.weight.len() / width;
-        let tokens = input.len() / inner;
+        let tokens = input.len() / self.weights.inner();
         let mut output = match residual {
             Some(residual) => residual
                 .chunks_exact(width)
@@ -97,14 +130,17 @@ impl Dense {
                 .collect(),
             None => self.bias.repeat(tokens),
         };
-        multiply(
-            View::rows(input, inner),
-            View::rows(&self.weight, width),
-            Output::rows(&mut output, width),
-            1.0,
-            true,
-            threads,
-        );
+        match &self.weights {
+            Weights::Fp32 { values, inner } => multiply(
+                View::rows(input, *inner),
+                View::rows(values, width),
+                Output::rows(&mut output, width),
+                1.0,
+                true,
+                threads,
+            ),
+            Weights::Bf16(matrix) => matrix.multiply_add(input, &mut output, threads),
+        }
         output
     }
 }
@@ -139,7 +175,11 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Self> {
+    fn load(
+        vb: VarBuilder,
+        config: &BertConfig,
+        arithmetic: Arithmetic,
+    ) -> candle_core::Result<Self> {
         let hidden = config.hidden_size;
         let attention = vb.pp("attention");
         let projections = attention.pp("self");
@@ -151,8 +191,14 @@ impl Layer {
                     projections.pp("value"),
                 ],
                 hidden,
+                arithmetic,
             )?,
-            attention_output: Dense::load(&attention.pp("output").pp("dense"), hidden, hidden)?,
+            attention_output: Dense::load(
+                &attention.pp("output").pp("dense"),
+                hidden,
+                hidden,
+                arithmetic,
+            )?,
             attention_norm: LayerNorm::load(
                 &attention.pp("output").pp("LayerNorm"),
                 hidden,
@@ -162,11 +208,13 @@ impl Layer {
                 &vb.pp("intermediate").pp("dense"),
                 hidden,
                 config.intermediate_size,
+                arithmetic,
             )?,
             output: Dense::load(
                 &vb.pp("output").pp("dense"),
                 config.intermediate_size,
                 hidden,
+                arithmetic,
             )?,
             output_norm: LayerNorm::load(
                 &vb.pp("output").pp("LayerNorm"),
@@ -216,8 +264,13 @@ pub struct BertEncoder {
 }
 
 impl BertEncoder {
-    /// Loads the weights in `weights` (a safetensors file) for `config`.
-    pub fn load(weights: &Path, config: &BertConfig) -> candle_core::Result<Self> {
+    /// Loads the weights in `weights` (a safetensors file) for `config`, its dense products
+    /// to compute in `arithmetic`.
+    pub fn load(
+        weights: &Path,
+        config: &BertConfig,
+        arithmetic: Arithmetic,
+    ) -> candle_core::Result<Self> {
         if config.hidden_act != "gelu" {
             candle_core::bail!(
                 "unsupported hidden_act '{}' (only 'gelu' is)",
@@ -259,7 +312,7 @@ impl BertEncoder {
         let embeddings_norm =
             LayerNorm::load(&embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?;
         let layers = (0..config.num_hidden_layers)
-            .map(|index| Layer::load(vb.pp("encoder").pp("layer").pp(index), config))
+            .map(|index| Layer::load(vb.pp("encoder").pp("layer").pp(index), config, arithmetic))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             word_embeddings,

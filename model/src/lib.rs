@@ -6,13 +6,17 @@
 //!   tokenizer, the BERT encoder (`bert`, with the CPU kernels of `kernels`), pooling and
 //!   normalisation;
 //! - [`Tokens`] counts tokens with a model's tokenizer;
+//! - [`Arithmetic`] is the number format of the encoder's dense products: `f32`, or bf16
+//!   (`bf16_matrix`) where the CPU has AVX-512 BF16;
 //! - [`matrix`] is the dense matrix product the encoder and nearest-neighbour search share;
 //! - [`ModelError`] says what went wrong.
 //!
 //! Its arithmetic is the hot path of embedding: it is the crate compiled with optimisations
 //! even in development builds.
 
+mod arithmetic;
 mod bert;
+mod bf16_matrix;
 pub mod directory;
 mod error;
 mod kernels;
@@ -21,6 +25,7 @@ mod pull;
 mod sentence_encoder;
 mod tokens;
 
+pub use arithmetic::Arithmetic;
 pub use directory::{DEFAULT_MODEL, installed, models_dir, resolve};
 pub use error::{ModelError, Result};
 pub use pull::{PullProgress, pull};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+use crate::arithmetic::Arithmetic;
 use crate::bert::{BertConfig, BertEncoder};
 use crate::{ModelError, Result};
 
@@ -155,11 +156,11 @@ impl std::fmt::Debug for SentenceEncoder {
 }
 
 impl SentenceEncoder {
-    /// Loads the model in `directory`, to compute with `threads` threads of its own. One
-    /// instance per core with one thread each scales better than one instance with every
-    /// core (no hand-offs between threads inside a layer), so that is what the `embed` node
-    /// does by default.
-    pub fn load(directory: &Path, threads: usize) -> Result<Self> {
+    /// Loads the model in `directory`, to compute with `threads` threads of its own, its
+    /// dense products in `arithmetic`. One instance per core with one thread each scales
+    /// better than one instance with every core (no hand-offs between threads inside a
+    /// layer), so that is what the `embed` node does by default.
+    pub fn load(directory: &Path, threads: usize, arithmetic: Arithmetic) -> Result<Self> {
         let in_model = |error: &dyn std::fmt::Display| ModelError::Model {
             directory: directory.to_path_buf(),
             reason: error.to_string(),
@@ -191,7 +192,12 @@ impl SentenceEncoder {
             }))
             .map_err(|error| in_model(&error))?;
         tokenizer.with_padding(None);
-        let encoder = BertEncoder::load(&directory.join("model.safetensors"), &config)
+        if !arithmetic.supported() {
+            return Err(in_model(&format!(
+                "this CPU cannot compute in {arithmetic} (it lacks AVX-512 BF16)"
+            )));
+        }
+        let encoder = BertEncoder::load(&directory.join("model.safetensors"), &config, arithmetic)
             .map_err(|error| in_model(&error))?;
         let threads = threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()

@@ -51,7 +51,7 @@ use super::first_failure::FirstFailure;
 use super::instances::InstancePool;
 use super::rechunk_stream;
 use crate::error::{FailedRow, NodeError};
-use crate::settings::{OnError, RunSettings, SessionOptions};
+use crate::settings::{OnError, Precision, RunSettings, SessionOptions};
 
 /// An error's own message, without DataFusion's prefix for its kind.
 fn message(error: &DataFusionError) -> String {
@@ -214,6 +214,7 @@ impl NodeExec {
                     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                     (cores / concurrency.min(partitions).max(1)).max(1)
                 }));
+                options.full_precision = self.spec.settings.precision == Precision::Fp32;
                 Some(InstancePool::new(
                     Arc::clone(function),
                     options,

@@ -81,6 +81,7 @@ fn plan_node_call(
             })
             .collect(),
         threads: None,
+        full_precision: false,
     };
     let output = call
         .schema()

@@ -41,6 +41,10 @@ macro_rules! with_node_settings {
             max_tokens_total: u64 => Option<u64> = None, at_least_one,
                 "none",
                 "Remote calls: the same for the node's input and output tokens";
+            precision: $crate::settings::Precision => $crate::settings::Precision
+                = $crate::settings::Precision::Auto, any,
+                "auto",
+                "Stateful: `auto` computes in the fastest arithmetic the CPU has that keeps results within the accuracy bar (`embed`: bf16 products where the CPU has AVX-512 BF16, vectors within a cosine of 0.999 of fp32's), `fp32` in f32 throughout";
             threads: usize => Option<usize> = None, at_least_one,
                 "the cores shared out among the instances",
                 "Stateful: the threads each instance computes with (`embed`: its matrix products and attention)";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema};
+use nodefusion::settings::Precision;
 use nodefusion::{Input, Node, Pipeline, new_context};
 
 use crate::support::parquet_from_sql;
@@ -80,10 +81,22 @@ async fn embed_all_as(
     partitions: usize,
     threads: Option<usize>,
 ) -> Vec<Option<Vec<f32>>> {
+    embed_all_in(input, batch_size, partitions, threads, Precision::Auto).await
+}
+
+/// `embed_all_as` computing in `precision`.
+async fn embed_all_in(
+    input: Input,
+    batch_size: usize,
+    partitions: usize,
+    threads: Option<usize>,
+    precision: Precision,
+) -> Vec<Option<Vec<f32>>> {
     let ctx = new_context().unwrap();
     let mut node = Node::function("vector", "embed")
         .inputs(["text"])
-        .batch_size(batch_size);
+        .batch_size(batch_size)
+        .precision(precision);
     if let Some(threads) = threads {
         node = node.threads(threads);
     }
@@ -92,21 +105,24 @@ async fn embed_all_as(
     vectors(&compiled.collect().await.unwrap())
 }
 
+/// In the CPU's fastest arithmetic (bf16 products where it has AVX-512 BF16) and in fp32.
 #[tokio::test]
-async fn vectors_match_sentence_transformers() {
+async fn vectors_match_sentence_transformers_in_every_precision() {
     let references = references();
     assert!(references.len() >= 30);
-    let texts = references.iter().map(|r| Some(r.text.clone())).collect();
-    let vectors = embed_all(texts, 8, 1, None).await;
-    for (reference, vector) in references.iter().zip(&vectors) {
-        let vector = vector.as_ref().expect("a text gives a vector");
-        assert_eq!(vector.len(), 384);
-        let similarity = cosine(vector, &reference.vector);
-        assert!(
-            similarity >= 0.999,
-            "cosine {similarity} for {:?}",
-            reference.text
-        );
+    let texts: Vec<Option<String>> = references.iter().map(|r| Some(r.text.clone())).collect();
+    for precision in [Precision::Auto, Precision::Fp32] {
+        let vectors = embed_all_in(texts_input(texts.clone()), 8, 1, None, precision).await;
+        for (reference, vector) in references.iter().zip(&vectors) {
+            let vector = vector.as_ref().expect("a text gives a vector");
+            assert_eq!(vector.len(), 384);
+            let similarity = cosine(vector, &reference.vector);
+            assert!(
+                similarity >= 0.999,
+                "precision {precision}: cosine {similarity} for {:?}",
+                reference.text
+            );
+        }
     }
 }
 

@@ -15,7 +15,9 @@ use nodefusion_function::{
     DOC_SECTION_EMBEDDING, FunctionInstance, FunctionMeta, InitOptions, StatefulFunction,
     coerce_string_arguments,
 };
-use nodefusion_model::{DEFAULT_MODEL, SentenceEncoder, embedding_dimension, resolve};
+use nodefusion_model::{
+    Arithmetic, DEFAULT_MODEL, SentenceEncoder, embedding_dimension, resolve,
+};
 
 use super::vectors::{distinct_texts, vector_array, vector_type};
 use crate::model_error::model_error;
@@ -124,8 +126,13 @@ impl StatefulFunction for Embed {
         let threads = options.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
+        let arithmetic = if options.full_precision {
+            Arithmetic::Fp32
+        } else {
+            Arithmetic::fastest()
+        };
         let encoder = resolve(model)
-            .and_then(|directory| SentenceEncoder::load(&directory, threads))
+            .and_then(|directory| SentenceEncoder::load(&directory, threads, arithmetic))
             .map_err(|error| model_error(self.name(), error))?;
         Ok(Box::new(Embedder { encoder }))
     }
