@@ -1,6 +1,7 @@
 //! SEEDS.md section 5: the runtime overhead of a pipeline. Chains of 3, 5 and 10 trivial
 //! nodes (add a constant, multiply by a constant, pass through) over 10 to 1,000,000 rows,
-//! a compiled pipeline run again and again on new input (`run_batches`, no planning).
+//! a compiled pipeline run again and again on new input (`run_batches`, no planning); and
+//! a one-shot job (`compile`, `compile_and_run`: planning included) over 1,000 rows.
 //!
 //! Baseline, in the same process: the same arithmetic as direct Arrow kernel calls with no
 //! engine at all. `cargo bench --bench pipeline_overhead`; the figures in README come from
@@ -141,5 +142,32 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, overhead);
+/// A one-shot job: a pipeline compiled and run once over 1,000 rows, and its compilation
+/// alone (validation, logical and physical planning), from a context made beforehand.
+fn one_shot(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ctx = new_context().unwrap();
+    let sample = batches(1_000);
+    let input = Input::batches(sample[0].schema(), sample);
+    for (name, run) in [("compile", false), ("compile_and_run", true)] {
+        let mut group = c.benchmark_group(name);
+        for &nodes in &NODES {
+            group.bench_function(BenchmarkId::new(format!("{nodes}_nodes"), 1_000), |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let compiled = chain(nodes, 1).compile(&ctx, &input).await.unwrap();
+                    if run {
+                        black_box(compiled.collect().await.unwrap());
+                    }
+                    black_box(compiled)
+                });
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, overhead, one_shot);
 criterion_main!(benches);

@@ -243,7 +243,7 @@ fn type_mismatch(node: &ResolvedNode, schema: &DFSchema, error: DataFusionError)
 fn segments(nodes: &[ResolvedNode]) -> Vec<(usize, std::ops::Range<usize>)> {
     let mut segments: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     for (index, node) in nodes.iter().enumerate() {
-        let batch_size = node.settings.batch_size;
+        let batch_size = node.settings.batch_size.rows();
         match segments.last_mut() {
             Some((size, range)) if *size == batch_size => range.end = index + 1,
             _ => segments.push((batch_size, index..index + 1)),
@@ -365,7 +365,7 @@ fn node_plan(
         .plan(
             Some(&node.path),
             |udf| resolve(&[&node.layers], session, Some(udf)),
-            Some(node.settings.batch_size),
+            Some(node.settings.batch_size.rows()),
         )
         .map_err(|error| type_mismatch(node, &schema, error))?;
     expressions.push(expression.alias(&node.output));
@@ -446,8 +446,12 @@ impl CompiledPipeline {
             .unwrap_or_default();
         let graph = PipelineGraph::build(pipeline, &state, &session, &columns)?;
         let scan_batch_size = graph.nodes.first().map_or_else(
-            || resolve(&[&pipeline.defaults().nodes], &session, None).batch_size,
-            |node| node.settings.batch_size,
+            || {
+                resolve(&[&pipeline.defaults().nodes], &session, None)
+                    .batch_size
+                    .rows()
+            },
+            |node| node.settings.batch_size.rows(),
         );
         state.config_mut().options_mut().execution.batch_size =
             ConfigNonZeroUsize::try_new(scan_batch_size.min(MAX_SCAN_BATCH_SIZE))?;

@@ -21,7 +21,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
-use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec};
+use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec, TUNED_BATCH_SIZE};
 use crate::io::{Output, Staging, is_read_error};
 use crate::plan::hive_partition_values;
 
@@ -44,6 +44,8 @@ pub struct NodeTiming {
     pub instances_built: usize,
     /// Stateful nodes: time spent building them.
     pub init_time: Duration,
+    /// Stateful nodes with `batch_size = "auto"`: the call size chosen (0: none yet).
+    pub tuned_batch_size: usize,
     /// Rows the function failed on that got a null (`on_error = "null"`).
     pub failed_rows: usize,
     /// Async nodes: calls tried again.
@@ -115,6 +117,7 @@ impl std::ops::AddAssign<&NodeTiming> for NodeTiming {
         self.compute += other.compute;
         self.instances_built += other.instances_built;
         self.init_time += other.init_time;
+        self.tuned_batch_size = self.tuned_batch_size.max(other.tuned_batch_size);
         self.failed_rows += other.failed_rows;
         self.retries += other.retries;
         if self.first_failure.is_none() {
@@ -174,6 +177,7 @@ impl NodeTiming {
                 + Duration::from_nanos(metrics.elapsed_compute().unwrap_or_default() as u64);
             timing.instances_built += value("instances_built");
             timing.init_time += nanos("init_time");
+            timing.tuned_batch_size = timing.tuned_batch_size.max(value(TUNED_BATCH_SIZE));
             timing.failed_rows += value("failed_rows");
             timing.retries += value("retries");
             if timing.first_failure.is_none() {
@@ -273,6 +277,9 @@ impl fmt::Display for RunSummary {
                     node.instances_built,
                     ms(node.init_time)
                 )?;
+            }
+            if node.tuned_batch_size > 0 {
+                write!(f, "  batch size {} (auto)", node.tuned_batch_size)?;
             }
             if node.failed_rows > 0 {
                 write!(f, "  failed rows {}", node.failed_rows)?;

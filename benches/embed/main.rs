@@ -17,7 +17,8 @@
 //! Python sentence-transformers on exactly the same texts, and prints its figures as JSON
 //! lines (`{"system": "nodefusion", ...}`) after the table.
 //!
-//! `cargo bench --bench embed` (`-- quick` for fewer texts and one run per figure).
+//! `cargo bench --bench embed` (`-- quick` for fewer texts and one run per figure;
+//! `-- profile SET [fp32]` for one set under a profiler, see [`profile`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -181,7 +182,9 @@ fn throughput(cores: usize, results: &mut Vec<String>) {
                     r#"{{"system": "{system}", "texts": "{set}", "batch_size": {batch_size}, "texts_per_second": {texts_per_second:.2}}}"#
                 ));
             }
-            let fp32 = rates.get(2).map_or("-".to_string(), |rate| format!("{rate:.1}"));
+            let fp32 = rates
+                .get(2)
+                .map_or("-".to_string(), |rate| format!("{rate:.1}"));
             println!(
                 "{set:<12} {batch_size:>6} {:>14.1} {:>14.1} {fp32:>14} {:>12.0}",
                 rates[0],
@@ -251,11 +254,70 @@ async fn stateful_effect() {
     );
 }
 
+/// `-- profile SET [fp32]`: only the texts of `SET` (`500_chars`, `2000_chars`, `mixed`), in
+/// batches of 64 on one instance per core (in the fastest arithmetic, or fp32), for about
+/// 20 seconds, to run under a profiler
+/// (`perf record`); prints the texts and tokens per second and the dense products'
+/// arithmetic rate at that pace.
+fn profile(cores: usize, set: &str, arithmetic: Arithmetic) {
+    let (_, texts) = text_sets()
+        .into_iter()
+        .find(|(name, _)| *name == set)
+        .unwrap_or_else(|| panic!("no text set {set}"));
+    let model = resolve(DEFAULT_MODEL).unwrap();
+    let encoders: Vec<SentenceEncoder> = (0..cores)
+        .map(|_| SentenceEncoder::load(&model, 1, arithmetic).unwrap())
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let tokens: usize = encoders[0]
+        .tokenize(&refs)
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .sum();
+    let started = Instant::now();
+    let mut rounds = 0;
+    while started.elapsed().as_secs_f64() < 20.0 {
+        encode_all(&encoders, &refs, 64);
+        rounds += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let tokens_per_second = (tokens * rounds) as f64 / seconds;
+    // all-MiniLM-L6-v2: 6 layers of 384 x (1152 + 384 + 1536) + 1536 x 384 multiply-adds
+    // per token in the dense layers.
+    let dense_flops_per_token = 2.0 * 6.0 * (384.0 * (1152.0 + 384.0 + 1536.0) + 1536.0 * 384.0);
+    println!(
+        "profile {set} ({arithmetic}): {:.1} texts/s, {tokens_per_second:.0} tokens/s \
+         ({:.0} tokens a text); dense products at this pace: {:.1} GFLOP/s",
+        (texts.len() * rounds) as f64 / seconds,
+        tokens as f64 / texts.len() as f64,
+        tokens_per_second * dense_flops_per_token / 1e9
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let arguments: Vec<String> = std::env::args().collect();
+    if let Some(position) = arguments.iter().position(|arg| arg == "profile") {
+        let set = arguments
+            .get(position + 1)
+            .map_or("500_chars", String::as_str);
+        let arithmetic = if arguments.iter().any(|arg| arg == "fp32") {
+            Arithmetic::Fp32
+        } else {
+            Arithmetic::fastest()
+        };
+        profile(cores, set, arithmetic);
+        return;
+    }
     let started = Instant::now();
-    SentenceEncoder::load(&resolve(DEFAULT_MODEL).unwrap(), cores, Arithmetic::fastest()).unwrap();
+    SentenceEncoder::load(
+        &resolve(DEFAULT_MODEL).unwrap(),
+        cores,
+        Arithmetic::fastest(),
+    )
+    .unwrap();
     println!(
         "model loaded in {:.2} s; {cores} cores",
         started.elapsed().as_secs_f64(),

@@ -108,13 +108,13 @@ impl Bf16Matrix {
     /// a caller's bug.
     pub fn multiply_add(&self, left: &[f32], output: &mut [f32], threads: usize) {
         assert!(bf16_supported(), "bf16 products need AVX-512 BF16");
-        let rows = if self.inner == 0 {
-            0
-        } else {
-            left.len() / self.inner
-        };
+        let rows = left.len().checked_div(self.inner).unwrap_or(0);
         assert_eq!(left.len(), rows * self.inner, "bf16 product left shape");
-        assert_eq!(output.len(), rows * self.columns, "bf16 product output shape");
+        assert_eq!(
+            output.len(),
+            rows * self.columns,
+            "bf16 product output shape"
+        );
         if rows == 0 || self.columns == 0 {
             return;
         }
@@ -195,7 +195,9 @@ impl Bf16Matrix {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 fn round_row(row: &[f32], target: &mut [u16]) {
-    use std::arch::x86_64::{_mm256_storeu_si256, _mm512_cvtneps_pbh, _mm512_loadu_ps};
+    use std::arch::x86_64::{
+        __m256bh, __m256i, _mm256_storeu_si256, _mm512_cvtneps_pbh, _mm512_loadu_ps,
+    };
     let whole = row.len() / 16 * 16;
     for (values, rounded) in row[..whole]
         .chunks_exact(16)
@@ -205,7 +207,10 @@ fn round_row(row: &[f32], target: &mut [u16]) {
         // unaligned.
         unsafe {
             let converted = _mm512_cvtneps_pbh(_mm512_loadu_ps(values.as_ptr()));
-            _mm256_storeu_si256(rounded.as_mut_ptr().cast(), std::mem::transmute(converted));
+            _mm256_storeu_si256(
+                rounded.as_mut_ptr().cast(),
+                std::mem::transmute::<__m256bh, __m256i>(converted),
+            );
         }
     }
     for (value, rounded) in row[whole..].iter().zip(&mut target[whole..]) {

@@ -13,6 +13,7 @@
 //!
 //! [`CommitExec`] moves what a file sink wrote aside into place once it is complete.
 
+mod batch_tuner;
 mod cache;
 mod calls;
 mod commit;
@@ -32,7 +33,7 @@ use datafusion::physical_plan::ExecutionPlan;
 pub use commit::CommitExec;
 pub use first_failure::{FIRST_FAILURE, FirstFailure};
 pub use gather::GatherExec;
-pub use node::{NodeExec, NodeSpec};
+pub use node::{NodeExec, NodeSpec, TUNED_BATCH_SIZE};
 pub use node_expression::NodeExpression;
 pub use rechunk::{RechunkExec, rechunk_stream};
 pub use scatter::ScatterExec;

@@ -33,7 +33,7 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, internal_datafusi
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, Gauge, MetricBuilder, MetricsSet, Time,
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -42,16 +42,19 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 use nodefusion_function::calls::{Admission, CallContext, Permit, Providers, UsageMetrics};
-use nodefusion_function::{AsyncRowFunction, CallError, InitOptions, OperatorFunction, skips_row};
+use nodefusion_function::{
+    AsyncRowFunction, CallError, FunctionInstance, InitOptions, OperatorFunction, skips_row,
+};
 use tokio::sync::Semaphore;
 
+use super::batch_tuner::BatchTuner;
 use super::cache::{CacheKey, ResultCache};
 use super::calls::with_retries;
 use super::first_failure::FirstFailure;
 use super::instances::InstancePool;
 use super::rechunk_stream;
 use crate::error::{FailedRow, NodeError};
-use crate::settings::{OnError, Precision, RunSettings, SessionOptions};
+use crate::settings::{BatchSize, OnError, Precision, RunSettings, SessionOptions};
 
 /// An error's own message, without DataFusion's prefix for its kind.
 fn message(error: &DataFusionError) -> String {
@@ -103,6 +106,36 @@ impl Batch<'_> {
     }
 }
 
+/// The name of the gauge that shows the call size a node with `batch_size = "auto"` chose.
+pub const TUNED_BATCH_SIZE: &str = "tuned_batch_size";
+
+/// `arguments` computed in calls of the sizes `tuner` asks for, each call timed for it.
+fn tuned_calls(
+    tuner: &BatchTuner,
+    instance: &mut dyn FunctionInstance,
+    arguments: &[ArrayRef],
+) -> Result<ArrayRef> {
+    let rows = arguments.first().map_or(0, |a| a.len());
+    let mut pieces: Vec<ArrayRef> = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let size = tuner.size();
+        let length = size.min(rows - start);
+        let call: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(start, length)).collect();
+        let started = Instant::now();
+        pieces.push(instance.process(&call)?);
+        tuner.record(size, length, started.elapsed());
+        start += length;
+    }
+    match pieces.len() {
+        0 => instance.process(arguments),
+        1 => Ok(pieces.remove(0)),
+        _ => Ok(concat(
+            &pieces.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
+        )?),
+    }
+}
+
 /// The results to keep: for each computed row with a key and a value, the pair.
 fn kept_results(
     keys: &[Option<CacheKey>],
@@ -130,6 +163,9 @@ struct RunState {
     usage: UsageMetrics,
     /// Why the first nulled row failed.
     first_failure: Arc<FirstFailure>,
+    /// Stateful nodes with `batch_size = "auto"`: the call size, and the gauge that shows
+    /// the one chosen.
+    tuner: Option<(BatchTuner, Gauge)>,
 }
 
 /// The outcome of a call in flight that identical calls wait for.
@@ -230,6 +266,14 @@ impl NodeExec {
             pending: Mutex::new(HashMap::new()),
             usage: UsageMetrics::new(&self.metrics),
             first_failure: FirstFailure::register(&self.metrics),
+            tuner: (self.spec.settings.batch_size == BatchSize::Auto
+                && matches!(self.spec.function, OperatorFunction::Stateful(_)))
+            .then(|| {
+                (
+                    BatchTuner::new(self.spec.settings.batch_size.rows()),
+                    MetricBuilder::new(&self.metrics).global_gauge(TUNED_BATCH_SIZE),
+                )
+            }),
         });
         *run = Arc::downgrade(&state);
         Ok(state)
@@ -313,7 +357,7 @@ impl Worker {
     fn position(&self, index: usize, row: usize) -> FailedRow {
         if self.spec.dealt_input {
             let batch = self.partition + index * self.partitions;
-            FailedRow::Input(batch * self.spec.settings.batch_size + row)
+            FailedRow::Input(batch * self.spec.settings.batch_size.rows() + row)
         } else {
             FailedRow::Batch {
                 partition: self.partition,
@@ -485,7 +529,15 @@ impl Worker {
             .map_err(|error| self.error_at(FailedRow::Start, message(&error)))?;
         let output = {
             let _timer = self.metrics.compute_time.timer();
-            match checkout.instance().process(arguments) {
+            let computed = match &self.run.tuner {
+                Some((tuner, gauge)) => {
+                    let computed = tuned_calls(tuner, checkout.instance(), arguments);
+                    gauge.set(tuner.chosen().unwrap_or_default());
+                    computed
+                }
+                None => checkout.instance().process(arguments),
+            };
+            match computed {
                 Ok(output) => Ok(output),
                 Err(error) => self.isolate_failing_rows(batch, arguments, error, |args| {
                     checkout.instance().process(args)
@@ -782,7 +834,7 @@ impl ExecutionPlan for NodeExec {
         );
         let input = rechunk_stream(
             self.input.execute(partition, context)?,
-            self.spec.settings.batch_size,
+            self.spec.settings.batch_size.rows(),
             |_| {},
         );
         let worker = Arc::new(Worker {
@@ -842,7 +894,7 @@ mod tests {
 
     struct Identity;
 
-    impl nodefusion_function::FunctionInstance for Identity {
+    impl FunctionInstance for Identity {
         fn process(&mut self, args: &[ArrayRef]) -> Result<ArrayRef> {
             Ok(Arc::clone(&args[0]))
         }

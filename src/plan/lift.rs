@@ -98,7 +98,7 @@ impl<'a> LiftedCalls<'a> {
             };
             let settings = settings(&function.func);
             let name = node.map_or_else(|| call.schema_name().to_string(), str::to_string);
-            let dealt_input = dealt_batch_size == Some(settings.batch_size);
+            let dealt_input = dealt_batch_size == Some(settings.batch_size.rows());
             input = NodeCallNode::plan(input, name, call, column, settings, dealt_input)?;
         }
         Ok(input)

@@ -11,8 +11,8 @@ macro_rules! define_setting_builders {
                 #[doc = $doc]
                 #[doc = ""]
                 #[doc = concat!("Default: ", $default, ".")]
-                pub fn $name(mut self, $name: $value) -> Self {
-                    self.$layer().$name = Some($name);
+                pub fn $name(mut self, $name: impl $crate::settings::SettingArgument<$value>) -> Self {
+                    self.$layer().$name = Some($name.into_setting());
                     self
                 }
             )*
@@ -21,3 +21,22 @@ macro_rules! define_setting_builders {
 }
 
 pub(crate) use define_setting_builders;
+
+/// What a builder method of a setting takes: the setting's value, or for `batch_size` a
+/// number of rows as well (`.batch_size(64)`, `.batch_size(BatchSize::Auto)`).
+pub trait SettingArgument<T> {
+    /// The setting's value.
+    fn into_setting(self) -> T;
+}
+
+impl<T> SettingArgument<T> for T {
+    fn into_setting(self) -> T {
+        self
+    }
+}
+
+impl SettingArgument<super::BatchSize> for usize {
+    fn into_setting(self) -> super::BatchSize {
+        super::BatchSize::Rows(self)
+    }
+}

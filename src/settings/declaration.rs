@@ -15,9 +15,10 @@
 macro_rules! with_node_settings {
     ($callback:ident! $($context:tt)*) => {
         $callback! { [$($context)*]
-            batch_size: usize => usize = $crate::settings::DEFAULT_BATCH_SIZE, rows_per_batch,
+            batch_size: $crate::settings::BatchSize => $crate::settings::BatchSize
+                = $crate::settings::BatchSize::Rows($crate::settings::DEFAULT_BATCH_SIZE), rows_per_batch,
                 "8192, or the function's own (embed: 256)",
-                "Rows per call: the function sees exactly this many (the last batch may be shorter)";
+                "Rows per call: the function sees exactly this many (the last batch may be shorter); `auto`: a stateful node picks its call size, 8 to 1024 rows, by the throughput it measures while it runs (other nodes take their default)";
             max_concurrency: usize => Option<usize> = None, at_least_one,
                 "stateful: one instance per partition; async: 16",
                 "Stateful: instances alive at once across partitions; async: calls in flight";

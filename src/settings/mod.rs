@@ -8,6 +8,7 @@
 //! 4. the function's own preference (an embedding model's batch size);
 //! 5. the built-in values.
 
+mod batch_size;
 mod builders;
 mod declaration;
 mod defaults;
@@ -18,6 +19,8 @@ mod value;
 
 use std::time::Duration;
 
+pub use batch_size::{AUTO_BATCH_ROWS, BatchSize};
+pub use builders::SettingArgument;
 pub(crate) use builders::define_setting_builders;
 pub(crate) use declaration::with_node_settings;
 pub use defaults::PipelineDefaults;

@@ -233,18 +233,19 @@ pub fn settings_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::BatchSize;
 
     #[test]
     fn a_setting_is_read_from_text_and_checked() {
         let mut settings = NodeSettings::default();
         settings.set_text("batch_size", " 64 ").unwrap();
         settings.set_text("on_error", "'null'").unwrap();
-        assert_eq!(settings.batch_size, Some(64));
+        assert_eq!(settings.batch_size, Some(BatchSize::Rows(64)));
         assert_eq!(settings.on_error, Some(super::super::OnError::Null));
         let error = settings.set_text("batch_size", "0").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "batch_size must be between 1 and 16777216 rows, got 0"
+            "batch_size must be between 1 and 16777216 rows or 'auto', got 0"
         );
         let error = settings.set_text("timeout_ms", "soon").unwrap_err();
         assert_eq!(
@@ -283,7 +284,10 @@ mod tests {
             ..NodeSettings::default()
         }
         .with_builtins();
-        assert_eq!(run.batch_size, super::super::DEFAULT_BATCH_SIZE);
+        assert_eq!(
+            run.batch_size,
+            BatchSize::Rows(super::super::DEFAULT_BATCH_SIZE)
+        );
         assert_eq!((run.max_retries, run.max_concurrency), (0, None));
     }
 }

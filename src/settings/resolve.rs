@@ -4,7 +4,7 @@
 use datafusion::logical_expr::ScalarUDF;
 use nodefusion_function::{OperatorFunction, operator_function};
 
-use super::{DEFAULT_ASYNC_CONCURRENCY, NodeSettings, RunSettings, SessionOptions};
+use super::{BatchSize, DEFAULT_ASYNC_CONCURRENCY, NodeSettings, RunSettings, SessionOptions};
 
 /// The function's own preference: its batch size, and for async functions a number of
 /// calls in flight.
@@ -13,7 +13,7 @@ fn preference(udf: &ScalarUDF) -> NodeSettings {
         return NodeSettings::default();
     };
     NodeSettings {
-        batch_size: function.meta().default_batch_size(),
+        batch_size: function.meta().default_batch_size().map(BatchSize::Rows),
         max_concurrency: (!matches!(function, OperatorFunction::Stateful(_)))
             .then_some(DEFAULT_ASYNC_CONCURRENCY),
         ..NodeSettings::default()
@@ -30,6 +30,9 @@ fn preference(udf: &ScalarUDF) -> NodeSettings {
 /// 3. the function's own preference (an embedding model's batch size; calls in flight for
 ///    async functions);
 /// 4. the built-in values of the declaration.
+///
+/// `batch_size = "auto"` stays for a stateful function (it tunes its calls); any other node
+/// takes the batch size it would have had without it.
 pub fn resolve(
     layers: &[&NodeSettings],
     session: &SessionOptions,
@@ -38,18 +41,28 @@ pub fn resolve(
     let own = NodeSettings::layered(layers);
     let session = session.for_function(function.map(ScalarUDF::name));
     let preference = function.map(preference).unwrap_or_default();
-    own.or(&session).or(&preference).with_builtins()
+    let mut settings = own.or(&session).or(&preference).with_builtins();
+    let stateful = function
+        .and_then(operator_function)
+        .is_some_and(|function| matches!(function, OperatorFunction::Stateful(_)));
+    if settings.batch_size == BatchSize::Auto && !stateful {
+        settings.batch_size = preference.with_builtins().batch_size;
+    }
+    settings
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::settings::DEFAULT_BATCH_SIZE;
+    use datafusion::arrow::array::ArrayRef;
+    use datafusion::arrow::datatypes::DataType;
     use datafusion::common::config::ExtensionOptions;
+    use std::sync::Arc;
 
     fn batch_size(size: usize) -> NodeSettings {
         NodeSettings {
-            batch_size: Some(size),
+            batch_size: Some(BatchSize::Rows(size)),
             ..NodeSettings::default()
         }
     }
@@ -59,13 +72,40 @@ mod tests {
         let mut session = SessionOptions::default();
         session.set("batch_size", "256").unwrap();
         let (node, inner, outer) = (batch_size(16), batch_size(32), batch_size(64));
-        let resolved = |layers: &[&NodeSettings]| resolve(layers, &session, None).batch_size;
+        let resolved = |layers: &[&NodeSettings]| resolve(layers, &session, None).batch_size.rows();
         assert_eq!(resolved(&[&node, &inner, &outer]), 16);
         assert_eq!(resolved(&[&NodeSettings::default(), &inner, &outer]), 32);
         assert_eq!(resolved(&[&NodeSettings::default(), &outer]), 64);
         assert_eq!(resolved(&[]), 256);
         let builtin = resolve(&[], &SessionOptions::default(), None);
-        assert_eq!(builtin.batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(builtin.batch_size, BatchSize::Rows(DEFAULT_BATCH_SIZE));
         assert_eq!(builtin.max_concurrency, None);
+    }
+
+    #[test]
+    fn auto_batch_size_stays_for_stateful_functions_and_is_the_default_for_others() {
+        let mut session = SessionOptions::default();
+        session.set("batch_size", "auto").unwrap();
+        struct Identity;
+        impl nodefusion_function::FunctionInstance for Identity {
+            fn process(&mut self, args: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
+                Ok(Arc::clone(&args[0]))
+            }
+        }
+        let stateful =
+            nodefusion_function::stateful("tuned", vec![DataType::Int64], DataType::Int64, |_| {
+                Ok(Identity)
+            });
+        let plain = nodefusion_function::UserFunction::vectorized(
+            "plain",
+            vec![DataType::Int64],
+            DataType::Int64,
+            |args| Ok(Arc::clone(&args[0])),
+        )
+        .into_udf();
+        let resolved = |function| resolve(&[], &session, function).batch_size;
+        assert_eq!(resolved(Some(&stateful)), BatchSize::Auto);
+        assert_eq!(resolved(Some(&plain)), BatchSize::Rows(DEFAULT_BATCH_SIZE));
+        assert_eq!(resolved(None), BatchSize::Rows(DEFAULT_BATCH_SIZE));
     }
 }

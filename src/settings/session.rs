@@ -109,6 +109,7 @@ fn set_provider(providers: &mut Providers, name_and_key: &str, value: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::BatchSize;
 
     #[test]
     fn options_for_one_function_override_those_for_all() {
@@ -120,16 +121,19 @@ mod tests {
         let embed = options.for_function(Some("embed"));
         assert_eq!(
             (embed.batch_size, embed.max_concurrency, embed.threads),
-            (Some(32), Some(2), Some(2))
+            (Some(BatchSize::Rows(32)), Some(2), Some(2))
         );
-        assert_eq!(options.for_function(Some("other")).batch_size, Some(256));
+        assert_eq!(
+            options.for_function(Some("other")).batch_size,
+            Some(BatchSize::Rows(256))
+        );
         assert_eq!(options.for_function(None).threads, None);
         for (key, value, expected) in [
             ("threads", "0", "threads must be at least 1"),
             (
                 "batch_size",
                 "0",
-                "batch_size must be between 1 and 16777216 rows, got 0",
+                "batch_size must be between 1 and 16777216 rows or 'auto', got 0",
             ),
             ("on_error", "ignore", "on_error must be 'fail' or 'null'"),
         ] {

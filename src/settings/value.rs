@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use super::batch_size::BatchSize;
+
 /// A type a node setting may have.
 pub trait SettingValue: Sized + Clone + fmt::Display + for<'de> Deserialize<'de> {
     /// The values it takes, in words, for errors and the documentation.
@@ -214,14 +216,14 @@ pub fn at_least_one<T: SettingValue>(value: &T) -> Result<(), String> {
 /// The most rows a batch may have: above it a batch is no longer a batch but the data.
 pub const MAX_BATCH_SIZE: usize = 1 << 24;
 
-/// The check of `batch_size`: at least one row, at most [`MAX_BATCH_SIZE`].
-pub fn rows_per_batch(value: &usize) -> Result<(), String> {
-    if !(1..=MAX_BATCH_SIZE).contains(value) {
-        return Err(format!(
-            "must be between 1 and {MAX_BATCH_SIZE} rows, got {value}"
-        ));
+/// The check of `batch_size`: `auto`, or at least one row and at most [`MAX_BATCH_SIZE`].
+pub fn rows_per_batch(value: &BatchSize) -> Result<(), String> {
+    match value {
+        BatchSize::Rows(rows) if !(1..=MAX_BATCH_SIZE).contains(rows) => Err(format!(
+            "must be between 1 and {MAX_BATCH_SIZE} rows or 'auto', got {rows}"
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The check of a setting every value of whose type is valid.

@@ -112,12 +112,12 @@ fn bad_settings_and_outputs_name_the_option_and_value() {
         (
             "batch_size = 1000000000000",
             &[],
-            "node 'clean': batch_size must be between 1 and 16777216 rows, got 1000000000000",
+            "node 'clean': batch_size must be between 1 and 16777216 rows or 'auto', got 1000000000000",
         ),
         (
             "batch_size = -4",
             &[],
-            "node 'clean': batch_size must be a whole number: invalid value: integer `-4`, expected usize",
+            "node 'clean': batch_size must be a whole number or `auto`: got -4",
         ),
         (
             "",

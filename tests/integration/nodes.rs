@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
-use nodefusion::settings::OnError;
+use nodefusion::settings::{BatchSize, OnError};
 use nodefusion::{Error, FailedRow, Input, Node, Output, Pipeline, new_context};
 use nodefusion_function::{CallError, FunctionInstance, async_per_batch, async_per_row, stateful};
 
@@ -247,6 +247,81 @@ async fn calls_in_flight_reach_max_concurrency_and_never_exceed_it() {
         assert!(column_text(&out, "status").iter().all(|s| s == "200"));
         assert_eq!(log.most_in_flight(), max_concurrency);
     }
+}
+
+/// `batch_size = "auto"`: the function sees calls of the sizes the tuning tries (powers of
+/// two up to 1,024 rows, the end of a batch aside), the rows come out as with any fixed size,
+/// a failing row is still named by its input position, and the summary says what was chosen.
+#[tokio::test]
+async fn auto_batch_size_tries_call_sizes_and_keeps_the_results_and_row_positions() {
+    let input = || numbers(20_000, 9);
+    let probe = Probe::default();
+    let auto = Pipeline::new("p")
+        .node(
+            Node::udf("double", probe.doubler())
+                .inputs(["x"])
+                .batch_size(BatchSize::Auto),
+        )
+        .partitions(2);
+    let summary = write_summary(auto.clone(), &input()).await.unwrap();
+    let sizes = probe.sizes.lock().unwrap().clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 20_000);
+    assert!(sizes.iter().all(|&size| size <= 1024), "{sizes:?}");
+    assert!(sizes.contains(&8) && sizes.contains(&16), "{sizes:?}");
+    let tuned = summary.nodes[0].tuned_batch_size;
+    assert!(
+        tuned.is_power_of_two() && (8..=1024).contains(&tuned),
+        "{summary}"
+    );
+    assert!(
+        summary
+            .to_string()
+            .contains(&format!("batch size {tuned} (auto)"))
+    );
+
+    let ctx = new_context().unwrap();
+    let fixed = Pipeline::new("p")
+        .node(
+            Node::udf("double", Probe::default().doubler())
+                .inputs(["x"])
+                .batch_size(100),
+        )
+        .partitions(3);
+    let expected = rows_text(
+        &fixed
+            .compile(&ctx, &input())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    let got = rows_text(
+        &auto
+            .compile(&ctx, &input())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got, expected);
+
+    let picky = stateful("picky", vec![DataType::Int64], DataType::Int64, |_| {
+        Ok(Picky)
+    });
+    let failing = Pipeline::new("p")
+        .node(
+            Node::udf("check", picky)
+                .inputs(["x"])
+                .batch_size(BatchSize::Auto),
+        )
+        .partitions(2);
+    let error = write_summary(failing, &numbers(3000, 3)).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "node 'check' (picky) failed on input row 2500: 7500 is not welcome"
+    );
 }
 
 async fn write_summary(
@@ -518,7 +593,7 @@ async fn sql_calls_run_in_the_node_operator_with_session_options() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("batch_size must be between 1 and 16777216 rows, got 0"),
+        error.contains("batch_size must be between 1 and 16777216 rows or 'auto', got 0"),
         "{error}"
     );
 }
@@ -558,7 +633,10 @@ async fn configuration_layers_node_over_pipeline_over_session_over_function_defa
         async move {
             let compiled = pipeline.compile(&ctx, &numbers(10, 1)).await.unwrap();
             let node = &compiled.graph().nodes[0];
-            (node.settings.batch_size, node.settings.max_concurrency)
+            (
+                node.settings.batch_size.rows(),
+                node.settings.max_concurrency,
+            )
         }
     };
     let node = || Node::udf("double", probe.doubler()).inputs(["x"]);
@@ -587,7 +665,7 @@ async fn configuration_layers_node_over_pipeline_over_session_over_function_defa
         .await
         .unwrap();
     assert_eq!(
-        compiled.graph().nodes[0].settings.batch_size,
+        compiled.graph().nodes[0].settings.batch_size.rows(),
         nodefusion::settings::DEFAULT_BATCH_SIZE,
         "no layer sets it: the built-in"
     );

@@ -147,7 +147,7 @@ async fn a_zero_batch_size_is_a_bad_option() {
     let error = compile_error(pipeline).await;
     assert_eq!(
         error.to_string(),
-        "node 'clean': bad option 'batch_size': must be between 1 and 16777216 rows, got 0"
+        "node 'clean': bad option 'batch_size': must be between 1 and 16777216 rows or 'auto', got 0"
     );
 }
 
@@ -504,7 +504,7 @@ async fn a_node_batch_size_overrides_the_pipeline_default() {
         .graph()
         .nodes
         .iter()
-        .map(|node| node.settings.batch_size)
+        .map(|node| node.settings.batch_size.rows())
         .collect();
     assert_eq!(sizes, vec![10, 10, 10, 3]);
     let plan = datafusion::physical_plan::displayable(compiled.physical_plan().as_ref())

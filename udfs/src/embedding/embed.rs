@@ -15,9 +15,7 @@ use nodefusion_function::{
     DOC_SECTION_EMBEDDING, FunctionInstance, FunctionMeta, InitOptions, StatefulFunction,
     coerce_string_arguments,
 };
-use nodefusion_model::{
-    Arithmetic, DEFAULT_MODEL, SentenceEncoder, embedding_dimension, resolve,
-};
+use nodefusion_model::{Arithmetic, DEFAULT_MODEL, SentenceEncoder, embedding_dimension, resolve};
 
 use super::vectors::{distinct_texts, vector_array, vector_type};
 use crate::model_error::model_error;
