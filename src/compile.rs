@@ -47,6 +47,7 @@ use crate::io::Input;
 use crate::pipeline::{NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedNode};
 use crate::plan::{Exchange, ExchangeNode, LiftedCalls, NodeCallNode, NodefusionQueryPlanner};
 use crate::settings::{SessionOptions, resolve};
+use crate::state_cache::StateCache;
 
 /// The table name the input is scanned as.
 const INPUT_TABLE: &str = "input";
@@ -129,26 +130,35 @@ pub fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPl
 /// The session state pipelines are planned and run with: the user's functions, object
 /// stores and options, a single scan partition (parallelism comes from scatter/gather),
 /// nodefusion's planner, and no physical optimizer passes (they would merge the per-node
-/// projections and re-order the plan).
+/// projections and re-order the plan); the providers `pipeline` declares added to the
+/// session's. Made once per context and state of it ([`StateCache`]).
 fn pipeline_state(ctx: &SessionContext, pipeline: &Pipeline) -> Result<SessionState> {
-    let mut config = ctx.state().config().clone();
-    config.options_mut().execution.target_partitions = 1;
+    let context = ctx.state_ref();
+    let context = context.read();
+    let mut state = StateCache::shared().get_or_make(&context, || planning_state(&context));
     let declared = pipeline.providers();
     if declared.iter().next().is_some() {
-        let mut options = config
-            .options()
+        let mut options = state
+            .config_options()
             .extensions
             .get::<SessionOptions>()
             .cloned()
             .unwrap_or_default();
         options.providers = options.providers.merged(&declared);
-        config.options_mut().extensions.insert(options);
+        state.config_mut().options_mut().extensions.insert(options);
     }
-    Ok(SessionStateBuilder::new_from_existing(ctx.state())
+    Ok(state)
+}
+
+/// [`pipeline_state`] made anew from the state of a context.
+fn planning_state(context: &SessionState) -> SessionState {
+    let mut config = context.config().clone();
+    config.options_mut().execution.target_partitions = 1;
+    SessionStateBuilder::new_from_existing(context.clone())
         .with_config(config)
         .with_query_planner(Arc::new(NodefusionQueryPlanner::default()))
         .with_physical_optimizer_rules(vec![])
-        .build())
+        .build()
 }
 
 /// A DataFusion planning error's own message, without the error kind's prefix.

@@ -26,6 +26,7 @@ mod plan;
 mod run;
 pub mod session;
 pub mod settings;
+mod state_cache;
 mod units;
 
 pub use compile::{CompiledPipeline, NodeOperators};

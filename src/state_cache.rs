@@ -1,0 +1,192 @@
+//! [`StateCache`]: the session state pipelines are planned with, made once per context and
+//! made again only when what it was made from changes.
+//!
+//! Making it means building a new DataFusion `SessionState`, which registers every function
+//! of the context again: about two thirds of compiling a small pipeline. A compiled
+//! pipeline takes a clone of the cached state instead. The cache knows the context's state
+//! by its session id, its options (the cache holds their `Arc`, so that a `SET` on the
+//! context, which copies shared options before it writes them, gives new ones) and a digest
+//! of its functions and planner rules (which `register_udf` and the like change in place).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::execution::context::SessionState;
+
+/// The contexts whose states are kept; the least recently used is dropped beyond it.
+const CONTEXTS_KEPT: usize = 8;
+
+/// What a pipeline state was made from.
+#[derive(Debug)]
+struct Source {
+    session_id: String,
+    options: Arc<ConfigOptions>,
+    digest: u64,
+}
+
+impl Source {
+    fn of(state: &SessionState) -> Self {
+        Self {
+            session_id: state.session_id().to_string(),
+            options: Arc::clone(state.config_options()),
+            digest: digest(state),
+        }
+    }
+
+    fn is(&self, other: &Source) -> bool {
+        self.session_id == other.session_id
+            && Arc::ptr_eq(&self.options, &other.options)
+            && self.digest == other.digest
+    }
+}
+
+/// A digest of the functions and planner rules of `state`: each by name and the address of
+/// its implementation, in any order.
+fn digest(state: &SessionState) -> u64 {
+    fn entry<T: ?Sized>(name: &str, value: &Arc<T>) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        name.hash(&mut hasher);
+        (Arc::as_ptr(value).cast::<()>() as usize).hash(&mut hasher);
+        hasher.finish()
+    }
+    let functions = (state
+        .scalar_functions()
+        .iter()
+        .map(|(name, f)| entry(name, f)))
+    .chain(
+        state
+            .aggregate_functions()
+            .iter()
+            .map(|(name, f)| entry(name, f)),
+    )
+    .chain(
+        state
+            .window_functions()
+            .iter()
+            .map(|(name, f)| entry(name, f)),
+    )
+    .chain(
+        state
+            .table_functions()
+            .iter()
+            .map(|(name, f)| entry(name, f)),
+    );
+    let rules = (state
+        .analyzer()
+        .rules
+        .iter()
+        .map(|rule| entry(rule.name(), rule)))
+    .chain(
+        state
+            .expr_planners()
+            .iter()
+            .map(|planner| entry("", planner)),
+    );
+    functions
+        .chain(rules)
+        .fold(0u64, |digest, entry| digest.wrapping_add(entry))
+}
+
+/// The pipeline states of the last few contexts.
+#[derive(Debug, Default)]
+pub struct StateCache {
+    states: Mutex<Vec<(Source, SessionState)>>,
+}
+
+impl StateCache {
+    /// The cache of the process.
+    pub fn shared() -> &'static StateCache {
+        static CACHE: LazyLock<StateCache> = LazyLock::new(StateCache::default);
+        &CACHE
+    }
+
+    /// The pipeline state for the context whose state is `context`: the one kept, or one
+    /// `make` makes from it (and that is kept).
+    pub fn get_or_make(
+        &self,
+        context: &SessionState,
+        make: impl FnOnce() -> SessionState,
+    ) -> SessionState {
+        let source = Source::of(context);
+        let mut states = self
+            .states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(position) = states.iter().position(|(kept, _)| kept.is(&source)) {
+            let entry = states.remove(position);
+            let state = entry.1.clone();
+            states.push(entry);
+            return state;
+        }
+        states.retain(|(kept, _)| kept.session_id != source.session_id);
+        let state = make();
+        states.push((source, state.clone()));
+        if states.len() > CONTEXTS_KEPT {
+            states.remove(0);
+        }
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    /// Gets the state for `ctx` from `cache`, counting in `made` the states made.
+    fn state_for(cache: &StateCache, ctx: &SessionContext, made: &AtomicUsize) -> SessionState {
+        let context = ctx.state_ref();
+        let context = context.read();
+        cache.get_or_make(&context, || {
+            made.fetch_add(1, Ordering::SeqCst);
+            context.clone()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_state_is_made_again_only_when_the_contexts_options_or_functions_change() {
+        let cache = StateCache::default();
+        let made = AtomicUsize::new(0);
+        let ctx = SessionContext::new();
+        state_for(&cache, &ctx, &made);
+        state_for(&cache, &ctx, &made);
+        assert_eq!(made.load(Ordering::SeqCst), 1, "kept for the same context");
+
+        ctx.sql("SET datafusion.execution.batch_size = 100")
+            .await
+            .unwrap();
+        let state = state_for(&cache, &ctx, &made);
+        assert_eq!(made.load(Ordering::SeqCst), 2, "made again after SET");
+        assert_eq!(state.config().batch_size(), 100);
+        state_for(&cache, &ctx, &made);
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+
+        let udf = create_udf(
+            "added_later",
+            vec![DataType::Int64],
+            DataType::Int64,
+            Volatility::Immutable,
+            Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
+        );
+        ctx.register_udf(udf);
+        let state = state_for(&cache, &ctx, &made);
+        assert_eq!(
+            made.load(Ordering::SeqCst),
+            3,
+            "made again after a new function"
+        );
+        assert!(state.scalar_functions().contains_key("added_later"));
+
+        let other = SessionContext::new();
+        state_for(&cache, &other, &made);
+        state_for(&cache, &ctx, &made);
+        assert_eq!(made.load(Ordering::SeqCst), 4, "one state per context");
+    }
+}
