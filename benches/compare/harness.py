@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent / "peers.py"
 NODEFUSION = "nodefusion"
 NODEFUSION_SQL = "nodefusion-sql"  # the overhead chain written as SQL expression nodes
+NODEFUSION_COMPILED = "nodefusion-compiled"  # the overhead chain compiled once, run again
 REPLY_TIMEOUT_SECONDS = 900
 QUICK_BUDGET = 10.0
 
@@ -139,10 +140,13 @@ WORKLOADS = [
         "overhead", "Pipeline overhead (seed workload 5)",
         "Chains of 3, 5 and 10 trivial nodes (add 1, multiply by 2, pass through, in turn) "
         "over the integers 0..rows, in memory: nodefusion with row-wise Rust closures as "
-        "nodes, and (nodefusion-sql) with SQL expression nodes; hypernodes with one Python "
+        "nodes, compiled and run each time, and (nodefusion-compiled) compiled once and run "
+        "again on the input (`run_batches`), and (nodefusion-sql) with SQL expression nodes; "
+        "hypernodes with one Python "
         "function per node, mapped over the items; Daft with native expressions and with row-wise Python function UDFs; DuckDB and "
         "DataFusion (Python) with the chain as one SQL expression.",
-        [NODEFUSION, NODEFUSION_SQL, "duckdb", "datafusion-python", "daft", "daft-udf",
+        [NODEFUSION, NODEFUSION_COMPILED, NODEFUSION_SQL, "duckdb", "datafusion-python", "daft",
+         "daft-udf",
          "hypernodes-seq", "hypernodes-dask", "hypernodes-daft"],
         overhead_cases, lambda r: f"{r['nodes']} nodes, {r['rows']:,} rows",
         lambda r: r["rows"] * r["nodes"], "rows",
@@ -512,7 +516,8 @@ def main():
     results_dir = Path(arguments.results)
     results_dir.mkdir(parents=True, exist_ok=True)
     about = machine()
-    runner_commands = {NODEFUSION: [arguments.runner], NODEFUSION_SQL: [arguments.runner, "sql"]}
+    runner_commands = {NODEFUSION: [arguments.runner], NODEFUSION_SQL: [arguments.runner, "sql"],
+                       NODEFUSION_COMPILED: [arguments.runner, "compiled"]}
     try:
         for workload in WORKLOADS:
             if arguments.only and workload.name not in arguments.only:

@@ -8,7 +8,9 @@
 //! model load (as for a loaded Python model).
 //!
 //! `nodefusion_runner sql` answers the `overhead` workload with SQL expression nodes instead
-//! of closures (the harness's `nodefusion-sql`), and no other workload.
+//! of closures (the harness's `nodefusion-sql`), and no other workload; `nodefusion_runner
+//! compiled` answers it with the closure chain compiled once per shape and run again
+//! (`run_batches`, the harness's `nodefusion-compiled`).
 //!
 //! `nodefusion_runner serve` is the remote service of the `io` workload instead: an HTTP/1.1
 //! server on 127.0.0.1 (port on stdout) that answers `GET /n/<k>` after 10 ms with the
@@ -27,8 +29,9 @@
 //! - `{"workload": "io", "url": U, "rows": N, "concurrency": C}`: `http_get` per row;
 //! - `{"workload": "embed", "input": P, "batch_size": B}`: `embed` over column `text`.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 #[path = "../shared/resource.rs"]
@@ -39,7 +42,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::prelude::SessionContext;
-use nodefusion::{Input, Node, Output, Pipeline, new_context};
+use nodefusion::{CompiledPipeline, Input, Node, Output, Pipeline, new_context};
 use nodefusion_function::{
     FunctionInstance, FunctionMeta, InitOptions, StatefulFunction, UserFunction, stateful,
 };
@@ -76,14 +79,18 @@ fn text<'a>(request: &'a Value, name: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("'{name}' is not a string: {request}"))
 }
 
-fn column_input(name: &str, column: ArrayRef) -> Input {
+fn column_batch(name: &str, column: ArrayRef) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![Field::new(
         name,
         column.data_type().clone(),
         false,
     )]));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).unwrap();
-    Input::batches(schema, vec![batch])
+    RecordBatch::try_new(schema, vec![column]).unwrap()
+}
+
+fn column_input(name: &str, column: ArrayRef) -> Input {
+    let batch = column_batch(name, column);
+    Input::batches(batch.schema(), vec![batch])
 }
 
 fn int64_sum(batches: &[RecordBatch], column: &str) -> Result<(usize, i64), String> {
@@ -119,25 +126,30 @@ async fn timed_collect(
     Ok((started.elapsed().as_secs_f64(), batches))
 }
 
-/// How the `overhead` chain's nodes are written.
+/// How the `overhead` chain's nodes are written, and what is timed.
 #[derive(Clone, Copy, PartialEq)]
 enum NodeStyle {
-    /// Row-wise Rust closures (`Node::row_fn`).
+    /// Row-wise Rust closures (`Node::row_fn`), compiled and run.
     Closure,
     /// SQL expressions (`Node::sql`): DataFusion evaluates them, no user function call.
     Sql,
+    /// The closures, compiled once per shape (on its warm-up) and run again on the input
+    /// (`run_batches`): what a service that keeps its pipeline pays per request.
+    Compiled,
 }
 
-async fn overhead(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outcome {
-    let nodes = number(request, "nodes")?;
-    let rows = number(request, "rows")?;
-    let input = column_input("x", Arc::new(Int64Array::from_iter_values(0..rows as i64)));
+/// The pipelines `NodeStyle::Compiled` keeps, by nodes and rows.
+static COMPILED: LazyLock<Mutex<HashMap<(usize, usize), Arc<CompiledPipeline>>>> =
+    LazyLock::new(Mutex::default);
+
+/// The overhead chain of `nodes` nodes over column `x`, and its last column.
+fn overhead_chain(nodes: usize, style: NodeStyle) -> (Pipeline, String) {
     let mut pipeline = Pipeline::new("overhead").partitions(1);
     let mut previous = "x".to_string();
     for index in 0..nodes {
         let name = format!("n{index}");
         let node = match style {
-            NodeStyle::Closure => match index % 3 {
+            NodeStyle::Closure | NodeStyle::Compiled => match index % 3 {
                 0 => Node::row_fn(name, |x: i64| x + 1),
                 1 => Node::row_fn(name, |x: i64| x * 2),
                 _ => Node::row_fn(name, |x: i64| x),
@@ -157,8 +169,43 @@ async fn overhead(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Ou
         pipeline = pipeline.node(node.output(&output));
         previous = output;
     }
-    let (seconds, batches) = timed_collect(ctx, pipeline.outputs([&previous]), &input).await?;
-    let (rows, sum) = int64_sum(&batches, &previous)?;
+    (pipeline.outputs([&previous]), previous)
+}
+
+async fn overhead(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outcome {
+    let nodes = number(request, "nodes")?;
+    let rows = number(request, "rows")?;
+    let batch = column_batch("x", Arc::new(Int64Array::from_iter_values(0..rows as i64)));
+    let input = Input::batches(batch.schema(), vec![batch.clone()]);
+    let (pipeline, last) = overhead_chain(nodes, style);
+    let (seconds, batches) = if style == NodeStyle::Compiled {
+        let kept = COMPILED.lock().unwrap().get(&(nodes, rows)).cloned();
+        let compiled = match kept {
+            Some(compiled) => compiled,
+            None => {
+                let compiled = Arc::new(
+                    pipeline
+                        .compile(ctx, &input)
+                        .await
+                        .map_err(|error| error.to_string())?,
+                );
+                COMPILED
+                    .lock()
+                    .unwrap()
+                    .insert((nodes, rows), Arc::clone(&compiled));
+                compiled
+            }
+        };
+        let started = Instant::now();
+        let output = compiled
+            .run_batches(vec![batch])
+            .await
+            .map_err(|error| error.to_string())?;
+        (started.elapsed().as_secs_f64(), output)
+    } else {
+        timed_collect(ctx, pipeline, &input).await?
+    };
+    let (rows, sum) = int64_sum(&batches, &last)?;
     Ok(json!({"seconds": seconds, "rows": rows, "checksum": sum.to_string()}))
 }
 
@@ -361,7 +408,7 @@ async fn embed_texts(ctx: &SessionContext, request: &Value) -> Outcome {
 
 async fn answer(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outcome {
     let workload = text(request, "workload")?;
-    if style == NodeStyle::Sql && workload != "overhead" {
+    if style != NodeStyle::Closure && workload != "overhead" {
         return Ok(json!({"unsupported": true}));
     }
     match workload {
@@ -430,6 +477,7 @@ async fn main() {
             return;
         }
         Some("sql") => NodeStyle::Sql,
+        Some("compiled") => NodeStyle::Compiled,
         _ => NodeStyle::Closure,
     };
     let ctx = new_context().expect("a nodefusion session");
