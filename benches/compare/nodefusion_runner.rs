@@ -138,9 +138,11 @@ enum NodeStyle {
     Compiled,
 }
 
-/// The pipelines `NodeStyle::Compiled` keeps, by nodes and rows.
-static COMPILED: LazyLock<Mutex<HashMap<(usize, usize), Arc<CompiledPipeline>>>> =
-    LazyLock::new(Mutex::default);
+/// Compiled pipelines by the nodes and rows of their overhead chain.
+type KeptPipelines = HashMap<(usize, usize), Arc<CompiledPipeline>>;
+
+/// The pipelines `NodeStyle::Compiled` keeps.
+static COMPILED: LazyLock<Mutex<KeptPipelines>> = LazyLock::new(Mutex::default);
 
 /// The overhead chain of `nodes` nodes over column `x`, and its last column.
 fn overhead_chain(nodes: usize, style: NodeStyle) -> (Pipeline, String) {
