@@ -15,6 +15,6 @@ mod units_directory;
 pub use input::{FileFormat, Input};
 use local_files::local_files;
 pub use object_stores::register_object_store;
-pub use output::{DEFAULT_ROW_GROUP_ROWS, Output, Staging, WriteMode};
+pub use output::{DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, Output, Staging, WriteMode};
 pub use read_failure::is_read_error;
 pub use units_directory::UnitsDirectory;
