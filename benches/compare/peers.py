@@ -266,8 +266,9 @@ def daft_builtins(system, request):
         frame = frame.with_column("clean", clean)
         words = daft.col("clean").str.extract_all(BUILTIN_WORD).list.length()
         frame = frame.with_column("words", words.cast(DataType.int64()))
-        summary = (daft.col("words").cast(DataType.string()) + daft.lit(" words: ")
-                   + daft.col("clean").str.left(24))
+        # SQL's concat skips nulls (a null text gives ' words: '); Daft's + gives null.
+        summary = (daft.col("words").cast(DataType.string()).fill_null("")
+                   + daft.lit(" words: ") + daft.col("clean").str.left(24).fill_null(""))
         frame = frame.with_column("summary", summary).select("id", "words", "summary")
         frame.write_parquet(request["output"], write_mode="overwrite")
 

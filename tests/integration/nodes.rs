@@ -287,25 +287,14 @@ async fn auto_batch_size_tries_call_sizes_and_keeps_the_results_and_row_position
                 .batch_size(100),
         )
         .partitions(3);
-    let expected = rows_text(
-        &fixed
-            .compile(&ctx, &input())
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
-    let got = rows_text(
-        &auto
-            .compile(&ctx, &input())
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
-    );
-    assert_eq!(got, expected);
+    let rows = |pipeline: Pipeline| {
+        let ctx = ctx.clone();
+        async move {
+            let compiled = pipeline.compile(&ctx, &input()).await.unwrap();
+            rows_text(&compiled.collect().await.unwrap())
+        }
+    };
+    assert_eq!(rows(auto).await, rows(fixed).await);
 
     let picky = stateful("picky", vec![DataType::Int64], DataType::Int64, |_| {
         Ok(Picky)
