@@ -85,7 +85,7 @@ impl serde::de::Visitor<'_> for BatchSizeVisitor {
     }
 
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<BatchSize, E> {
-        text.parse().map_err(E::custom)
+        text.parse().map_err(|_| E::custom(format!("got '{text}'")))
     }
 }
 

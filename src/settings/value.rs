@@ -49,9 +49,18 @@ macro_rules! word_setting {
     ($(#[$meta:meta])* $name:ident ($kind:literal) { $($(#[$variant_meta:meta])* $variant:ident = $word:literal,)+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Deserialize)]
-        #[serde(rename_all = "lowercase")]
+        #[serde(try_from = "String")]
         pub enum $name {
             $($(#[$variant_meta])* $variant,)+
+        }
+
+        /// From a pipeline file's string (the setting's key and kind are said around it).
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                text.parse().map_err(|_| format!("got '{text}'"))
+            }
         }
 
         impl FromStr for $name {

@@ -108,7 +108,17 @@ fn a_parquet_file_with_two_columns_of_one_name_is_refused() {
 fn bad_settings_and_outputs_name_the_option_and_value() {
     let dir = tempfile::tempdir().unwrap();
     docs_file(dir.path(), "docs.parquet", 50, 1);
-    let cases: [(&str, &[&str], &str); 6] = [
+    let cases: [(&str, &[&str], &str); 8] = [
+        (
+            "batch_size = \"lots\"",
+            &[],
+            "node 'clean': batch_size must be a whole number or `auto`: got 'lots'",
+        ),
+        (
+            "precision = \"bf16\"",
+            &[],
+            "node 'clean': precision must be `auto` or `fp32`: got 'bf16'",
+        ),
         (
             "batch_size = 1000000000000",
             &[],
