@@ -220,7 +220,11 @@ pub struct RunSummary {
 }
 
 /// Makes the operator that runs a plan elsewhere and streams its rows back.
-pub type RemoteJob = Box<dyn Fn(Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> + Send + Sync>;
+pub type RemoteJob = Box<
+    dyn Fn(Arc<dyn ExecutionPlan>) -> datafusion::common::Result<Arc<dyn ExecutionPlan>>
+        + Send
+        + Sync,
+>;
 
 /// Where a run's plan runs when not in this process: a cluster's name, for the summary,
 /// and the operator that runs a plan there and streams its rows back.
@@ -358,7 +362,7 @@ impl CompiledPipeline {
         let staging = output.stage()?;
         let plan = self.instance()?;
         let last = match remote {
-            Some(remote) => (remote.job)(Arc::clone(&plan)),
+            Some(remote) => (remote.job)(Arc::clone(&plan))?,
             None => Arc::clone(&plan),
         };
         let sink = self.sink_plan(Arc::clone(&last), output, &staging).await?;

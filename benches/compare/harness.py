@@ -120,6 +120,30 @@ def io_cases(quick, inputs):
     ]
 
 
+def cluster_cases(quick, inputs):
+    docs = docs_path(inputs, 100_000 if quick else 1_000_000)
+    rows = 100_000 if quick else 1_000_000
+    texts = 256 if quick else 1024
+    # Row groups of an eighth of the texts, so that the four parts are four ranges of them.
+    embed_input = inputs.texts(500, texts, group_rows=texts // 8)
+    cases = [
+        {"workload": "cluster", "job": "text", "input": docs, "rows": rows},
+        {"workload": "cluster", "job": "embed", "texts": "500 chars", "input": embed_input,
+         "rows": texts, "batch_size": 32},
+    ]
+    if not quick:
+        cases.append({"workload": "cluster", "job": "text", "input": docs, "rows": rows,
+                      "kill_after": 1.0})
+    return cases
+
+
+def cluster_label(request):
+    if request["job"] == "embed":
+        return f"embed, {request['rows']:,} texts of 500 chars, batch {request['batch_size']}"
+    killed = ", an executor killed 1 s in" if "kill_after" in request else ""
+    return f"text, {request['rows']:,} documents{killed}"
+
+
 def embed_cases(quick, inputs):
     if quick:
         shapes = [("500 chars", 500, 8), ("500 chars", 500, 32)]
@@ -224,6 +248,27 @@ WORKLOADS = [
 ]
 
 
+CLUSTER_1 = "nodefusion-cluster-1"  # a cluster of one executor (2 slots) on this machine
+CLUSTER_2 = "nodefusion-cluster-2"  # a cluster of two executors (1 slot each) on this machine
+
+WORKLOADS.append(
+    Workload(
+        "cluster", "The same jobs on a Ballista cluster on this machine (issue 14)",
+        "The text job (normalize -> word count -> `is_short`, Parquet to Parquet) and `embed` "
+        "as a pipeline node, cut into 4 parts, run by nodefusion here (`nodefusion`) and on "
+        "a cluster of `nodefusion cluster` processes on 127.0.0.1: one executor of 2 slots, "
+        "or two executors of 1 slot (scheduler and executors started by the runner, 1 s "
+        "heartbeats, executors taken for dead after 5 s of silence). The rows come back to "
+        "the runner's Parquet sink; every output is read back and must match the local run's. "
+        "Recovery: the first of two executors is killed with SIGKILL 1 s into the job (and "
+        "replaced after it, outside the time). Peak memory is the client's alone.",
+        [NODEFUSION, CLUSTER_1, CLUSTER_2],
+        cluster_cases, cluster_label, None, "rows",
+        {"kind": "bars", "y": "seconds"}, budget=120.0,
+    )
+)
+
+
 class Inputs:
     """The generated inputs, made once and shared by every system."""
 
@@ -245,14 +290,17 @@ class Inputs:
             )
         return path
 
-    def texts(self, length, count):
-        """`count` texts of `length` characters cut from the documents (None: as they are)."""
-        path = self.directory / f"texts_{length or 'mixed'}_{count}.parquet"
+    def texts(self, length, count, group_rows=None):
+        """`count` texts of `length` characters cut from the documents (None: as they are),
+        in row groups of `group_rows` (None: one)."""
+        grouped = f"_groups_{group_rows}" if group_rows else ""
+        path = self.directory / f"texts_{length or 'mixed'}_{count}{grouped}.parquet"
         if not path.exists():
             texts = [t for t in pq.read_table(self.docs(2_000), columns=["text"])["text"].to_pylist()
                      if t is not None and len(t) >= (length or 0)]
             chosen = [t[:length] if length else t for t in texts[:count]]
-            pq.write_table(pa.table({"text": pa.array(chosen, pa.string())}), path)
+            pq.write_table(pa.table({"text": pa.array(chosen, pa.string())}), path,
+                           row_group_size=group_rows)
         return str(path)
 
 
@@ -315,7 +363,9 @@ def output_checksum(path):
         elif pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type):
             column = column.cast(pa.string())
         columns[name] = column
-    table = pa.table(columns).sort_by("id")
+    table = pa.table(columns)
+    if "id" in table.column_names:
+        table = table.sort_by("id")
     digest = hashlib.sha256()
     for column in table.columns:
         for value in column.to_pylist():
@@ -349,7 +399,7 @@ def portable(request):
 
 
 def with_output(request, system, directory):
-    if request["workload"] not in ("text", "builtins"):
+    if request["workload"] not in ("text", "builtins", "cluster"):
         return request
     name = f"{request['workload']}_{system}.parquet"
     return {**request, "output": str(Path(directory) / name)}
@@ -517,7 +567,9 @@ def main():
     results_dir.mkdir(parents=True, exist_ok=True)
     about = machine()
     runner_commands = {NODEFUSION: [arguments.runner], NODEFUSION_SQL: [arguments.runner, "sql"],
-                       NODEFUSION_COMPILED: [arguments.runner, "compiled"]}
+                       NODEFUSION_COMPILED: [arguments.runner, "compiled"],
+                       CLUSTER_1: [arguments.runner, "cluster", arguments.nodefusion, "1", "2"],
+                       CLUSTER_2: [arguments.runner, "cluster", arguments.nodefusion, "2", "1"]}
     try:
         for workload in WORKLOADS:
             if arguments.only and workload.name not in arguments.only:

@@ -12,6 +12,10 @@
 //! compiled` answers it with the closure chain compiled once per shape and run again
 //! (`run_batches`, the harness's `nodefusion-compiled`).
 //!
+//! `nodefusion_runner cluster NODEFUSION EXECUTORS SLOTS` starts a cluster of its own (a
+//! scheduler and EXECUTORS executors of SLOTS slots, `NODEFUSION cluster` processes) and
+//! answers the `cluster` workload on it, and no other workload.
+//!
 //! `nodefusion_runner serve` is the remote service of the `io` workload instead: an HTTP/1.1
 //! server on 127.0.0.1 (port on stdout) that answers `GET /n/<k>` after 10 ms with the
 //! body `<k * 7 % 1000>`.
@@ -27,7 +31,10 @@
 //!   "batch_size": B}`: a resource that takes 0.5 s to set up;
 //! - `{"workload": "batch_size", "input": P, "batch_size": B}`: normalize -> word count;
 //! - `{"workload": "io", "url": U, "rows": N, "concurrency": C}`: `http_get` per row;
-//! - `{"workload": "embed", "input": P, "batch_size": B}`: `embed` over column `text`.
+//! - `{"workload": "embed", "input": P, "batch_size": B}`: `embed` over column `text`;
+//! - `{"workload": "cluster", "job": "text" | "embed", "input": P, "output": P,
+//!   "batch_size": B, "kill_after": S (optional)}`: the text job, or `embed` as a built-in
+//!   node, in 4 parts, Parquet to Parquet; on a cluster, an executor killed S s in.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -36,6 +43,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../shared/resource.rs"]
 mod resource;
+mod runner_cluster;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float32Array, Int64Array, RecordBatch, StringArray,
@@ -48,6 +56,7 @@ use nodefusion_function::{
 };
 use nodefusion_udfs::embedding::Embed;
 use resource::Resource;
+use runner_cluster::LocalCluster;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -408,6 +417,73 @@ async fn embed_texts(ctx: &SessionContext, request: &Value) -> Outcome {
     }))
 }
 
+/// Parts (partitions) of the `cluster` workload's jobs, here and on a cluster.
+const CLUSTER_JOB_PARTS: usize = 4;
+
+/// The `cluster` workload: the text job or `embed` as a pipeline of built-in functions, here
+/// (`cluster` None) or on the runner's cluster, whose first executor is killed
+/// `kill_after` seconds into the job when the request says so (and replaced once the job
+/// is done, outside the time).
+async fn cluster_job(
+    ctx: &SessionContext,
+    request: &Value,
+    cluster: Option<&mut LocalCluster>,
+) -> Outcome {
+    let kill_after = request.get("kill_after").and_then(Value::as_f64);
+    let pipeline = match text(request, "job")? {
+        "text" => word_pipeline("text")
+            .node(Node::sql("is_short", "words < 50"))
+            .outputs(["id", "clean", "words", "is_short"]),
+        "embed" => Pipeline::new("embed")
+            .node(
+                Node::function("vector", "embed")
+                    .inputs(["text"])
+                    .batch_size(number(request, "batch_size")?)
+                    .max_concurrency(2),
+            )
+            .outputs(["text", "vector"]),
+        other => return Err(format!("unknown cluster job '{other}'")),
+    }
+    .partitions(CLUSTER_JOB_PARTS);
+    let output = text(request, "output")?;
+    let target = Output::parquet(output).mode(nodefusion::WriteMode::Overwrite);
+    let started = Instant::now();
+    let compiled = pipeline
+        .compile(ctx, &Input::path(text(request, "input")?))
+        .await
+        .map_err(|error| error.to_string())?;
+    let summary = match cluster {
+        None => compiled.write(&target).await,
+        Some(cluster) => {
+            if kill_after.is_some() && cluster.executors() < 2 {
+                return Ok(json!({"unsupported": true}));
+            }
+            let runner = nodefusion::cluster::cluster_runner(&cluster.url, &compiled)
+                .await
+                .map_err(|error| error.to_string())?;
+            let run = compiled.write_observed_on(&target, |_| {}, Some(&runner));
+            tokio::pin!(run);
+            let summary = match kill_after {
+                None => run.await,
+                Some(seconds) => tokio::select! {
+                    summary = &mut run => summary,
+                    _ = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {
+                        cluster.kill_one();
+                        run.await
+                    }
+                },
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            cluster.restore()?;
+            let summary = summary.map_err(|error| error.to_string())?;
+            return Ok(json!({"seconds": seconds, "rows": summary.rows_out, "output": output}));
+        }
+    }
+    .map_err(|error| error.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(json!({"seconds": seconds, "rows": summary.rows_out, "output": output}))
+}
+
 async fn answer(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outcome {
     let workload = text(request, "workload")?;
     if style != NodeStyle::Closure && workload != "overhead" {
@@ -421,6 +497,7 @@ async fn answer(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outc
         "batch_size" => batch_size_sweep(ctx, request).await,
         "io" => io_calls(ctx, request).await,
         "embed" => embed_texts(ctx, request).await,
+        "cluster" => cluster_job(ctx, request, None).await,
         other => Err(format!("unknown workload '{other}'")),
     }
 }
@@ -473,19 +550,40 @@ async fn serve() -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() {
-    let style = match std::env::args().nth(1).as_deref() {
+    let arguments: Vec<String> = std::env::args().collect();
+    let mut cluster = None;
+    let style = match arguments.get(1).map(String::as_str) {
         Some("serve") => {
             serve().await.expect("the io service failed");
             return;
         }
         Some("sql") => NodeStyle::Sql,
         Some("compiled") => NodeStyle::Compiled,
+        Some("cluster") => {
+            let [binary, executors, slots] = [2, 3, 4].map(|index| {
+                arguments
+                    .get(index)
+                    .expect("cluster NODEFUSION EXECUTORS SLOTS")
+                    .as_str()
+            });
+            let dir = std::env::temp_dir()
+                .join(format!("nodefusion-bench-cluster-{}", std::process::id()));
+            let count = executors.parse().expect("EXECUTORS: a number");
+            let slots = slots.parse().expect("SLOTS: a number");
+            let started = LocalCluster::start(binary.as_ref(), &dir, count, slots);
+            cluster = Some(started.expect("the runner's cluster"));
+            NodeStyle::Closure
+        }
         _ => NodeStyle::Closure,
     };
     let ctx = new_context().expect("a nodefusion session");
     for line in std::io::stdin().lock().lines() {
         let line = line.expect("stdin");
         let reply = match serde_json::from_str::<Value>(&line) {
+            Ok(request) if text(&request, "workload") == Ok("cluster") => {
+                cluster_job(&ctx, &request, cluster.as_mut()).await
+            }
+            Ok(_) if cluster.is_some() => Ok(json!({"unsupported": true})),
             Ok(request) => answer(&ctx, &request, style).await,
             Err(error) => Err(format!("bad request {line:?}: {error}")),
         };

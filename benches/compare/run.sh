@@ -8,7 +8,7 @@
 # --setup   creates the virtual environment of pinned peers (benches/compare/requirements.txt)
 #           at $NODEFUSION_BENCH_VENV (default target/bench-venv); needs python3 and PyPI
 # --quick   a reduced set of cases, about 5 minutes
-# --only    overhead | text | builtins | stateful | batch_size | io | embed (repeatable)
+# --only    overhead | text | builtins | stateful | batch_size | io | embed | cluster (repeatable)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -1,5 +1,6 @@
 //! [`run_executor`]: a Ballista executor that runs nodefusion's operators, with every
-//! nodefusion function, option and codec.
+//! nodefusion function, option and codec; its tasks share nodes' run states and instances
+//! of stateful functions ([`share_across_tasks`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use super::session::{cluster_config, cluster_state};
 use super::{NodefusionLogicalCodec, NodefusionPhysicalCodec};
 use crate::error::{Error, Result};
+use crate::exec::share_across_tasks;
 
 /// How an executor is started.
 #[derive(Debug, Clone)]
@@ -82,6 +84,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         override_physical_codec: Some(Arc::new(NodefusionPhysicalCodec::default())),
         ..ExecutorProcessConfig::default()
     };
+    share_across_tasks(config.vcores);
     eprintln!(
         "nodefusion executor on {} (gRPC {grpc_port}), {} slots, scheduler {address}, work dir {}",
         options.bind,

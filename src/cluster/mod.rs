@@ -1,7 +1,8 @@
 //! Running on an Apache DataFusion Ballista cluster: the scheduler and executor processes
 //! (with every nodefusion function, option and codec), [`connect`] for a client session
 //! (SQL: the logical plan travels), [`cluster_runner`] for pipelines (the compiled physical
-//! plan travels, the rows come back to the local sink), and the plan codecs that carry
+//! plan travels, [`spread`] over the executors, the rows come back to the local sink), and
+//! the plan codecs that carry
 //! nodefusion's plan nodes and operators between them.
 
 mod address;
@@ -14,6 +15,7 @@ mod physical_codec;
 mod pipeline;
 mod scheduler;
 mod session;
+mod spread;
 
 pub use address::reach_scheduler;
 pub use connect::connect;
@@ -24,3 +26,4 @@ pub use physical_codec::NodefusionPhysicalCodec;
 pub use pipeline::cluster_runner;
 pub use scheduler::{SchedulerOptions, run_scheduler};
 pub use session::{cluster_config, cluster_state, with_cluster_codecs};
+pub use spread::spread;

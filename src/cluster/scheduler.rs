@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ballista_scheduler::cluster::BallistaCluster;
-use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::start_server;
 
 use super::session::{cluster_config, cluster_state};
@@ -34,6 +34,9 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
         expire_dead_executor_interval_seconds: (timeout / 4).max(1),
         // With no executor left, a job fails after this long instead of waiting forever.
         no_executors_grace_period_seconds: timeout,
+        // A job's parts go one to each executor in turn, so that fewer parts than slots
+        // still spread (the default fills one executor's slots first).
+        task_distribution: TaskDistributionPolicy::RoundRobin,
         override_config_producer: Some(Arc::new(cluster_config)),
         override_session_builder: Some(Arc::new(cluster_state)),
         override_logical_codec: Some(Arc::new(NodefusionLogicalCodec::default())),

@@ -2,7 +2,8 @@
 //! partition builds its own instance on its first batch while fewer than `capacity` exist
 //! and keeps using it; beyond that, partitions take turns with the instances there are,
 //! one batch at a time (never holding one while they wait, so that the ordered gather
-//! above them cannot deadlock). The last partition to finish tears them all down.
+//! above them cannot deadlock). The last partition to finish tears them all down; on a
+//! cluster's executor they are kept for its next tasks instead ([`super::executor_sharing`]).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,8 @@ use datafusion::common::{Result, exec_datafusion_err};
 use datafusion::physical_plan::metrics::{Count, Time};
 use nodefusion_function::{FunctionInstance, InitOptions, StatefulFunction};
 use tokio::sync::Notify;
+
+use super::executor_sharing::executor_sharing;
 
 /// An instance checked out of the pool, with the partition that built it.
 pub struct Checkout {
@@ -98,12 +101,28 @@ impl InstancePool {
     }
 
     fn build(&self, partition: usize, built: &Count, init_time: &Time) -> Result<Checkout> {
+        let sharing = executor_sharing();
+        let kept =
+            sharing.and_then(|sharing| sharing.instances.take(self.function.name(), &self.options));
+        if let Some(instance) = kept {
+            return Ok(Checkout {
+                owner: partition,
+                instance,
+            });
+        }
         let started = Instant::now();
         let instance = self.function.init(&self.options);
         init_time.add_duration(started.elapsed());
         match instance {
             Ok(instance) => {
                 built.add(1);
+                if sharing.is_some() {
+                    eprintln!(
+                        "nodefusion executor: {}: built an instance in {:.2} s",
+                        self.function.name(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
                 Ok(Checkout {
                     owner: partition,
                     instance,
@@ -125,9 +144,12 @@ impl InstancePool {
         self.returned.notify_one();
     }
 
-    /// Marks one partition finished; the last one tears every instance down.
+    /// Marks one partition finished; the last one tears every instance down (on an
+    /// executor, they are kept for its next tasks when the pool is dropped).
     pub fn finish_partition(&self) -> Result<()> {
-        if self.running_partitions.fetch_sub(1, Ordering::AcqRel) != 1 {
+        if executor_sharing().is_some()
+            || self.running_partitions.fetch_sub(1, Ordering::AcqRel) != 1
+        {
             return Ok(());
         }
         let idle = std::mem::take(&mut self.lock()?.idle);
@@ -140,10 +162,25 @@ impl InstancePool {
 
 impl Drop for InstancePool {
     fn drop(&mut self) {
-        // A cancelled run: tear down what is left; there is nobody to report errors to.
-        if let Ok(state) = self.state.get_mut() {
-            for checkout in &mut state.idle {
-                let _ = checkout.instance.teardown();
+        let Ok(state) = self.state.get_mut() else {
+            return;
+        };
+        let idle = std::mem::take(&mut state.idle);
+        match executor_sharing() {
+            // The executor's next tasks take them.
+            Some(sharing) => {
+                for checkout in idle {
+                    let name = self.function.name();
+                    sharing
+                        .instances
+                        .put(name, &self.options, checkout.instance);
+                }
+            }
+            // A cancelled run: tear down what is left; nobody is left to report errors to.
+            None => {
+                for mut checkout in idle {
+                    let _ = checkout.instance.teardown();
+                }
             }
         }
     }

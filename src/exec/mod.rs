@@ -17,8 +17,10 @@ mod batch_tuner;
 mod cache;
 mod calls;
 mod commit;
+mod executor_sharing;
 mod first_failure;
 mod gather;
+mod idle_instances;
 mod instances;
 mod node;
 mod node_expression;
@@ -31,6 +33,7 @@ use datafusion::common::{Result, internal_err};
 use datafusion::physical_plan::ExecutionPlan;
 
 pub use commit::CommitExec;
+pub use executor_sharing::share_across_tasks;
 pub use first_failure::{FIRST_FAILURE, FirstFailure};
 pub use gather::GatherExec;
 pub use node::{NodeExec, NodeSpec, TUNED_BATCH_SIZE};

@@ -12,6 +12,9 @@
 //! - a call whose function asks for admission waits for its service's limiter first
 //!   (rate limits, see `nodefusion_function::calls`); a fatal failure (a rejected API key)
 //!   fails the run whatever `on_error` says;
+//! - on a cluster's executor, the tasks of a job running the node at once share its
+//!   instances and its limit (`max_concurrency` holds per executor), and instances outlive
+//!   their task ([`super::executor_sharing`]);
 //! - metrics: `instances_built`, `init_time`, `batches`, `rows`, `compute_time`,
 //!   `failed_rows`, `retries`, and the usage of remote services (`requests`, tokens,
 //!   `rate_limited`, `throttled_time`, `flight_time`, cost), shown by `EXPLAIN ANALYZE` and
@@ -50,6 +53,7 @@ use tokio::sync::Semaphore;
 use super::batch_tuner::BatchTuner;
 use super::cache::{CacheKey, ResultCache};
 use super::calls::with_retries;
+use super::executor_sharing::executor_sharing;
 use super::first_failure::FirstFailure;
 use super::instances::InstancePool;
 use super::rechunk_stream;
@@ -229,7 +233,7 @@ impl NodeExec {
 
     /// The state of the current run, shared by its partitions: made by the first
     /// partition to start, gone when the last one is dropped.
-    fn run_state(&self, partitions: usize) -> Result<Arc<RunState>> {
+    fn run_state(&self, partitions: usize, context: &TaskContext) -> Result<Arc<RunState>> {
         let mut run = self
             .run
             .lock()
@@ -237,6 +241,18 @@ impl NodeExec {
         if let Some(state) = run.upgrade() {
             return Ok(state);
         }
+        let state = match executor_sharing() {
+            Some(sharing) => sharing.run_of(context, &self.spec.node, || {
+                self.new_run_state(sharing.slots)
+            })?,
+            None => self.new_run_state(partitions)?,
+        };
+        *run = Arc::downgrade(&state);
+        Ok(state)
+    }
+
+    /// A new run state, for `partitions` partitions running at once.
+    fn new_run_state(&self, partitions: usize) -> Result<Arc<RunState>> {
         let concurrency = self
             .spec
             .settings
@@ -275,7 +291,6 @@ impl NodeExec {
                 )
             }),
         });
-        *run = Arc::downgrade(&state);
         Ok(state)
     }
 }
@@ -822,7 +837,7 @@ impl ExecutionPlan for NodeExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let partitions = self.input.properties().partitioning.partition_count();
-        let run = self.run_state(partitions)?;
+        let run = self.run_state(partitions, &context)?;
         let providers = Arc::new(
             context
                 .session_config()

@@ -21,7 +21,8 @@ macro_rules! with_node_settings {
                 "Rows per call: the function sees exactly this many (the last batch may be shorter); `auto`: a stateful node picks its call size, 8 to 1024 rows, by the throughput it measures while it runs (other nodes take their default)";
             max_concurrency: usize => Option<usize> = None, at_least_one,
                 "stateful: one instance per partition; async: 16",
-                "Stateful: instances alive at once across partitions; async: calls in flight";
+                "Stateful: instances alive at once across partitions; async: calls in flight \
+                 (on a cluster: per executor)";
             on_error: $crate::settings::OnError => $crate::settings::OnError
                 = $crate::settings::OnError::Fail, any,
                 "fail",

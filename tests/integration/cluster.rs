@@ -12,7 +12,7 @@ use datafusion_proto::bytes::{
     logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
 };
-use nodefusion::cluster::{NodefusionLogicalCodec, NodefusionPhysicalCodec, cluster_state};
+use nodefusion::cluster::{NodefusionLogicalCodec, NodefusionPhysicalCodec, cluster_state, spread};
 use nodefusion::config::{Overrides, load};
 use nodefusion::new_context;
 
@@ -134,7 +134,7 @@ async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
     let pipeline = job(dir.path(), &base, 1);
     let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
     assert!(local.status.success(), "{}", stderr(&local));
-    let cluster = Cluster::start(dir.path(), 2);
+    let cluster = Cluster::start(dir.path(), 2, 1);
     let remote = finish(start_run(
         dir.path(),
         &pipeline,
@@ -169,6 +169,52 @@ async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
     }
 }
 
+/// The job cut into eight parts on two executors of two slots each: the output is the
+/// local run's; both executors run parts; each builds the model once for all the parts it
+/// runs (the node allows one instance), and holds the HTTP node to one call in flight
+/// across its two slots (`max_concurrency` is per executor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_spread_over_executors_which_share_instances_and_limits_across_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, log) = service::start().await;
+    let pipeline = job(dir.path(), &base, 20);
+    let text = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace("partitions = 2", "partitions = 8")
+        .replace("max_concurrency = 2", "max_concurrency = 1")
+        .replace("batch_size = 4", "batch_size = 4\nmax_concurrency = 1");
+    std::fs::write(&pipeline, text).unwrap();
+    let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
+    assert!(local.status.success(), "{}", stderr(&local));
+    let cluster = Cluster::start(dir.path(), 2, 2);
+    let before = log.requests();
+    let remote = finish(start_run(
+        dir.path(),
+        &pipeline,
+        "cluster.parquet",
+        Some(&cluster.url),
+    ))
+    .await;
+    assert_success(&remote, &cluster);
+    assert_eq!(
+        parquet_rows(&dir.path().join("cluster.parquet")),
+        parquet_rows(&dir.path().join("local.parquet"))
+    );
+    assert_eq!(log.requests() - before, 36);
+    for executor in 0..2 {
+        let built = cluster
+            .executor_log(executor)
+            .matches("embed: built an instance")
+            .count();
+        assert_eq!(built, 1, "executor {executor}:\n{}", cluster.logs());
+    }
+    assert!(
+        log.most_in_flight() <= 2,
+        "{} calls in flight",
+        log.most_in_flight()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_executor_s_job_completes_on_another_with_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,7 +226,7 @@ async fn a_killed_executor_s_job_completes_on_another_with_the_same_rows() {
 
     // One executor takes the job; once it is calling, a second one joins and the first
     // is killed mid-job.
-    let mut cluster = Cluster::start(dir.path(), 1);
+    let mut cluster = Cluster::start(dir.path(), 1, 1);
     let run = start_run(dir.path(), &pipeline, "cluster.parquet", Some(&cluster.url));
     wait_for_requests(&log, calls + 4).await;
     cluster.add_executor();
@@ -204,7 +250,7 @@ async fn with_every_executor_killed_the_job_fails_clearly_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (base, log) = service::start().await;
     let pipeline = job(dir.path(), &base, 300);
-    let mut cluster = Cluster::start(dir.path(), 1);
+    let mut cluster = Cluster::start(dir.path(), 1, 1);
     let started = Instant::now();
     let run = start_run(dir.path(), &pipeline, "cluster.parquet", Some(&cluster.url));
     wait_for_requests(&log, 2).await;
@@ -254,7 +300,7 @@ fn a_scheduler_out_of_reach_is_named() {
 #[test]
 fn an_executor_that_cannot_start_names_its_address_and_the_scheduler() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(dir.path(), 0);
+    let cluster = Cluster::start(dir.path(), 0, 1);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bind = taken.local_addr().unwrap().to_string();
     let scheduler = cluster.url.trim_start_matches("df://").to_string();
@@ -361,5 +407,119 @@ async fn every_plan_node_round_trips_through_the_codecs() {
         .to_string();
     for kind in ["RechunkExec", "ScatterExec", "NodeExec", "GatherExec"] {
         assert!(text.contains(kind), "{kind} in {text}");
+    }
+}
+
+/// The spread form of a pipeline's plan (its input cut into parts that run as separate
+/// tasks, merged back in input order), run here: the rows of the local plan, in the same
+/// order, whatever the number of parts: over whole files, over byte ranges of Parquet files
+/// with many row groups, and over JSON lines; and the same again after the codecs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spread_plan_gives_the_local_rows_in_order_for_any_number_of_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let ranged = dir.path().join("ranged");
+    std::fs::create_dir_all(&ranged).unwrap();
+    let lines = dir.path().join("lines");
+    std::fs::create_dir_all(&lines).unwrap();
+    for (index, rows) in [40, 7, 90].into_iter().enumerate() {
+        let file = docs_file(&docs, &format!("part-{index}.parquet"), rows, index as u64);
+        let select = format!("SELECT * FROM '{}'", file.display());
+        let ctx = new_context().unwrap();
+        for (target, options) in [
+            (
+                ranged.join(format!("part-{index}.parquet")),
+                "OPTIONS (max_row_group_size 6)",
+            ),
+            (lines.join(format!("part-{index}.json")), ""),
+        ] {
+            let sql = format!("COPY ({select}) TO '{}' {options}", target.display());
+            ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        }
+    }
+    let decoding = cluster_state(nodefusion::cluster::cluster_config()).unwrap();
+    let codec = NodefusionPhysicalCodec::default();
+    for (input, format) in [(&docs, "parquet"), (&ranged, "parquet"), (&lines, "json")] {
+        let pipeline = dir.path().join("spread.toml");
+        std::fs::write(
+            &pipeline,
+            format!(
+                r#"
+name = "spread"
+[input]
+path = "{input}"
+format = "{format}"
+[output]
+path = "out.parquet"
+columns = ["id", "clean_text", "words", "title_vector"]
+[defaults]
+batch_size = 4
+[[nodes]]
+name = "clean"
+function = "normalize_text"
+inputs = ["text"]
+output = "clean_text"
+[[nodes]]
+name = "words"
+sql = "word_count(clean_text) + 1"
+output = "words"
+[[nodes]]
+name = "embed_title"
+function = "embed"
+inputs = ["title"]
+output = "title_vector"
+batch_size = 16
+"#,
+                input = input.display()
+            ),
+        )
+        .unwrap();
+        let spec = load(&pipeline, &Overrides::default()).unwrap();
+        let ctx = new_context().unwrap();
+        let compiled = spec
+            .pipeline
+            .compile(&ctx, spec.input.as_ref().unwrap())
+            .await
+            .unwrap();
+        let local = rows_text(
+            &collect(compiled.instance().unwrap(), ctx.task_ctx())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(local.len(), 137);
+        assert!(spread(&compiled.instance().unwrap(), 1).unwrap().is_none());
+        for parts in [2, 3, 7] {
+            let plan = spread(&compiled.instance().unwrap(), parts)
+                .unwrap()
+                .unwrap();
+            let shown = displayable(plan.as_ref()).indent(false).to_string();
+            assert!(
+                shown.contains("UnionExec") && shown.contains("SortPreservingMergeExec"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("ScatterExec") && !shown.contains("GatherExec"),
+                "{shown}"
+            );
+            let spread_rows = rows_text(&collect(plan.clone(), ctx.task_ctx()).await.unwrap());
+            assert_eq!(
+                spread_rows,
+                local,
+                "{} in {parts} parts:\n{shown}",
+                input.display()
+            );
+            let bytes = physical_plan_to_bytes_with_extension_codec(plan, &codec).unwrap();
+            let decoded =
+                physical_plan_from_bytes_with_extension_codec(&bytes, &decoding.task_ctx(), &codec)
+                    .unwrap();
+            let decoded_rows = rows_text(&collect(decoded, ctx.task_ctx()).await.unwrap());
+            assert_eq!(
+                decoded_rows,
+                local,
+                "{} in {parts} parts, decoded",
+                input.display()
+            );
+        }
     }
 }

@@ -19,6 +19,7 @@ pub struct Cluster {
     dir: PathBuf,
     scheduler: Child,
     executors: Vec<Option<Child>>,
+    slots: usize,
 }
 
 /// A port nothing listens on now, whose next port is free too (an executor takes both).
@@ -48,8 +49,8 @@ fn wait_for_port(port: u16, child: &mut Child) {
 }
 
 impl Cluster {
-    /// A scheduler and `executors` executors of one slot each, logs in `dir`.
-    pub fn start(dir: &Path, executors: usize) -> Self {
+    /// A scheduler and `executors` executors of `slots` slots each, logs in `dir`.
+    pub fn start(dir: &Path, executors: usize, slots: usize) -> Self {
         let scheduler_port = free_port_pair();
         let log = std::fs::File::create(dir.join("scheduler.log")).unwrap();
         let mut scheduler = Command::new(env!("CARGO_BIN_EXE_nodefusion"))
@@ -67,6 +68,7 @@ impl Cluster {
             dir: dir.to_path_buf(),
             scheduler,
             executors: Vec::new(),
+            slots,
         };
         for _ in 0..executors {
             cluster.add_executor();
@@ -74,7 +76,7 @@ impl Cluster {
         cluster
     }
 
-    /// Starts one more executor (one slot) and waits until it listens.
+    /// Starts one more executor and waits until it listens.
     pub fn add_executor(&mut self) {
         let index = self.executors.len();
         let port = free_port_pair();
@@ -87,7 +89,7 @@ impl Cluster {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--work-dir")
             .arg(&work_dir)
-            .args(["--heartbeat", "1", "--slots", "1"])
+            .args(["--heartbeat", "1", "--slots", &self.slots.to_string()])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -102,6 +104,11 @@ impl Cluster {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// What executor `index` wrote to its standard error.
+    pub fn executor_log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("executor-{index}.log"))).unwrap()
     }
 
     /// What the cluster's processes logged, for a failing test's message.
