@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ["overhead", "text", "builtins", "stateful", "batch_size", "io", "embed"]
+ORDER = ["overhead", "text", "builtins", "stateful", "batch_size", "io", "embed", "cluster"]
 
 
 def seconds_text(value):

@@ -1,18 +1,22 @@
 //! [`run_executor`]: a Ballista executor that runs nodefusion's operators, with every
-//! nodefusion function, option and codec; its tasks share nodes' run states and instances
+//! nodefusion function, option, codec and object store; its tasks share nodes' run states and instances
 //! of stateful functions ([`share_across_tasks`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::RuntimeProducer;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use super::session::{cluster_config, cluster_state};
 use super::{NodefusionLogicalCodec, NodefusionPhysicalCodec};
 use crate::error::{Error, Result};
 use crate::exec::share_across_tasks;
+use crate::io::LazyObjectStores;
 
 /// How an executor is started.
 #[derive(Debug, Clone)]
@@ -67,6 +71,16 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .external_host
         .clone()
         .or_else(|| (!options.bind.ip().is_unspecified()).then(|| bind_host.clone()));
+    // Whatever URLs the plans name: their stores built on first use, kept for every task.
+    let stores: Arc<dyn ObjectStoreRegistry> = Arc::new(LazyObjectStores::default());
+    let temporary = work_dir.clone();
+    let runtime_producer: RuntimeProducer = Arc::new(move |_| {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_temp_file_path(temporary.clone())
+            .with_object_store_registry(Arc::clone(&stores))
+            .build()?;
+        Ok(Arc::new(runtime))
+    });
     let config = ExecutorProcessConfig {
         bind_host,
         external_host,
@@ -80,6 +94,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         print_thread_info: false,
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
         override_config_producer: Some(Arc::new(cluster_config)),
+        override_runtime_producer: Some(runtime_producer),
         override_logical_codec: Some(Arc::new(NodefusionLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(NodefusionPhysicalCodec::default())),
         ..ExecutorProcessConfig::default()

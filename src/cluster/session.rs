@@ -7,10 +7,12 @@ use std::sync::Arc;
 use ballista::prelude::SessionConfigExt;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 
 use super::{NodefusionLogicalCodec, NodefusionPhysicalCodec};
+use crate::io::LazyObjectStores;
 use crate::session::{NodefusionQueryPlanner, new_context_with_config, nodefusion_config};
 
 /// `config` with nodefusion's codecs and session options. Only key/values travel between
@@ -30,11 +32,15 @@ pub fn cluster_config() -> SessionConfig {
 }
 
 /// A session state that plans and runs nodefusion's plans, from `config` (the scheduler's
-/// sessions, and the function registry of executors).
+/// sessions, and the function registry of executors), reading any object store URL.
 pub fn cluster_state(config: SessionConfig) -> datafusion::common::Result<SessionState> {
     let ctx = new_context_with_config(with_cluster_codecs(config))
         .map_err(|error| DataFusionError::External(Box::new(error)))?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LazyObjectStores::default()))
+        .build_arc()?;
     Ok(SessionStateBuilder::new_from_existing(ctx.state())
+        .with_runtime_env(runtime)
         .with_query_planner(Arc::new(NodefusionQueryPlanner::for_cluster()))
         .build())
 }

@@ -4,8 +4,10 @@
 
 mod input;
 mod json_lines;
+mod lazy_object_stores;
 mod leftovers;
 mod local_files;
+mod object_store_for;
 mod object_stores;
 mod output;
 mod parquet_files;
@@ -13,6 +15,7 @@ mod read_failure;
 mod units_directory;
 
 pub use input::{FileFormat, Input};
+pub use lazy_object_stores::LazyObjectStores;
 use local_files::local_files;
 pub use object_stores::register_object_store;
 pub use output::{DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, Output, Staging, WriteMode};
