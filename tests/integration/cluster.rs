@@ -141,26 +141,39 @@ fn assert_success(output: &Output, cluster: &Cluster) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let (base, _log) = service::start().await;
-    let pipeline = job(dir.path(), &base, 1);
-    let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
+/// Runs `pipeline` here and on a new cluster of `executors` executors of `slots` slots:
+/// both must succeed and write the same rows. The cluster, the cluster run, and the rows.
+async fn same_rows_here_and_on_a_cluster(
+    dir: &Path,
+    pipeline: &Path,
+    executors: usize,
+    slots: usize,
+) -> (Cluster, Output, Vec<String>) {
+    let local = finish(start_run(dir, pipeline, "local.parquet", None)).await;
     assert!(local.status.success(), "{}", stderr(&local));
-    let cluster = Cluster::start(dir.path(), 2, 1);
+    let cluster = Cluster::start(dir, executors, slots);
     let remote = finish(start_run(
-        dir.path(),
-        &pipeline,
+        dir,
+        pipeline,
         "cluster.parquet",
         Some(&cluster.url),
     ))
     .await;
     assert_success(&remote, &cluster);
+    let expected = parquet_rows(&dir.join("local.parquet"));
+    assert_eq!(parquet_rows(&dir.join("cluster.parquet")), expected);
+    (cluster, remote, expected)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _log) = service::start().await;
+    let pipeline = job(dir.path(), &base, 1);
+    let (cluster, remote, rows) =
+        same_rows_here_and_on_a_cluster(dir.path(), &pipeline, 2, 1).await;
     assert!(String::from_utf8_lossy(&remote.stdout).contains("36 rows out"));
-    let expected = parquet_rows(&dir.path().join("local.parquet"));
-    assert_eq!(expected.len(), 36);
-    assert_eq!(parquet_rows(&dir.path().join("cluster.parquet")), expected);
+    assert_eq!(rows.len(), 36);
 
     // SQL: a node call lifted out of the query (logical codec), text functions, and
     // `top_k` over the pipeline's vectors (its table and operator through the codecs).
@@ -198,23 +211,10 @@ async fn parts_spread_over_executors_which_share_instances_and_limits_across_tas
         .replace("max_concurrency = 2", "max_concurrency = 1")
         .replace("batch_size = 4", "batch_size = 4\nmax_concurrency = 1");
     std::fs::write(&pipeline, text).unwrap();
-    let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
-    assert!(local.status.success(), "{}", stderr(&local));
-    let cluster = Cluster::start(dir.path(), 2, 2);
-    let before = log.requests();
-    let remote = finish(start_run(
-        dir.path(),
-        &pipeline,
-        "cluster.parquet",
-        Some(&cluster.url),
-    ))
-    .await;
-    assert_success(&remote, &cluster);
-    assert_eq!(
-        parquet_rows(&dir.path().join("cluster.parquet")),
-        parquet_rows(&dir.path().join("local.parquet"))
-    );
-    assert_eq!(log.requests() - before, 36);
+    let (cluster, _, rows) = same_rows_here_and_on_a_cluster(dir.path(), &pipeline, 2, 2).await;
+    assert_eq!(rows.len(), 36);
+    // 36 calls here, 36 there.
+    assert_eq!(log.requests(), 72);
     for executor in 0..2 {
         let built = cluster
             .executor_log(executor)
@@ -266,20 +266,8 @@ output = "words"
         ),
     )
     .unwrap();
-    let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
-    assert!(local.status.success(), "{}", stderr(&local));
-    let cluster = Cluster::start(dir.path(), 2, 1);
-    let remote = finish(start_run(
-        dir.path(),
-        &pipeline,
-        "cluster.parquet",
-        Some(&cluster.url),
-    ))
-    .await;
-    assert_success(&remote, &cluster);
-    let expected = parquet_rows(&dir.path().join("local.parquet"));
-    assert_eq!(expected.len(), 40);
-    assert_eq!(parquet_rows(&dir.path().join("cluster.parquet")), expected);
+    let (_cluster, _, rows) = same_rows_here_and_on_a_cluster(dir.path(), &pipeline, 2, 1).await;
+    assert_eq!(rows.len(), 40);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
