@@ -8,13 +8,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use datafusion::physical_plan::{collect, displayable};
+use datafusion::prelude::SessionContext;
 use datafusion_proto::bytes::{
     logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
 };
 use nodefusion::cluster::{NodefusionLogicalCodec, NodefusionPhysicalCodec, cluster_state, spread};
 use nodefusion::config::{Overrides, load};
-use nodefusion::new_context;
+use nodefusion::{CompiledPipeline, new_context};
 
 use crate::support::cluster::{Cluster, EXECUTOR_TIMEOUT_SECONDS};
 use crate::support::{docs_file, nodefusion, parquet_rows, rows_text, service, stderr};
@@ -96,6 +97,18 @@ batch_size = 4
     )
     .unwrap();
     pipeline
+}
+
+/// The pipeline file `pipeline` compiled here, with its context.
+async fn compile(pipeline: &Path) -> (SessionContext, CompiledPipeline) {
+    let spec = load(pipeline, &Overrides::default()).unwrap();
+    let ctx = new_context().unwrap();
+    let compiled = spec
+        .pipeline
+        .compile(&ctx, spec.input.as_ref().unwrap())
+        .await
+        .unwrap();
+    (ctx, compiled)
 }
 
 /// `nodefusion run PIPELINE --output OUTPUT [--cluster URL]` as a child process.
@@ -234,40 +247,16 @@ async fn parts_spread_over_executors_which_share_instances_and_limits_across_tas
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executors_read_an_object_store_url_they_were_not_told_of() {
     let dir = tempfile::tempdir().unwrap();
-    let served = dir.path().join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    docs_file(&served, "docs.parquet", 40, 11);
-    let base = crate::support::serve_files(served).await;
-    let pipeline = dir.path().join("remote.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"
-name = "remote_input"
-[input]
-path = "{base}/docs.parquet"
-[output]
-path = "out.parquet"
-columns = ["id", "clean_text", "words"]
-mode = "overwrite"
-[defaults]
-partitions = 2
-[[nodes]]
-name = "clean"
-function = "normalize_text"
-inputs = ["text"]
-output = "clean_text"
-[[nodes]]
-name = "words"
-function = "word_count"
-inputs = ["clean_text"]
-output = "words"
-"#
-        ),
-    )
-    .unwrap();
+    let pipeline = job_with(dir.path(), None);
+    let input = dir.path().join("in");
+    let base = crate::support::serve_files(input.clone()).await;
+    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
+        &format!("path = \"{}\"", input.display()),
+        &format!("path = \"{base}/part-1.parquet\""),
+    );
+    std::fs::write(&pipeline, text).unwrap();
     let (_cluster, _, rows) = same_rows_here_and_on_a_cluster(dir.path(), &pipeline, 2, 1).await;
-    assert_eq!(rows.len(), 40);
+    assert_eq!(rows.len(), 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,13 +375,7 @@ async fn every_plan_node_round_trips_through_the_codecs() {
     let dir = tempfile::tempdir().unwrap();
     let (base, _log) = service::start().await;
     let pipeline = job(dir.path(), &base, 1);
-    let spec = load(&pipeline, &Overrides::default()).unwrap();
-    let ctx = new_context().unwrap();
-    let compiled = spec
-        .pipeline
-        .compile(&ctx, spec.input.as_ref().unwrap())
-        .await
-        .unwrap();
+    let (ctx, compiled) = compile(&pipeline).await;
     let decoding = cluster_state(nodefusion::cluster::cluster_config()).unwrap();
     let task_ctx = decoding.task_ctx();
     let (logical_codec, physical_codec) = (
@@ -506,13 +489,7 @@ async fn a_spread_plan_gives_the_local_rows_in_order_for_any_number_of_parts() {
             &format!("path = \"{}\"\nformat = \"{format}\"", input.display()),
         );
         std::fs::write(&pipeline, text).unwrap();
-        let spec = load(&pipeline, &Overrides::default()).unwrap();
-        let ctx = new_context().unwrap();
-        let compiled = spec
-            .pipeline
-            .compile(&ctx, spec.input.as_ref().unwrap())
-            .await
-            .unwrap();
+        let (ctx, compiled) = compile(&pipeline).await;
         let local = rows_text(
             &collect(compiled.instance().unwrap(), ctx.task_ctx())
                 .await
