@@ -1,7 +1,9 @@
 //! Pipelines and SQL on a Ballista cluster of separate `nodefusion cluster` processes on
-//! 127.0.0.1: the same results as a local run, row for row; a killed executor's job
-//! completes on another; with every executor gone the job fails clearly; a scheduler out
-//! of reach is named. And every plan node of ours through the cluster's codecs and back.
+//! 127.0.0.1: the same results as a local run, row for row; a job's parts spread over the
+//! executors, which share instances and limits across their tasks; inputs at object-store
+//! URLs; a killed executor's job completes on another; with every executor gone the job
+//! fails clearly; a scheduler out of reach is named. And every plan node of ours (the spread
+//! form too) through the cluster's codecs and back.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
