@@ -1,6 +1,6 @@
 //! [`run_executor`]: a Ballista executor that runs nodefusion's operators, with every
-//! nodefusion function, option, codec and object store; its tasks share nodes' run states and instances
-//! of stateful functions ([`share_across_tasks`]).
+//! nodefusion function, option, codec and object store; its tasks share nodes' run states
+//! and instances of stateful functions ([`share_across_tasks`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -17,14 +17,15 @@
 //! ```
 //!
 //! Every operator's output is the compiled plan's with `__part` last, so the compiled
-//! operators' column positions hold. A part's rows keep their order through the nodes, and the merge takes all of part k
-//! before part k+1 (its key is constant within a part), so the output order is the scan's.
+//! operators' column positions hold. A part's rows keep their order through the nodes, and
+//! the merge takes all of part k before part k+1 (its key is constant within a part), so
+//! the output order is the scan's.
 //! The scheduler gives each task its own branch (a union's other branches restrict to
 //! nothing), so no operator needs to know which part it runs.
 
 use std::sync::Arc;
 
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, internal_datafusion_err};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::expressions::{Column, Literal};
@@ -99,12 +100,9 @@ pub fn spread(
             )?)?,
         };
     }
-    let ordering = LexOrdering::new([PhysicalSortExpr::new_default(Arc::new(part_column(
-        &current,
-    )?))]);
-    let Some(ordering) = ordering else {
-        return Ok(None);
-    };
+    let part = PhysicalSortExpr::new_default(Arc::new(part_column(&current)?));
+    let ordering = LexOrdering::new([part])
+        .ok_or_else(|| internal_datafusion_err!("an ordering by the part column"))?;
     let merged: Arc<dyn ExecutionPlan> = Arc::new(SortPreservingMergeExec::new(ordering, current));
     let width = merged.schema().fields().len() - 1;
     let without_part = columns_of(&merged, width);
