@@ -429,7 +429,14 @@ async fn cluster_job(
     request: &Value,
     cluster: Option<&mut LocalCluster>,
 ) -> Outcome {
-    let kill_after = request.get("kill_after").and_then(Value::as_f64);
+    let kill_after = match request.get("kill_after") {
+        None => None,
+        Some(seconds) => Some(
+            seconds
+                .as_f64()
+                .ok_or_else(|| format!("'kill_after' is not a number of seconds: {request}"))?,
+        ),
+    };
     let pipeline = match text(request, "job")? {
         "text" => word_pipeline("text")
             .node(Node::sql("is_short", "words < 50"))
