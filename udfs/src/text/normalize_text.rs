@@ -71,8 +71,7 @@ fn push_unicode_words(text: &str, out: &mut Vec<u8>) {
     // NFKC changes nothing in most text already in NFC form. An ASCII character never
     // changes and only ends a run of combining marks, so checking the others alone can
     // only answer "not sure" more often, never "yes" wrongly.
-    let non_ascii = text.chars().filter(|c| !c.is_ascii());
-    let composed: Cow<str> = if is_nfkc_quick(non_ascii) == IsNormalized::Yes {
+    let composed: Cow<str> = if is_nfkc_quick(non_ascii_chars(text)) == IsNormalized::Yes {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(text.nfkc().collect())
@@ -87,39 +86,54 @@ fn push_unicode_words(text: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the normalized form of `text` (in NFKC, without a capital sigma) to `out`: ASCII
-/// bytes through [`ASCII_WORD_BYTES`], other characters lowercased one by one.
+/// The characters of `text` that are not ASCII, found by skipping its ASCII runs a block
+/// at a time rather than decoding every character.
+fn non_ascii_chars(text: &str) -> impl Iterator<Item = char> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        rest = &rest[ascii_run_length(rest.as_bytes())..];
+        let c = rest.chars().next()?;
+        rest = &rest[c.len_utf8()..];
+        Some(c)
+    })
+}
+
+/// The length of the run of ASCII bytes that `bytes` starts with: whole 32-byte blocks
+/// checked at once (a test the compiler turns into SIMD), then byte by byte.
+#[inline]
+fn ascii_run_length(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 32;
+    let blocks = bytes
+        .chunks_exact(BLOCK)
+        .take_while(|block| block.is_ascii())
+        .count();
+    let whole = blocks * BLOCK;
+    whole + bytes[whole..].iter().take_while(|byte| byte.is_ascii()).count()
+}
+
+/// Appends the normalized form of `text` (in NFKC, without a capital sigma) to `out`: runs
+/// of ASCII bytes through [`push_ascii_run`], other characters lowercased one by one.
 fn push_mixed_words(text: &str, out: &mut Vec<u8>) {
     let start = out.len();
     let mut after_separator = true;
-    let mut push = |c: char, out: &mut Vec<u8>| {
-        if is_separator(c) {
-            if !after_separator {
-                out.push(b' ');
-            }
-            after_separator = true;
-        } else {
-            let mut encoded = [0; 4];
-            out.extend_from_slice(c.encode_utf8(&mut encoded).as_bytes());
-            after_separator = false;
-        }
-    };
     let mut rest = text;
-    while let Some(&byte) = rest.as_bytes().first() {
-        if byte.is_ascii() {
-            let mapped = ASCII_WORD_BYTES[usize::from(byte)];
-            push(
-                if mapped == SEPARATOR {
-                    ' '
+    while !rest.is_empty() {
+        let ascii = ascii_run_length(rest.as_bytes());
+        push_ascii_run(&rest.as_bytes()[..ascii], out, &mut after_separator);
+        rest = &rest[ascii..];
+        if let Some(c) = rest.chars().next() {
+            for lower in c.to_lowercase() {
+                if is_separator(lower) {
+                    if !after_separator {
+                        out.push(b' ');
+                    }
+                    after_separator = true;
                 } else {
-                    char::from(mapped)
-                },
-                out,
-            );
-            rest = &rest[1..];
-        } else {
-            let c = rest.chars().next().expect("a character starts here");
-            c.to_lowercase().for_each(|lower| push(lower, out));
+                    let mut encoded = [0; 4];
+                    out.extend_from_slice(lower.encode_utf8(&mut encoded).as_bytes());
+                    after_separator = false;
+                }
+            }
             rest = &rest[c.len_utf8()..];
         }
     }
@@ -145,28 +159,36 @@ static ASCII_WORD_BYTES: [u8; 128] = {
     table
 };
 
-/// Appends the normalized form of ASCII `text` to `out`: a branch-free pass that writes
-/// every byte's lowercase form or a space, and moves on only past a byte that is not a
-/// second separator in a row (so a run of separators leaves one space, and none leads).
+/// Appends the normalized form of ASCII `text` to `out`.
 fn push_ascii_words(text: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
+    let mut after_separator = true;
+    push_ascii_run(text, out, &mut after_separator);
+    if after_separator && out.len() > start {
+        out.pop();
+    }
+}
+
+/// Appends ASCII `text` to `out` as words: a branch-free pass that writes every byte's
+/// lowercase form or a space, and moves on only past a byte that is not a second separator
+/// in a row. `after_separator` says whether what came before ended in a separator (or is
+/// nothing yet, so that none leads) and is left saying it of `text`'s end; a trailing
+/// separator stays written as a space, for the caller to drop at the very end.
+#[inline]
+fn push_ascii_run(text: &[u8], out: &mut Vec<u8>, after_separator: &mut bool) {
+    let start = out.len();
     out.resize(start + text.len(), 0);
-    let written = {
-        let buffer = &mut out[start..];
-        let mut written = 0;
-        let mut after_separator = true;
-        for &byte in text {
-            let mapped = ASCII_WORD_BYTES[usize::from(byte & 0x7F)];
-            let is_separator = mapped == SEPARATOR;
-            buffer[written] = if is_separator { b' ' } else { mapped };
-            written += usize::from(!(is_separator & after_separator));
-            after_separator = is_separator;
-        }
-        if after_separator && written > 0 {
-            written -= 1;
-        }
-        written
-    };
+    let buffer = &mut out[start..];
+    let mut written = 0;
+    let mut after = *after_separator;
+    for &byte in text {
+        let mapped = ASCII_WORD_BYTES[usize::from(byte & 0x7F)];
+        let is_separator = mapped == SEPARATOR;
+        buffer[written] = if is_separator { b' ' } else { mapped };
+        written += usize::from(!(is_separator & after));
+        after = is_separator;
+    }
+    *after_separator = after;
     out.truncate(start + written);
 }
 
@@ -177,8 +199,13 @@ fn is_separator(c: char) -> bool {
     if c.is_ascii() {
         is_ascii_separator(c)
     } else {
-        c.is_whitespace() || c.general_category_group() == GeneralCategoryGroup::Punctuation
+        is_unicode_separator(c)
     }
+}
+
+/// [`is_separator`] by its definition: whitespace or general category P*.
+fn is_unicode_separator(c: char) -> bool {
+    c.is_whitespace() || c.general_category_group() == GeneralCategoryGroup::Punctuation
 }
 
 /// [`is_separator`] for an ASCII character.
@@ -312,12 +339,9 @@ mod tests {
     }
 
     #[test]
-    fn the_ascii_fast_path_agrees_with_unicode_categories() {
-        for byte in 0u8..128 {
-            let c = byte as char;
-            let unicode = c.is_whitespace()
-                || c.general_category_group() == GeneralCategoryGroup::Punctuation;
-            assert_eq!(is_separator(c), unicode, "{c:?}");
+    fn the_quick_separator_tests_agree_with_the_definition_for_every_character() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            assert_eq!(is_separator(c), is_unicode_separator(c), "{c:?}");
         }
     }
 
@@ -348,6 +372,7 @@ mod tests {
             text in proptest::prop_oneof![
                 "[a-zA-Z0-9 .,;:!?'\\-\t\n]{0,60}",
                 "\\PC{0,40}",
+                "([a-zA-Z0-9 .,;!?'\\-]{0,70}\\PC{0,3}){0,6}",
                 proptest::prelude::any::<String>(),
             ]
         ) {
@@ -356,6 +381,17 @@ mod tests {
             push_words(composed.to_lowercase().chars(), &mut definition);
             proptest::prop_assert_eq!(normalized(&text), definition);
         }
+    }
+
+    #[test]
+    fn ascii_runs_end_at_the_first_byte_that_is_not_ascii() {
+        for length in [0, 1, 31, 32, 33, 64, 70] {
+            let text = format!("{}é{}", "a".repeat(length), "b".repeat(40));
+            assert_eq!(ascii_run_length(text.as_bytes()), length);
+            assert_eq!(non_ascii_chars(&text).collect::<String>(), "é");
+        }
+        assert_eq!(ascii_run_length(b"all ascii"), 9);
+        assert_eq!(non_ascii_chars("«a» b…").collect::<String>(), "«»…");
     }
 
     #[test]
