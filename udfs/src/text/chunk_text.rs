@@ -14,6 +14,8 @@ use datafusion::logical_expr::{
 };
 
 use nodefusion_function::arrays::StringColumn;
+
+use super::ascii_space::is_ascii_space;
 use nodefusion_function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel, string_argument_type};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
@@ -64,18 +66,61 @@ impl Default for ChunkText {
 /// `max_chars`), the next starting at the first word that begins within the last `overlap`
 /// characters of the chunk before.
 pub fn chunk(text: &str, max_chars: usize, overlap: usize) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    for_each_chunk(text, max_chars, overlap, |piece| chunks.push(piece));
+    chunks
+}
+
+/// Calls `emit` with each chunk of `text` in order (see [`chunk`]). An ASCII text is cut by
+/// its bytes, each a character.
+fn for_each_chunk<'a>(
+    text: &'a str,
+    max_chars: usize,
+    overlap: usize,
+    mut emit: impl FnMut(&'a str),
+) {
+    if text.is_ascii() {
+        let bytes = text.as_bytes();
+        let is_space = |index: usize| is_ascii_space(bytes[index]);
+        for_each_range(bytes.len(), is_space, max_chars, overlap, |start, end| {
+            emit(&text[start..end]);
+        });
+    } else {
+        for_each_chunk_by_characters(text, max_chars, overlap, emit);
+    }
+}
+
+/// [`for_each_chunk`] for any text: indexed by character first.
+fn for_each_chunk_by_characters<'a>(
+    text: &'a str,
+    max_chars: usize,
+    overlap: usize,
+    mut emit: impl FnMut(&'a str),
+) {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let length = chars.len();
     let byte = |index: usize| chars.get(index).map_or(text.len(), |(byte, _)| *byte);
     let is_space = |index: usize| chars[index].1.is_whitespace();
+    for_each_range(chars.len(), is_space, max_chars, overlap, |start, end| {
+        emit(&text[byte(start)..byte(end)]);
+    });
+}
+
+/// The chunking itself, over `length` characters of which `is_space` tells the
+/// whitespace: calls `emit` with each chunk's character range `start..end`.
+#[inline]
+fn for_each_range(
+    length: usize,
+    is_space: impl Fn(usize) -> bool,
+    max_chars: usize,
+    overlap: usize,
+    mut emit: impl FnMut(usize, usize),
+) {
     let skip_spaces = |mut index: usize| {
         while index < length && is_space(index) {
             index += 1;
         }
         index
     };
-
-    let mut chunks = Vec::new();
     let mut start = skip_spaces(0);
     while start < length {
         let limit = start + max_chars;
@@ -91,7 +136,7 @@ pub fn chunk(text: &str, max_chars: usize, overlap: usize) -> Vec<&str> {
         while trimmed_end > start && is_space(trimmed_end - 1) {
             trimmed_end -= 1;
         }
-        chunks.push(&text[byte(start)..byte(trimmed_end)]);
+        emit(start, trimmed_end);
         if end >= length {
             break;
         }
@@ -101,7 +146,6 @@ pub fn chunk(text: &str, max_chars: usize, overlap: usize) -> Vec<&str> {
         }
         start = skip_spaces(next);
     }
-    chunks
 }
 
 fn checked_sizes(row: usize, max_chars: i64, overlap: i64) -> Result<(usize, usize)> {
@@ -177,9 +221,9 @@ impl ScalarUDFImpl for ChunkText {
                         continue;
                     };
                     let (max_chars, overlap) = checked_sizes(row, max_chars, overlap)?;
-                    for piece in chunk(value, max_chars, overlap) {
+                    for_each_chunk(value, max_chars, overlap, |piece| {
                         builder.values().append_value(piece);
-                    }
+                    });
                     builder.append(true);
                 }
                 Ok(Arc::new(builder.finish()))
@@ -225,6 +269,20 @@ mod tests {
     #[test]
     fn counts_characters_not_bytes() {
         assert_eq!(chunk("héllo wörld ñ", 5, 0), vec!["héllo", "wörld", "ñ"]);
+    }
+
+    #[test]
+    fn an_ascii_text_is_cut_by_bytes_as_by_characters() {
+        let text = "one\ttwo\x0bthree  four\nfive six\x0c seven\r\neight ";
+        for max_chars in 1..20 {
+            for overlap in 0..max_chars {
+                let mut by_characters = Vec::new();
+                for_each_chunk_by_characters(text, max_chars, overlap, |piece| {
+                    by_characters.push(piece)
+                });
+                assert_eq!(chunk(text, max_chars, overlap), by_characters);
+            }
+        }
     }
 
     #[test]

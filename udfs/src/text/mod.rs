@@ -1,6 +1,7 @@
 //! Text functions: `normalize_text`, `word_count`, `chunk_text`, the stateful
 //! `token_count`, and DataFusion's `regexp_replace` with a faster path for character classes.
 
+mod ascii_space;
 mod byte_class_replacement;
 mod chunk_text;
 mod normalize_text;

@@ -108,7 +108,11 @@ fn ascii_run_length(bytes: &[u8]) -> usize {
         .take_while(|block| block.is_ascii())
         .count();
     let whole = blocks * BLOCK;
-    whole + bytes[whole..].iter().take_while(|byte| byte.is_ascii()).count()
+    whole
+        + bytes[whole..]
+            .iter()
+            .take_while(|byte| byte.is_ascii())
+            .count()
 }
 
 /// Appends the normalized form of `text` (in NFKC, without a capital sigma) to `out`: runs

@@ -10,6 +10,8 @@ use datafusion::logical_expr::{
 };
 
 use nodefusion_function::arrays::StringColumn;
+
+use super::ascii_space::is_ascii_space;
 use nodefusion_function::{DOC_SECTION_TEXT, ScalarArguments, invoke_kernel};
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
@@ -85,13 +87,6 @@ fn count_words_by_bytes(text: &[u8]) -> Option<i64> {
         current = rest;
     }
     (!may_be_unicode_space).then_some(words as i64)
-}
-
-/// Whether `byte` is ASCII whitespace as `char::is_whitespace` has it: space, and tab to
-/// carriage return (vertical tab included).
-#[inline(always)]
-fn is_ascii_space(byte: u8) -> bool {
-    (byte == b' ') | (byte.wrapping_sub(b'\t') < 5)
 }
 
 /// Whether `byte` is the first byte of a non-ASCII whitespace character's UTF-8 form.
