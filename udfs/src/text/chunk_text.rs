@@ -278,7 +278,7 @@ mod tests {
             for overlap in 0..max_chars {
                 let mut by_characters = Vec::new();
                 for_each_chunk_by_characters(text, max_chars, overlap, |piece| {
-                    by_characters.push(piece)
+                    by_characters.push(piece);
                 });
                 assert_eq!(chunk(text, max_chars, overlap), by_characters);
             }
