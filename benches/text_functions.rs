@@ -2,7 +2,9 @@
 //! sentences (the document generator's, about half of them with a non-ASCII word), in bytes
 //! per second of input: nodefusion's `word_count`, `normalize_text` and `chunk_text`, and
 //! `lower` and `regexp_replace` as a pipeline's SQL node calls them (nodefusion's
-//! `regexp_replace` against DataFusion's own).
+//! `regexp_replace` against DataFusion's own), and `token_count`'s counting with the default
+//! model's tokenizer (nodefusion's byte path for ASCII texts, the tokenizer itself for the
+//! others) against Hugging Face's `encode` of every text.
 //!
 //! Baseline, in the same process: a plain scan of the same bytes that counts the spaces
 //! (what `memchr`'s counting does, in blocks the compiler vectorizes), the pace of reading
@@ -17,6 +19,8 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use nodefusion::datagen::{SplitMix64, text_of_length};
 use nodefusion_function::testing::call;
+use nodefusion_model::{DEFAULT_MODEL, Tokens, resolve};
+use tokenizers::Tokenizer;
 
 const ROWS: [usize; 3] = [1_000, 8_192, 65_536];
 const CHARACTERS: usize = 200;
@@ -44,6 +48,26 @@ fn invoke(function: &ScalarUDF, column: &ArrayRef, constants: &[ColumnarValue]) 
     args.extend_from_slice(constants);
     let result = call(function.inner().as_ref(), args, column.len()).unwrap();
     black_box(result).into_array(column.len()).unwrap().len()
+}
+
+/// The tokens of every text of `column`, as `token_count` counts them.
+fn count_tokens(tokens: &Tokens, column: &ArrayRef) -> usize {
+    let texts = column.as_string::<i32>();
+    texts
+        .iter()
+        .flatten()
+        .map(|text| tokens.count(text).unwrap())
+        .sum()
+}
+
+/// The tokens of every text of `column`, each encoded by the Hugging Face tokenizer.
+fn encode_all(tokenizer: &Tokenizer, column: &ArrayRef) -> usize {
+    let texts = column.as_string::<i32>();
+    texts
+        .iter()
+        .flatten()
+        .map(|text| tokenizer.encode_fast(text, false).unwrap().len())
+        .sum()
 }
 
 /// The baseline: the spaces of `bytes`, counted in blocks whose counters fit a byte, a loop
@@ -86,6 +110,11 @@ fn text_functions(c: &mut Criterion) {
             class.to_vec(),
         ),
     ];
+    let model = resolve(DEFAULT_MODEL).expect("the default model is installed");
+    let tokens = Tokens::load(&model).unwrap();
+    let mut tokenizer = Tokenizer::from_file(model.join("tokenizer.json")).unwrap();
+    tokenizer.with_truncation(None).unwrap();
+    tokenizer.with_padding(None);
     let mut group = c.benchmark_group("text");
     for rows in ROWS {
         let column = sentences(rows);
@@ -100,6 +129,18 @@ fn text_functions(c: &mut Criterion) {
                 b.iter(|| invoke(function, column, constants));
             });
         }
+        group.bench_with_input(
+            BenchmarkId::new("token_count", rows),
+            &column,
+            |b, column| {
+                b.iter(|| count_tokens(&tokens, column));
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("Hugging Face encode", rows),
+            &column,
+            |b, column| b.iter(|| encode_all(&tokenizer, column)),
+        );
         let cleaned = call(
             function("regexp_replace").inner().as_ref(),
             [vec![ColumnarValue::Array(column)], class.to_vec()].concat(),
@@ -114,6 +155,16 @@ fn text_functions(c: &mut Criterion) {
             BenchmarkId::new("word_count, ASCII after regexp_replace", rows),
             &cleaned,
             |b, column| b.iter(|| invoke(&word_count, column, &[])),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("token_count, ASCII after regexp_replace", rows),
+            &cleaned,
+            |b, column| b.iter(|| count_tokens(&tokens, column)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("Hugging Face encode, ASCII after regexp_replace", rows),
+            &cleaned,
+            |b, column| b.iter(|| encode_all(&tokenizer, column)),
         );
     }
     group.finish();

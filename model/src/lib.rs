@@ -24,6 +24,7 @@ pub mod matrix;
 mod pull;
 mod sentence_encoder;
 mod tokens;
+mod word_pieces;
 
 pub use arithmetic::Arithmetic;
 pub use directory::{DEFAULT_MODEL, installed, models_dir, resolve};

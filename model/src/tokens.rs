@@ -4,12 +4,15 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
+use crate::word_pieces::WordPieces;
 use crate::{ModelError, Result};
 
-/// A model's tokenizer without truncation or padding.
+/// A model's tokenizer without truncation or padding, and for a BERT WordPiece tokenizer
+/// the counter that gives its counts of ASCII texts without encoding them.
 #[derive(Debug)]
 pub struct Tokens {
     tokenizer: Tokenizer,
+    word_pieces: Option<WordPieces>,
 }
 
 impl Tokens {
@@ -26,11 +29,22 @@ impl Tokens {
         };
         tokenizer.with_truncation(None).map_err(in_model)?;
         tokenizer.with_padding(None);
-        Ok(Self { tokenizer })
+        let word_pieces = WordPieces::of(&tokenizer);
+        Ok(Self {
+            tokenizer,
+            word_pieces,
+        })
     }
 
     /// The number of tokens of `text`, without special tokens.
     pub fn count(&self, text: &str) -> std::result::Result<usize, String> {
+        if let Some(count) = self
+            .word_pieces
+            .as_ref()
+            .and_then(|pieces| pieces.count(text))
+        {
+            return Ok(count);
+        }
         self.tokenizer
             .encode_fast(text, false)
             .map(|encoding| encoding.len())

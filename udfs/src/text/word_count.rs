@@ -51,7 +51,33 @@ impl Default for WordCount {
 /// The whitespace-separated words of `text` (Unicode whitespace, as `str::split_whitespace`).
 #[inline]
 fn count_words(text: &str) -> i64 {
-    count_words_by_bytes(text.as_bytes()).unwrap_or_else(|| text.split_whitespace().count() as i64)
+    count_words_by_bytes(text.as_bytes()).unwrap_or_else(|| count_words_decoding_spaces(text))
+}
+
+/// The words of `text` counted byte by byte as [`count_words_by_bytes`] does, but with the
+/// characters that may be non-ASCII whitespace decoded where they start, so that a
+/// whitespace character's bytes count as space. Those first bytes never continue another
+/// character, so every decoding starts on a character boundary.
+fn count_words_decoding_spaces(text: &str) -> i64 {
+    let bytes = text.as_bytes();
+    let mut words = 0;
+    let mut after_space = true;
+    let mut position = 0;
+    while let Some(&byte) = bytes.get(position) {
+        let decoded = if may_begin_unicode_space(byte) {
+            text.get(position..).and_then(|rest| rest.chars().next())
+        } else {
+            None
+        };
+        let (is_space, width) = match decoded {
+            Some(c) => (c.is_whitespace(), c.len_utf8()),
+            None => (is_ascii_space(byte), 1),
+        };
+        words += i64::from(after_space & !is_space);
+        after_space = is_space;
+        position += width;
+    }
+    words
 }
 
 /// Bytes a block's counters hold before they are added up (a count per byte fits in `u8`).
@@ -167,14 +193,27 @@ mod tests {
             texts.push(format!("{}{space}{}", "a".repeat(254), "b ".repeat(300)));
         }
         texts.push("café naïve Zürich 東京 😀 — “quoted”".to_string());
+        texts.push("l’été\u{a0}ª µ ẞ ほ\u{2028}x".to_string());
         for text in &texts {
-            assert_eq!(
-                count_words(text),
-                text.split_whitespace().count() as i64,
-                "{text:?}"
-            );
+            let expected = text.split_whitespace().count() as i64;
+            assert_eq!(count_words(text), expected, "{text:?}");
+            assert_eq!(count_words_decoding_spaces(text), expected, "{text:?}");
         }
         assert_eq!(count_words_by_bytes("a\u{3000}b".as_bytes()), None);
         assert_eq!(count_words_by_bytes("café b".as_bytes()), Some(2));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_the_spaces_counts_as_split_whitespace(
+            text in proptest::prop_oneof![
+                "[a-z \u{a0}\u{3000}\u{2028}’ªµほ—\t]{0,80}",
+                proptest::prelude::any::<String>(),
+            ]
+        ) {
+            let expected = text.split_whitespace().count() as i64;
+            proptest::prop_assert_eq!(count_words_decoding_spaces(&text), expected);
+            proptest::prop_assert_eq!(count_words(&text), expected);
+        }
     }
 }
