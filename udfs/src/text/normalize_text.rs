@@ -197,15 +197,32 @@ fn push_ascii_run(text: &[u8], out: &mut Vec<u8>, after_separator: &mut bool) {
 }
 
 /// Whether `c` separates words: whitespace or punctuation (general category P*), decided
-/// without tables for ASCII.
+/// without tables for ASCII and by one bit for the other one- and two-byte characters
+/// (Latin, Greek, Cyrillic, Hebrew, Arabic...).
 #[inline]
 fn is_separator(c: char) -> bool {
+    let code = u32::from(c) as usize;
     if c.is_ascii() {
         is_ascii_separator(c)
+    } else if code < TWO_BYTE_CHARACTERS {
+        TWO_BYTE_SEPARATORS[code / 64] & (1 << (code % 64)) != 0
     } else {
         is_unicode_separator(c)
     }
 }
+
+/// The characters whose UTF-8 form has one or two bytes: U+0000 to U+07FF.
+const TWO_BYTE_CHARACTERS: usize = 0x800;
+
+/// [`is_unicode_separator`] of every character below [`TWO_BYTE_CHARACTERS`], a bit each.
+static TWO_BYTE_SEPARATORS: LazyLock<[u64; TWO_BYTE_CHARACTERS / 64]> = LazyLock::new(|| {
+    let mut bits = [0; TWO_BYTE_CHARACTERS / 64];
+    for c in ('\0'..'\u{800}').filter(|&c| is_unicode_separator(c)) {
+        let code = u32::from(c) as usize;
+        bits[code / 64] |= 1 << (code % 64);
+    }
+    bits
+});
 
 /// [`is_separator`] by its definition: whitespace or general category P*.
 fn is_unicode_separator(c: char) -> bool {
