@@ -18,7 +18,7 @@
 //! again.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -29,9 +29,9 @@ use datafusion::common::{Column, DFSchema, DFSchemaRef};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
@@ -46,8 +46,9 @@ use crate::exec::NodeExpression;
 use crate::io::Input;
 use crate::pipeline::{NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedNode};
 use crate::plan::{Exchange, ExchangeNode, LiftedCalls, NodeCallNode, NodefusionQueryPlanner};
+use crate::plan_cache::{PlanCache, can_keep};
 use crate::settings::{SessionOptions, resolve};
-use crate::state_cache::StateCache;
+use crate::state_cache::{Source, StateCache};
 
 /// The table name the input is scanned as.
 const INPUT_TABLE: &str = "input";
@@ -66,7 +67,9 @@ pub struct CompiledPipeline {
     logical: LogicalPlan,
     physical: Arc<dyn ExecutionPlan>,
     operators: Vec<NodeOperators>,
-    state: SessionState,
+    state: Arc<SessionState>,
+    /// What each run is executed with, made from `state` once.
+    task: Arc<TaskContext>,
 }
 
 /// The operators that compute one node: positions in the plan's chain of operators,
@@ -131,11 +134,9 @@ pub fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPl
 /// stores and options, a single scan partition (parallelism comes from scatter/gather),
 /// nodefusion's planner, and no physical optimizer passes (they would merge the per-node
 /// projections and re-order the plan); the providers `pipeline` declares added to the
-/// session's. Made once per context and state of it ([`StateCache`]).
-fn pipeline_state(ctx: &SessionContext, pipeline: &Pipeline) -> Result<SessionState> {
-    let context = ctx.state_ref();
-    let context = context.read();
-    let mut state = StateCache::shared().get_or_make(&context, || planning_state(&context));
+/// session's. Made once per context state `source` ([`StateCache`]).
+fn pipeline_state(context: &SessionState, source: &Source, pipeline: &Pipeline) -> SessionState {
+    let mut state = StateCache::shared().get_or_make(source, || planning_state(context));
     let declared = pipeline.providers();
     if declared.iter().next().is_some() {
         let mut options = state
@@ -147,7 +148,7 @@ fn pipeline_state(ctx: &SessionContext, pipeline: &Pipeline) -> Result<SessionSt
         options.providers = options.providers.merged(&declared);
         state.config_mut().options_mut().extensions.insert(options);
     }
-    Ok(state)
+    state
 }
 
 /// [`pipeline_state`] made anew from the state of a context.
@@ -434,13 +435,46 @@ fn chain_length(plan: &LogicalPlan) -> usize {
     1 + plan.inputs().first().map_or(0, |input| chain_length(input))
 }
 
+/// The plans kept for pipelines over rows in memory.
+static PLANS: LazyLock<PlanCache<CompiledPipeline>> = LazyLock::new(PlanCache::default);
+
 impl CompiledPipeline {
+    /// `pipeline` compiled over `input` with the functions and settings of `ctx`: the plan
+    /// kept for it where there is one ([`PlanCache`]), else planned (and kept where it may).
     pub(crate) async fn try_new(
         pipeline: &Pipeline,
         ctx: &SessionContext,
         input: &Input,
     ) -> Result<Self> {
-        let mut state = pipeline_state(ctx, pipeline)?;
+        let kept_for = input.in_memory_schema().filter(|_| can_keep(pipeline));
+        let (source, state) = {
+            let context = ctx.state_ref();
+            let context = context.read();
+            let source = Source::of(&context);
+            let kept = kept_for.and_then(|schema| PLANS.get(&source, pipeline, schema));
+            match kept {
+                Some(kept) => (source, Err(kept)),
+                None => {
+                    let state = pipeline_state(&context, &source, pipeline);
+                    (source, Ok(state))
+                }
+            }
+        };
+        let state = match state {
+            Ok(state) => state,
+            Err(kept) => return kept.with_input(input).await,
+        };
+        let compiled = Self::plan(pipeline, state, input).await?;
+        if let Some(schema) = kept_for {
+            let without_rows = Input::batches(Arc::clone(schema), Vec::new());
+            let kept = compiled.with_input(&without_rows).await?;
+            PLANS.keep(source, pipeline, schema, Arc::new(kept));
+        }
+        Ok(compiled)
+    }
+
+    /// `pipeline` planned over `input` with `state`.
+    async fn plan(pipeline: &Pipeline, mut state: SessionState, input: &Input) -> Result<Self> {
         let table = input.table(&state).await?;
         let input_schema = table.schema();
         let columns: Vec<String> = input_schema
@@ -494,7 +528,8 @@ impl CompiledPipeline {
             logical,
             physical,
             operators,
-            state,
+            task: state.task_ctx(),
+            state: Arc::new(state),
         })
     }
 
@@ -533,6 +568,11 @@ impl CompiledPipeline {
         &self.state
     }
 
+    /// What a run of the pipeline is executed with.
+    pub(crate) fn task_context(&self) -> Arc<TaskContext> {
+        Arc::clone(&self.task)
+    }
+
     /// A new instance of the physical plan, with fresh per-run state and metrics.
     pub fn instance(&self) -> Result<Arc<dyn ExecutionPlan>> {
         fresh_instance(&self.physical, None)
@@ -558,13 +598,13 @@ impl CompiledPipeline {
     /// Runs the pipeline and streams its rows.
     pub fn execute(&self) -> Result<SendableRecordBatchStream> {
         let plan = self.instance()?;
-        Ok(execute_stream(plan, self.state.task_ctx())?)
+        Ok(execute_stream(plan, self.task_context())?)
     }
 
     /// Runs the pipeline and collects its rows.
     pub async fn collect(&self) -> Result<Vec<RecordBatch>> {
         let plan = self.instance()?;
-        Ok(datafusion::physical_plan::collect(plan, self.state.task_ctx()).await?)
+        Ok(datafusion::physical_plan::collect(plan, self.task_context()).await?)
     }
 
     /// Runs the compiled plan on `batches` instead of its input, without planning again.
@@ -579,16 +619,16 @@ impl CompiledPipeline {
             Some(self.scan_projection.clone()),
         )?;
         let plan = fresh_instance(&self.physical, Some(leaf))?;
-        Ok(datafusion::physical_plan::collect(plan, self.state.task_ctx()).await?)
+        Ok(datafusion::physical_plan::collect(plan, self.task_context()).await?)
     }
 
     /// This pipeline over `input`, which must have the same columns with the same types;
     /// only the scan is planned anew.
     pub async fn with_input(&self, input: &Input) -> Result<CompiledPipeline> {
-        let table = input.table(&self.state).await?;
+        let table = input.table(self.state.as_ref()).await?;
         self.check_schema(input.location(), &table.schema())?;
         let leaf = table
-            .scan(&self.state, Some(&self.scan_projection), &[], None)
+            .scan(self.state.as_ref(), Some(&self.scan_projection), &[], None)
             .await?;
         Ok(Self {
             graph: self.graph.clone(),
@@ -598,7 +638,8 @@ impl CompiledPipeline {
             logical: self.logical.clone(),
             physical: fresh_instance(&self.physical, Some(leaf))?,
             operators: self.operators.clone(),
-            state: self.state.clone(),
+            state: Arc::clone(&self.state),
+            task: Arc::clone(&self.task),
         })
     }
 

@@ -23,6 +23,7 @@ pub mod explain;
 mod io;
 mod pipeline;
 mod plan;
+mod plan_cache;
 mod run;
 pub mod session;
 pub mod settings;

@@ -366,7 +366,7 @@ impl CompiledPipeline {
             None => Arc::clone(&plan),
         };
         let sink = self.sink_plan(Arc::clone(&last), output, &staging).await?;
-        let task_ctx = self.session_state().task_ctx();
+        let task_ctx = self.task_context();
         let run = SpawnedTask::spawn(collect(sink, task_ctx)).join();
         tokio::pin!(run);
         let mut ticker = tokio::time::interval(Duration::from_millis(100));

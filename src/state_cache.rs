@@ -8,8 +8,6 @@
 //! context, which copies shared options before it writes them, gives new ones) and a digest
 //! of its functions and planner rules (which `register_udf` and the like change in place).
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use datafusion::common::config::ConfigOptions;
@@ -18,16 +16,17 @@ use datafusion::execution::context::SessionState;
 /// The contexts whose states are kept; the least recently used is dropped beyond it.
 const CONTEXTS_KEPT: usize = 8;
 
-/// What a pipeline state was made from.
-#[derive(Debug)]
-struct Source {
+/// What a pipeline state was made from: the state of a context, as far as planning sees it.
+#[derive(Debug, Clone)]
+pub struct Source {
     session_id: String,
     options: Arc<ConfigOptions>,
     digest: u64,
 }
 
 impl Source {
-    fn of(state: &SessionState) -> Self {
+    /// What planning sees of the context state `state`.
+    pub fn of(state: &SessionState) -> Self {
         Self {
             session_id: state.session_id().to_string(),
             options: Arc::clone(state.config_options()),
@@ -35,54 +34,70 @@ impl Source {
         }
     }
 
-    fn is(&self, other: &Source) -> bool {
+    /// Whether `other` is the same state of the same context.
+    pub fn is(&self, other: &Source) -> bool {
         self.session_id == other.session_id
             && Arc::ptr_eq(&self.options, &other.options)
             && self.digest == other.digest
     }
+
+    /// Whether `other` is of the same context, in this state or another.
+    pub fn same_context(&self, other: &Source) -> bool {
+        self.session_id == other.session_id
+    }
 }
 
 /// A digest of the functions and planner rules of `state`: each by name and the address of
-/// its implementation, in any order.
+/// its implementation, in any order. It tells a change from no change, nothing more, and is
+/// taken on every compile, so each entry is a multiply-rotate fold of its bytes (a few
+/// nanoseconds) rather than a keyed hash.
 fn digest(state: &SessionState) -> u64 {
-    fn entry<T: ?Sized>(name: &str, value: &Arc<T>) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        name.hash(&mut hasher);
-        (Arc::as_ptr(value).cast::<()>() as usize).hash(&mut hasher);
-        hasher.finish()
+    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+    let fold = |digest: u64, word: u64| (digest.rotate_left(23) ^ word).wrapping_mul(MULTIPLIER);
+    let entry = |name: &str, address: *const ()| {
+        let chunks = name.as_bytes().chunks(8).map(|chunk| {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        });
+        let digest = fold(name.len() as u64, address as usize as u64);
+        chunks.fold(digest, fold)
+    };
+    fn address<T: ?Sized>(value: &Arc<T>) -> *const () {
+        Arc::as_ptr(value).cast::<()>()
     }
     let functions = (state
         .scalar_functions()
         .iter()
-        .map(|(name, f)| entry(name, f)))
+        .map(|(name, f)| entry(name, address(f))))
     .chain(
         state
             .aggregate_functions()
             .iter()
-            .map(|(name, f)| entry(name, f)),
+            .map(|(name, f)| entry(name, address(f))),
     )
     .chain(
         state
             .window_functions()
             .iter()
-            .map(|(name, f)| entry(name, f)),
+            .map(|(name, f)| entry(name, address(f))),
     )
     .chain(
         state
             .table_functions()
             .iter()
-            .map(|(name, f)| entry(name, f)),
+            .map(|(name, f)| entry(name, address(f))),
     );
     let rules = (state
         .analyzer()
         .rules
         .iter()
-        .map(|rule| entry(rule.name(), rule)))
+        .map(|rule| entry(rule.name(), address(rule))))
     .chain(
         state
             .expr_planners()
             .iter()
-            .map(|planner| entry("", planner)),
+            .map(|planner| entry("", address(planner))),
     );
     functions
         .chain(rules)
@@ -102,27 +117,26 @@ impl StateCache {
         &CACHE
     }
 
-    /// The pipeline state for the context whose state is `context`: the one kept, or one
-    /// `make` makes from it (and that is kept).
+    /// The pipeline state for the context state `source`: the one kept, or one `make`
+    /// makes (and that is kept).
     pub fn get_or_make(
         &self,
-        context: &SessionState,
+        source: &Source,
         make: impl FnOnce() -> SessionState,
     ) -> SessionState {
-        let source = Source::of(context);
         let mut states = self
             .states
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(position) = states.iter().position(|(kept, _)| kept.is(&source)) {
+        if let Some(position) = states.iter().position(|(kept, _)| kept.is(source)) {
             let entry = states.remove(position);
             let state = entry.1.clone();
             states.push(entry);
             return state;
         }
-        states.retain(|(kept, _)| kept.session_id != source.session_id);
+        states.retain(|(kept, _)| !kept.same_context(source));
         let state = make();
-        states.push((source, state.clone()));
+        states.push((source.clone(), state.clone()));
         if states.len() > CONTEXTS_KEPT {
             states.remove(0);
         }
@@ -144,7 +158,7 @@ mod tests {
     fn state_for(cache: &StateCache, ctx: &SessionContext, made: &AtomicUsize) -> SessionState {
         let context = ctx.state_ref();
         let context = context.read();
-        cache.get_or_make(&context, || {
+        cache.get_or_make(&Source::of(&context), || {
             made.fetch_add(1, Ordering::SeqCst);
             context.clone()
         })

@@ -2,7 +2,14 @@
 //! either a row-wise closure lifted into a vectorized function ([`UserFunction::row`], see
 //! [`crate::row`]) or a kernel over whole Arrow arrays ([`UserFunction::vectorized`]). The
 //! dispatch of scalar arguments and the check of the result's length are done for both.
+//!
+//! Two user functions are the same function when they are the same value, or when they
+//! have the same name, signature and return type and their closures (or kernels) capture
+//! nothing and are of the same type: such a closure's type is all there is to it. So a
+//! pipeline built again from the same code compares equal to the first one, and its plan
+//! can be kept (`nodefusion`'s plan cache).
 
+use std::any::TypeId;
 use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
@@ -27,12 +34,31 @@ enum Body {
     Vectorized(Arc<Kernel>),
 }
 
+/// What a function's body is known by, besides its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyIdentity {
+    /// A closure or kernel that captures nothing: its type says all it does.
+    Type(TypeId),
+    /// One that captures values: it is only itself.
+    Captures,
+}
+
+impl BodyIdentity {
+    fn of<F: 'static>() -> Self {
+        match size_of::<F>() {
+            0 => Self::Type(TypeId::of::<F>()),
+            _ => Self::Captures,
+        }
+    }
+}
+
 /// A user's function, ready to register or to use as a pipeline node.
 pub struct UserFunction {
     name: String,
     signature: Signature,
     return_type: DataType,
     body: Body,
+    identity: BodyIdentity,
     documentation: Option<Documentation>,
 }
 
@@ -46,23 +72,25 @@ impl UserFunction {
             signature: Signature::user_defined(Volatility::Immutable),
             return_type,
             body: Body::Row(closure),
+            identity: BodyIdentity::of::<F>(),
             documentation: None,
         }
     }
 
     /// A function `name(argument_types...) -> return_type` computed by `kernel` over whole
     /// arrays. Arguments of other types are coerced to `argument_types` where DataFusion can.
-    pub fn vectorized(
+    pub fn vectorized<K: Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static>(
         name: impl Into<String>,
         argument_types: Vec<DataType>,
         return_type: DataType,
-        kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
+        kernel: K,
     ) -> Self {
         Self {
             name: name.into(),
             signature: Signature::exact(argument_types, Volatility::Immutable),
             return_type,
             body: Body::Vectorized(Arc::new(kernel)),
+            identity: BodyIdentity::of::<K>(),
             documentation: None,
         }
     }
@@ -71,6 +99,12 @@ impl UserFunction {
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.documentation = Some(describe(&self.name, description));
         self
+    }
+
+    /// Whether its closure or kernel captures nothing, so that it is the same function as
+    /// any other made from the same code under the same name.
+    pub fn captures_nothing(&self) -> bool {
+        matches!(self.identity, BodyIdentity::Type(_))
     }
 
     /// This function as a DataFusion `ScalarUDF`.
@@ -90,9 +124,14 @@ impl std::fmt::Debug for UserFunction {
 }
 
 impl PartialEq for UserFunction {
-    /// Two user functions are the same function only when they are the same value.
+    /// The same value, or the same captureless closure under the same name and types.
     fn eq(&self, other: &Self) -> bool {
         std::ptr::eq(self, other)
+            || (self.captures_nothing()
+                && self.identity == other.identity
+                && self.name == other.name
+                && self.signature == other.signature
+                && self.return_type == other.return_type)
     }
 }
 
@@ -162,6 +201,28 @@ mod tests {
             DataType::Int64,
             |arrays| Ok(add(&arrays[0], &arrays[1])?),
         )
+    }
+
+    fn add_one(name: &str) -> UserFunction {
+        UserFunction::row(name, |x: i64| x + 1)
+    }
+
+    #[test]
+    fn the_same_captureless_closure_made_again_is_the_same_function() {
+        assert_eq!(add_one("add_one"), add_one("add_one"));
+        assert_eq!(add_columns(), add_columns());
+        assert_ne!(add_one("add_one"), add_one("plus_one"));
+        let other = UserFunction::row("add_one", |x: i64| x + 2);
+        assert_ne!(add_one("add_one"), other);
+    }
+
+    #[test]
+    fn a_closure_that_captures_is_only_itself() {
+        let step = 1;
+        let capturing = || UserFunction::row("add", move |x: i64| x + step);
+        assert_ne!(capturing(), capturing());
+        let function = capturing();
+        assert_eq!(function, function);
     }
 
     #[test]

@@ -142,6 +142,14 @@ impl Input {
         }
     }
 
+    /// The schema of input in memory; `None` for files.
+    pub(crate) fn in_memory_schema(&self) -> Option<&SchemaRef> {
+        match &self.source {
+            Source::Files { .. } => None,
+            Source::Batches { schema, .. } => Some(schema),
+        }
+    }
+
     /// The input as a table DataFusion can scan.
     pub(crate) async fn table(&self, state: &dyn Session) -> Result<Arc<dyn TableProvider>> {
         match &self.source {

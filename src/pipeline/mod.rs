@@ -21,7 +21,7 @@ use crate::settings::{
 
 /// A pipeline: named nodes wired by column name. Every node setting has a builder method
 /// that sets the pipeline's default for its nodes (`.batch_size(64)`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     pub(crate) name: String,
     pub(crate) nodes: Vec<Node>,

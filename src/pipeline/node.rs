@@ -13,7 +13,7 @@ use super::Pipeline;
 use crate::settings::{NodeSettings, define_setting_builders, with_node_settings};
 
 /// What a node computes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NodeBody {
     /// A function registered in the session, by name (`normalize_text`, `lower`, ...).
     Named(String),
@@ -27,7 +27,7 @@ pub enum NodeBody {
 
 /// A node of a pipeline. Besides the methods here, every node setting has a builder method
 /// (`.batch_size(64)`, `.max_concurrency(4)`, ...).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub(crate) name: String,
     pub(crate) function: NodeBody,

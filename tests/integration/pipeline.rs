@@ -392,6 +392,37 @@ async fn a_compiled_pipeline_runs_again_on_new_batches_without_planning() {
 }
 
 #[tokio::test]
+async fn a_pipeline_built_again_runs_on_its_own_rows_and_with_the_contexts_new_settings() {
+    let ctx = new_context().unwrap();
+    let compile = |values: &'static [f64]| {
+        let batch = numbers_batch(values);
+        let input = Input::batches(batch.schema(), vec![batch]);
+        let ctx = ctx.clone();
+        async move {
+            let pipeline = closure_pipeline().partitions(1);
+            pipeline.compile(&ctx, &input).await.unwrap()
+        }
+    };
+    let first = compile(&[1.0, 2.5]).await;
+    let second = compile(&[3.0, 4.0, 5.0]).await;
+    let out = second.collect().await.unwrap();
+    assert_eq!(column_text(&out, "doubled"), vec!["6.0", "8.0", "10.0"]);
+    assert_eq!(column_text(&out, "lowered"), vec!["n3", "n4", "n5"]);
+    let out = first.collect().await.unwrap();
+    assert_eq!(column_text(&out, "doubled"), vec!["2.0", "5.0"]);
+    let sizes = |out: &[RecordBatch]| out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>();
+    let five = &[1.0, 2.0, 3.0, 4.0, 5.0];
+    assert_eq!(sizes(&compile(five).await.collect().await.unwrap()), [5]);
+    ctx.sql("SET nodefusion.batch_size = 2").await.unwrap();
+    let out = compile(five).await.collect().await.unwrap();
+    assert_eq!(sizes(&out), [2, 2, 1]);
+    assert_eq!(
+        column_text(&out, "doubled"),
+        vec!["2.0", "4.0", "6.0", "8.0", "10.0"]
+    );
+}
+
+#[tokio::test]
 async fn running_on_batches_of_another_schema_is_an_error_naming_the_column() {
     let batch = numbers_batch(&[1.0]);
     let compiled = closure_pipeline()
