@@ -1,7 +1,9 @@
 //! SEEDS.md section 5: the runtime overhead of a pipeline. Chains of 3, 5 and 10 trivial
 //! nodes (add a constant, multiply by a constant, pass through) over 10 to 1,000,000 rows,
 //! a compiled pipeline run again and again on new input (`run_batches`, no planning); and
-//! a one-shot job (`compile`, `compile_and_run`: planning included) over 1,000 rows.
+//! a one-shot job (`compile`, `compile_and_run`) over 1,000 rows: `planned` (a pipeline
+//! not seen before, planning included) and `kept` (the same pipeline built again, whose
+//! plan the plan cache kept).
 //!
 //! Baseline, in the same process: the same arithmetic as direct Arrow kernel calls with no
 //! engine at all. `cargo bench --bench pipeline_overhead`; the figures in README come from
@@ -34,7 +36,12 @@ fn batches(rows: usize) -> Vec<RecordBatch> {
 
 /// Node i: add 1, multiply by 2, or pass through, in turn; each reads the one before.
 fn chain(nodes: usize, partitions: usize) -> Pipeline {
-    let mut pipeline = Pipeline::new("overhead")
+    named_chain("overhead", nodes, partitions)
+}
+
+/// [`chain`] under the pipeline name `name`.
+fn named_chain(name: &str, nodes: usize, partitions: usize) -> Pipeline {
+    let mut pipeline = Pipeline::new(name)
         .partitions(partitions)
         .batch_size(BATCH_ROWS);
     let mut previous = "x".to_string();
@@ -143,7 +150,9 @@ fn overhead(c: &mut Criterion) {
 }
 
 /// A one-shot job: a pipeline compiled and run once over 1,000 rows, and its compilation
-/// alone (validation, logical and physical planning), from a context made beforehand.
+/// alone, from a context made beforehand: `planned`, a pipeline of a new name each time
+/// (validation, logical and physical planning, keeping the plan), and `kept`, the same
+/// pipeline each time (its kept plan found, only the scan of the new rows made).
 fn one_shot(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -152,18 +161,29 @@ fn one_shot(c: &mut Criterion) {
     let ctx = new_context().unwrap();
     let sample = batches(1_000);
     let input = Input::batches(sample[0].schema(), sample);
+    let runs = std::sync::atomic::AtomicUsize::new(0);
     for (name, run) in [("compile", false), ("compile_and_run", true)] {
         let mut group = c.benchmark_group(name);
-        for &nodes in &NODES {
-            group.bench_function(BenchmarkId::new(format!("{nodes}_nodes"), 1_000), |b| {
-                b.to_async(&runtime).iter(|| async {
-                    let compiled = chain(nodes, 1).compile(&ctx, &input).await.unwrap();
-                    if run {
-                        black_box(compiled.collect().await.unwrap());
-                    }
-                    black_box(compiled)
+        for (plan, kept) in [("planned", false), ("kept", true)] {
+            for &nodes in &NODES {
+                let id = BenchmarkId::new(format!("{plan}/{nodes}_nodes"), 1_000);
+                group.bench_function(id, |b| {
+                    b.to_async(&runtime).iter(|| async {
+                        let pipeline = match kept {
+                            true => chain(nodes, 1),
+                            false => {
+                                let run = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                named_chain(&format!("overhead{run}"), nodes, 1)
+                            }
+                        };
+                        let compiled = pipeline.compile(&ctx, &input).await.unwrap();
+                        if run {
+                            black_box(compiled.collect().await.unwrap());
+                        }
+                        black_box(compiled)
+                    });
                 });
-            });
+            }
         }
         group.finish();
     }
