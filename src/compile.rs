@@ -48,7 +48,7 @@ use crate::pipeline::{NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedN
 use crate::plan::{Exchange, ExchangeNode, LiftedCalls, NodeCallNode, NodefusionQueryPlanner};
 use crate::plan_cache::{PlanCache, can_keep};
 use crate::settings::{SessionOptions, resolve};
-use crate::state_cache::{Source, StateCache};
+use crate::state_cache::{PlanningState, Source, StateCache};
 
 /// The table name the input is scanned as.
 const INPUT_TABLE: &str = "input";
@@ -135,10 +135,13 @@ pub fn chain_from_leaf(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPl
 /// nodefusion's planner, and no physical optimizer passes (they would merge the per-node
 /// projections and re-order the plan); the providers `pipeline` declares added to the
 /// session's. Made once per context state `source` ([`StateCache`]).
-fn pipeline_state(context: &SessionState, source: &Source, pipeline: &Pipeline) -> SessionState {
-    let mut state = StateCache::shared().get_or_make(source, || planning_state(context));
+fn pipeline_state(context: &SessionState, source: &Source, pipeline: &Pipeline) -> PlanningState {
+    let state = StateCache::shared().get_or_make(source, || planning_state(context));
     let declared = pipeline.providers();
-    if declared.iter().next().is_some() {
+    if declared.iter().next().is_none() {
+        return state;
+    }
+    state.changed(|state| {
         let mut options = state
             .config_options()
             .extensions
@@ -147,8 +150,7 @@ fn pipeline_state(context: &SessionState, source: &Source, pipeline: &Pipeline) 
             .unwrap_or_default();
         options.providers = options.providers.merged(&declared);
         state.config_mut().options_mut().extensions.insert(options);
-    }
-    state
+    })
 }
 
 /// [`pipeline_state`] made anew from the state of a context.
@@ -473,22 +475,23 @@ impl CompiledPipeline {
         Ok(compiled)
     }
 
-    /// `pipeline` planned over `input` with `state`.
-    async fn plan(pipeline: &Pipeline, mut state: SessionState, input: &Input) -> Result<Self> {
-        let table = input.table(&state).await?;
+    /// `pipeline` planned over `input` with `planning`.
+    async fn plan(pipeline: &Pipeline, mut planning: PlanningState, input: &Input) -> Result<Self> {
+        let table = input.table(planning.state.as_ref()).await?;
         let input_schema = table.schema();
         let columns: Vec<String> = input_schema
             .fields()
             .iter()
             .map(|field| field.name().clone())
             .collect();
-        let session = state
+        let session = planning
+            .state
             .config_options()
             .extensions
             .get::<SessionOptions>()
             .cloned()
             .unwrap_or_default();
-        let graph = PipelineGraph::build(pipeline, &state, &session, &columns)?;
+        let graph = PipelineGraph::build(pipeline, planning.state.as_ref(), &session, &columns)?;
         let scan_batch_size = graph.nodes.first().map_or_else(
             || {
                 resolve(&[&pipeline.defaults().nodes], &session, None)
@@ -497,8 +500,14 @@ impl CompiledPipeline {
             },
             |node| node.settings.batch_size.rows(),
         );
-        state.config_mut().options_mut().execution.batch_size =
-            ConfigNonZeroUsize::try_new(scan_batch_size.min(MAX_SCAN_BATCH_SIZE))?;
+        let scan_batch_size = scan_batch_size.min(MAX_SCAN_BATCH_SIZE);
+        if planning.state.config().batch_size() != scan_batch_size {
+            let rows = ConfigNonZeroUsize::try_new(scan_batch_size)?;
+            planning = planning.changed(|state| {
+                state.config_mut().options_mut().execution.batch_size = rows;
+            });
+        }
+        let PlanningState { state, task } = planning;
         let LogicalPipeline {
             plan,
             scan_projection,
@@ -510,7 +519,7 @@ impl CompiledPipeline {
                 .execute_and_check(plan, state.config_options(), |_, _| {})?;
         let physical = state
             .query_planner()
-            .create_physical_plan(&logical, &state)
+            .create_physical_plan(&logical, state.as_ref())
             .await?;
         let (logical_length, physical_length) =
             (chain_length(&logical), chain_from_leaf(&physical).len());
@@ -528,8 +537,8 @@ impl CompiledPipeline {
             logical,
             physical,
             operators,
-            task: state.task_ctx(),
-            state: Arc::new(state),
+            state,
+            task,
         })
     }
 
@@ -623,19 +632,28 @@ impl CompiledPipeline {
     }
 
     /// This pipeline over `input`, which must have the same columns with the same types;
-    /// only the scan is planned anew.
+    /// only the scan is planned anew. Neither plan refers to the old input any more (a kept
+    /// plan must not keep the rows it was first compiled over alive).
     pub async fn with_input(&self, input: &Input) -> Result<CompiledPipeline> {
         let table = input.table(self.state.as_ref()).await?;
         self.check_schema(input.location(), &table.schema())?;
         let leaf = table
             .scan(self.state.as_ref(), Some(&self.scan_projection), &[], None)
             .await?;
+        let source = provider_as_source(table);
+        let logical = self.logical.clone().transform_up(|node| match node {
+            LogicalPlan::TableScan(mut scan) => {
+                scan.source = Arc::clone(&source);
+                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+            }
+            other => Ok(Transformed::no(other)),
+        })?;
         Ok(Self {
             graph: self.graph.clone(),
             input: input.clone(),
             input_schema: Arc::clone(&self.input_schema),
             scan_projection: self.scan_projection.clone(),
-            logical: self.logical.clone(),
+            logical: logical.data,
             physical: fresh_instance(&self.physical, Some(leaf))?,
             operators: self.operators.clone(),
             state: Arc::clone(&self.state),

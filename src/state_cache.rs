@@ -3,7 +3,10 @@
 //!
 //! Making it means building a new DataFusion `SessionState`, which registers every function
 //! of the context again: about two thirds of compiling a small pipeline. A compiled
-//! pipeline takes a clone of the cached state instead. The cache knows the context's state
+//! pipeline shares the cached state (a [`PlanningState`], with the task context its runs
+//! execute with), and copies it only to change it: a scan batch size other than the
+//! context's, or providers of its own (copying clones every function map twice, a fifth of
+//! planning a small pipeline). The cache knows the context's state
 //! by its session id, its options (the cache holds their `Arc`, so that a `SET` on the
 //! context, which copies shared options before it writes them, gives new ones) and a digest
 //! of its functions and planner rules (which `register_udf` and the like change in place).
@@ -11,6 +14,7 @@
 use std::sync::{Arc, LazyLock, Mutex};
 
 use datafusion::common::config::ConfigOptions;
+use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
 
 /// The contexts whose states are kept; the least recently used is dropped beyond it.
@@ -104,10 +108,39 @@ fn digest(state: &SessionState) -> u64 {
         .fold(0u64, |digest, entry| digest.wrapping_add(entry))
 }
 
+/// A session state to plan with, shared, and the task context runs planned with it execute
+/// with.
+#[derive(Debug, Clone)]
+pub struct PlanningState {
+    /// The state.
+    pub state: Arc<SessionState>,
+    /// Its task context.
+    pub task: Arc<TaskContext>,
+}
+
+impl PlanningState {
+    /// `state` and its task context.
+    pub fn new(state: SessionState) -> Self {
+        Self {
+            task: state.task_ctx(),
+            state: Arc::new(state),
+        }
+    }
+
+    /// This state changed by `change` (copied first where it is shared), with its task
+    /// context made again.
+    pub fn changed(mut self, change: impl FnOnce(&mut SessionState)) -> Self {
+        let state = Arc::make_mut(&mut self.state);
+        change(state);
+        self.task = state.task_ctx();
+        self
+    }
+}
+
 /// The pipeline states of the last few contexts.
 #[derive(Debug, Default)]
 pub struct StateCache {
-    states: Mutex<Vec<(Source, SessionState)>>,
+    states: Mutex<Vec<(Source, PlanningState)>>,
 }
 
 impl StateCache {
@@ -123,7 +156,7 @@ impl StateCache {
         &self,
         source: &Source,
         make: impl FnOnce() -> SessionState,
-    ) -> SessionState {
+    ) -> PlanningState {
         let mut states = self
             .states
             .lock()
@@ -135,7 +168,7 @@ impl StateCache {
             return state;
         }
         states.retain(|(kept, _)| !kept.same_context(source));
-        let state = make();
+        let state = PlanningState::new(make());
         states.push((source.clone(), state.clone()));
         if states.len() > CONTEXTS_KEPT {
             states.remove(0);
@@ -155,13 +188,31 @@ mod tests {
     use super::*;
 
     /// Gets the state for `ctx` from `cache`, counting in `made` the states made.
-    fn state_for(cache: &StateCache, ctx: &SessionContext, made: &AtomicUsize) -> SessionState {
+    fn state_for(
+        cache: &StateCache,
+        ctx: &SessionContext,
+        made: &AtomicUsize,
+    ) -> Arc<SessionState> {
         let context = ctx.state_ref();
         let context = context.read();
-        cache.get_or_make(&Source::of(&context), || {
+        let planning = cache.get_or_make(&Source::of(&context), || {
             made.fetch_add(1, Ordering::SeqCst);
             context.clone()
-        })
+        });
+        planning.state
+    }
+
+    #[test]
+    fn a_changed_state_is_a_copy_with_its_own_task_context() {
+        let shared = PlanningState::new(SessionContext::new().state());
+        let changed = shared.clone().changed(|state| {
+            let seven = datafusion::common::config::ConfigNonZeroUsize::try_new(7).unwrap();
+            state.config_mut().options_mut().execution.batch_size = seven;
+        });
+        assert_eq!(changed.task.session_config().batch_size(), 7);
+        assert_eq!(changed.state.config().batch_size(), 7);
+        assert_eq!(shared.task.session_config().batch_size(), 8192);
+        assert_eq!(shared.state.config().batch_size(), 8192);
     }
 
     #[tokio::test]

@@ -43,6 +43,7 @@ PEERS = Path(__file__).resolve().parent / "peers.py"
 NODEFUSION = "nodefusion"
 NODEFUSION_SQL = "nodefusion-sql"  # the overhead chain written as SQL expression nodes
 NODEFUSION_COMPILED = "nodefusion-compiled"  # the overhead chain compiled once, run again
+NODEFUSION_PLANNED = "nodefusion-planned"  # the overhead chain under a new name: planned each run
 REPLY_TIMEOUT_SECONDS = 900
 QUICK_BUDGET = 10.0
 
@@ -162,12 +163,15 @@ WORKLOADS = [
         "overhead", "Pipeline overhead (seed workload 5)",
         "Chains of 3, 5 and 10 trivial nodes (add 1, multiply by 2, pass through, in turn) "
         "over the integers 0..rows, in memory: nodefusion with row-wise Rust closures as "
-        "nodes, compiled and run each time, and (nodefusion-compiled) compiled once and run "
-        "again on the input (`run_batches`), and (nodefusion-sql) with SQL expression nodes; "
+        "nodes, the pipeline built, compiled and run each time (compiling finds the plan kept "
+        "from the first time: `src/plan_cache.rs`), (nodefusion-planned) the same under a new "
+        "pipeline name each time, so that every compile plans it, (nodefusion-compiled) "
+        "compiled once and run again on the input (`run_batches`), and (nodefusion-sql) with "
+        "SQL expression nodes, built and compiled each time; "
         "hypernodes with one Python "
         "function per node, mapped over the items; Daft with native expressions and with row-wise Python function UDFs; DuckDB and "
         "DataFusion (Python) with the chain as one SQL expression.",
-        [NODEFUSION, NODEFUSION_COMPILED, NODEFUSION_SQL, "duckdb", "datafusion-python", "daft",
+        [NODEFUSION, NODEFUSION_PLANNED, NODEFUSION_COMPILED, NODEFUSION_SQL, "duckdb", "datafusion-python", "daft",
          "daft-udf",
          "hypernodes-seq", "hypernodes-dask", "hypernodes-daft"],
         overhead_cases, lambda r: f"{r['nodes']} nodes, {r['rows']:,} rows",
@@ -567,6 +571,7 @@ def main():
     about = machine()
     runner_commands = {NODEFUSION: [arguments.runner], NODEFUSION_SQL: [arguments.runner, "sql"],
                        NODEFUSION_COMPILED: [arguments.runner, "compiled"],
+                       NODEFUSION_PLANNED: [arguments.runner, "planned"],
                        CLUSTER_1: [arguments.runner, "cluster", arguments.nodefusion, "1", "2"],
                        CLUSTER_2: [arguments.runner, "cluster", arguments.nodefusion, "2", "1"]}
     try:

@@ -10,7 +10,10 @@
 //! `nodefusion_runner sql` answers the `overhead` workload with SQL expression nodes instead
 //! of closures (the harness's `nodefusion-sql`), and no other workload; `nodefusion_runner
 //! compiled` answers it with the closure chain compiled once per shape and run again
-//! (`run_batches`, the harness's `nodefusion-compiled`).
+//! (`run_batches`, the harness's `nodefusion-compiled`); `nodefusion_runner planned` with a
+//! chain of a new name every time, so that compiling it plans it (the harness's
+//! `nodefusion-planned`; the plain runner's chain, built again the same way, finds the plan
+//! compiling it the first time kept).
 //!
 //! `nodefusion_runner cluster NODEFUSION EXECUTORS SLOTS` starts a cluster of its own (a
 //! scheduler and EXECUTORS executors of SLOTS slots, `NODEFUSION cluster` processes) and
@@ -140,6 +143,8 @@ async fn timed_collect(
 enum NodeStyle {
     /// Row-wise Rust closures (`Node::row_fn`), compiled and run.
     Closure,
+    /// The closures in a pipeline of a new name each time: compiled (planned) and run.
+    Planned,
     /// SQL expressions (`Node::sql`): DataFusion evaluates them, no user function call.
     Sql,
     /// The closures, compiled once per shape (on its warm-up) and run again on the input
@@ -155,12 +160,20 @@ static COMPILED: LazyLock<Mutex<KeptPipelines>> = LazyLock::new(Mutex::default);
 
 /// The overhead chain of `nodes` nodes over column `x`, and its last column.
 fn overhead_chain(nodes: usize, style: NodeStyle) -> (Pipeline, String) {
-    let mut pipeline = Pipeline::new("overhead").partitions(1);
+    static CHAINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = match style {
+        NodeStyle::Planned => format!(
+            "overhead{}",
+            CHAINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+        _ => "overhead".to_string(),
+    };
+    let mut pipeline = Pipeline::new(name).partitions(1);
     let mut previous = "x".to_string();
     for index in 0..nodes {
         let name = format!("n{index}");
         let node = match style {
-            NodeStyle::Closure | NodeStyle::Compiled => match index % 3 {
+            NodeStyle::Closure | NodeStyle::Planned | NodeStyle::Compiled => match index % 3 {
                 0 => Node::row_fn(name, |x: i64| x + 1),
                 1 => Node::row_fn(name, |x: i64| x * 2),
                 _ => Node::row_fn(name, |x: i64| x),
@@ -566,6 +579,7 @@ async fn main() {
         }
         Some("sql") => NodeStyle::Sql,
         Some("compiled") => NodeStyle::Compiled,
+        Some("planned") => NodeStyle::Planned,
         Some("cluster") => {
             let [binary, executors, slots] = [2, 3, 4].map(|index| {
                 arguments

@@ -166,9 +166,9 @@ def write(results_dir, markdown):
         "## Summary",
         "",
         "Geometric mean over the cases both ran of the system's time over nodefusion's "
-        "(`nodefusion-sql` and `nodefusion-compiled` are nodefusion too: the overhead chain "
-        "written as SQL expression nodes instead of Rust closures, and compiled once and run "
-        "again instead of compiled for every run):",
+        "(`nodefusion-sql`, `nodefusion-planned` and `nodefusion-compiled` are nodefusion too: "
+        "the overhead chain written as SQL expression nodes instead of Rust closures, planned "
+        "for every run instead of finding its kept plan, and compiled once and run again):",
         "",
         "| workload | system | time vs nodefusion | cases |",
         "| --- | --- | ---: | ---: |",

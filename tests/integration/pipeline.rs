@@ -423,6 +423,26 @@ async fn a_pipeline_built_again_runs_on_its_own_rows_and_with_the_contexts_new_s
 }
 
 #[tokio::test]
+async fn a_kept_plan_does_not_keep_the_rows_it_was_compiled_over() {
+    let ctx = new_context().unwrap();
+    let batch = numbers_batch(&[1.0, 2.0]);
+    let values = std::sync::Arc::downgrade(batch.column(1));
+    let input = Input::batches(batch.schema(), vec![batch]);
+    let compiled = closure_pipeline().compile(&ctx, &input).await.unwrap();
+    let out = compiled.collect().await.unwrap();
+    assert_eq!(column_text(&out, "doubled"), vec!["2.0", "4.0"]);
+    drop((compiled, input, out));
+    assert!(values.upgrade().is_none(), "the rows are still held");
+    let batch = numbers_batch(&[7.0]);
+    let input = Input::batches(batch.schema(), vec![batch]);
+    let again = closure_pipeline().compile(&ctx, &input).await.unwrap();
+    assert_eq!(
+        column_text(&again.collect().await.unwrap(), "doubled"),
+        vec!["14.0"]
+    );
+}
+
+#[tokio::test]
 async fn running_on_batches_of_another_schema_is_an_error_naming_the_column() {
     let batch = numbers_batch(&[1.0]);
     let compiled = closure_pipeline()
