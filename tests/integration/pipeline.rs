@@ -426,7 +426,7 @@ async fn a_pipeline_built_again_runs_on_its_own_rows_and_with_the_contexts_new_s
 async fn a_kept_plan_does_not_keep_the_rows_it_was_compiled_over() {
     let ctx = new_context().unwrap();
     let batch = numbers_batch(&[1.0, 2.0]);
-    let values = std::sync::Arc::downgrade(batch.column(1));
+    let values = Arc::downgrade(batch.column(1));
     let input = Input::batches(batch.schema(), vec![batch]);
     let compiled = closure_pipeline().compile(&ctx, &input).await.unwrap();
     let out = compiled.collect().await.unwrap();
