@@ -440,6 +440,13 @@ fn chain_length(plan: &LogicalPlan) -> usize {
 /// The plans kept for pipelines over rows in memory.
 static PLANS: LazyLock<PlanCache<CompiledPipeline>> = LazyLock::new(PlanCache::default);
 
+/// How a compile starts: from the plan kept for the pipeline, or from the state of the
+/// context (and what it is) to plan it with.
+enum Start {
+    Kept(Arc<CompiledPipeline>),
+    Plan(Source, PlanningState),
+}
+
 impl CompiledPipeline {
     /// `pipeline` compiled over `input` with the functions and settings of `ctx`: the plan
     /// kept for it where there is one ([`PlanCache`]), else planned (and kept where it may).
@@ -449,22 +456,23 @@ impl CompiledPipeline {
         input: &Input,
     ) -> Result<Self> {
         let kept_for = input.in_memory_schema().filter(|_| can_keep(pipeline));
-        let (source, state) = {
+        // Under the context's lock (not held across an await): its state, and the kept plan
+        // for it or the state to plan with.
+        let start = {
             let context = ctx.state_ref();
             let context = context.read();
             let source = Source::of(&context);
-            let kept = kept_for.and_then(|schema| PLANS.get(&source, pipeline, schema));
-            match kept {
-                Some(kept) => (source, Err(kept)),
+            match kept_for.and_then(|schema| PLANS.get(&source, pipeline, schema)) {
+                Some(kept) => Start::Kept(kept),
                 None => {
                     let state = pipeline_state(&context, &source, pipeline);
-                    (source, Ok(state))
+                    Start::Plan(source, state)
                 }
             }
         };
-        let state = match state {
-            Ok(state) => state,
-            Err(kept) => return kept.with_input(input).await,
+        let (source, state) = match start {
+            Start::Kept(kept) => return kept.with_input(input).await,
+            Start::Plan(source, state) => (source, state),
         };
         let compiled = Self::plan(pipeline, state, input).await?;
         if let Some(schema) = kept_for {
