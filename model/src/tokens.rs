@@ -8,7 +8,7 @@ use crate::word_pieces::WordPieces;
 use crate::{ModelError, Result};
 
 /// A model's tokenizer without truncation or padding, and for a BERT WordPiece tokenizer
-/// the counter that gives its counts of ASCII texts without encoding them.
+/// the counter that gives its counts of texts without encoding them.
 #[derive(Debug)]
 pub struct Tokens {
     tokenizer: Tokenizer,
