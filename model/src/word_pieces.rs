@@ -381,6 +381,10 @@ mod tests {
             "e\u{301}\u{302} a\u{308} combining marks",
             "ﬁ ligature ① circled ² super",
             "\u{fffd}replacement and private \u{e000} use",
+            &"é".repeat(600),
+            &format!("{} end", "😀x".repeat(300)),
+            &"ǅ".repeat(100),
+            &"İ".repeat(60),
         ] {
             let expected = by_tokenizer(tokenizer, text);
             assert_eq!(pieces.count(text), Some(expected), "{text:?}");
