@@ -67,16 +67,20 @@ impl Default for ChunkText {
 /// characters of the chunk before.
 pub fn chunk(text: &str, max_chars: usize, overlap: usize) -> Vec<&str> {
     let mut chunks = Vec::new();
-    for_each_chunk(text, max_chars, overlap, |piece| chunks.push(piece));
+    for_each_chunk(text, max_chars, overlap, &mut Vec::new(), |piece| {
+        chunks.push(piece)
+    });
     chunks
 }
 
 /// Calls `emit` with each chunk of `text` in order (see [`chunk`]). An ASCII text is cut by
-/// its bytes, each a character.
+/// its bytes, each a character; any other is indexed by character in `characters` (kept
+/// from row to row by the caller, so that no row allocates).
 fn for_each_chunk<'a>(
     text: &'a str,
     max_chars: usize,
     overlap: usize,
+    characters: &mut Vec<(usize, char)>,
     mut emit: impl FnMut(&'a str),
 ) {
     if text.is_ascii() {
@@ -86,18 +90,21 @@ fn for_each_chunk<'a>(
             emit(&text[start..end]);
         });
     } else {
-        for_each_chunk_by_characters(text, max_chars, overlap, emit);
+        for_each_chunk_by_characters(text, max_chars, overlap, characters, emit);
     }
 }
 
-/// [`for_each_chunk`] for any text: indexed by character first.
+/// [`for_each_chunk`] for any text: indexed by character first, in `chars`.
 fn for_each_chunk_by_characters<'a>(
     text: &'a str,
     max_chars: usize,
     overlap: usize,
+    chars: &mut Vec<(usize, char)>,
     mut emit: impl FnMut(&'a str),
 ) {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    chars.clear();
+    chars.extend(text.char_indices());
+    let chars = &*chars;
     let byte = |index: usize| chars.get(index).map_or(text.len(), |(byte, _)| *byte);
     let is_space = |index: usize| chars[index].1.is_whitespace();
     for_each_range(chars.len(), is_space, max_chars, overlap, |start, end| {
@@ -211,6 +218,7 @@ impl ScalarUDFImpl for ChunkText {
                 let overlap = as_int64_array(&arrays[2])?;
                 let mut builder =
                     ListBuilder::new(StringBuilder::with_capacity(rows, text.value_bytes()));
+                let mut characters = Vec::new();
                 for row in 0..rows {
                     let (Some(value), Some(max_chars), Some(overlap)) = (
                         text.get(row),
@@ -221,7 +229,7 @@ impl ScalarUDFImpl for ChunkText {
                         continue;
                     };
                     let (max_chars, overlap) = checked_sizes(row, max_chars, overlap)?;
-                    for_each_chunk(value, max_chars, overlap, |piece| {
+                    for_each_chunk(value, max_chars, overlap, &mut characters, |piece| {
                         builder.values().append_value(piece);
                     });
                     builder.append(true);
@@ -277,7 +285,7 @@ mod tests {
         for max_chars in 1..20 {
             for overlap in 0..max_chars {
                 let mut by_characters = Vec::new();
-                for_each_chunk_by_characters(text, max_chars, overlap, |piece| {
+                for_each_chunk_by_characters(text, max_chars, overlap, &mut Vec::new(), |piece| {
                     by_characters.push(piece);
                 });
                 assert_eq!(chunk(text, max_chars, overlap), by_characters);
@@ -325,6 +333,25 @@ mod tests {
         assert_eq!((first.value(0), first.value(1)), ("a b", "c"));
         assert!(lists.is_null(1));
         assert_eq!(lists.value(2).len(), 0);
+    }
+
+    #[test]
+    fn rows_beyond_ascii_one_after_another_give_their_own_chunks() {
+        let rows = [
+            "a longer row with ünïcödé words in it, several of them",
+            "ñ ö",
+            "plain ascii between",
+            "日本語 の テキスト",
+        ];
+        let text: ArrayRef = Arc::new(StringArray::from(rows.to_vec()));
+        let output = chunk_column(text, 8, 2).unwrap();
+        let lists = output.as_list::<i32>();
+        for (row, text) in rows.iter().enumerate() {
+            let chunks = lists.value(row);
+            let chunks = chunks.as_string::<i32>();
+            let chunks: Vec<&str> = chunks.iter().flatten().collect();
+            assert_eq!(chunks, chunk(text, 8, 2), "row {row}");
+        }
     }
 
     #[test]
