@@ -63,6 +63,36 @@ fn is_chinese_char(c: char) -> bool {
     )
 }
 
+/// What the normalizer and pre-tokenizer make of a character, one step at a time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Event {
+    /// The word being read ends (whitespace, or around a CJK ideograph).
+    End,
+    /// A punctuation character: a word of its own.
+    Punctuation(char),
+    /// A character that continues the word.
+    Letter(char),
+}
+
+/// The event of the normalized character `c` under the pre-tokenizer: whitespace ends the
+/// word, punctuation is a word of its own, anything else continues the word.
+fn event_of(c: char) -> Event {
+    if c.is_whitespace() {
+        Event::End
+    } else if c.is_ascii_punctuation() || c.is_punctuation() {
+        Event::Punctuation(c)
+    } else {
+        Event::Letter(c)
+    }
+}
+
+/// The characters below U+0800 (Latin, Greek, Cyrillic, Hebrew, Arabic...), whose events
+/// are worked out once per tokenizer into a table.
+const TABLED: usize = 0x800;
+
+/// The events of one tabled character, `None` when it is left to the tokenizer.
+type TabledEvents = Option<Box<[Event]>>;
+
 /// A WordPiece vocabulary ready to count the tokens of texts.
 #[derive(Debug)]
 pub struct WordPieces {
@@ -83,6 +113,8 @@ pub struct WordPieces {
     /// Whether an added token starts with a character that is not ASCII (then every text
     /// that is not all ASCII is left to the tokenizer).
     added_token_beyond_ascii: bool,
+    /// The events of each character below [`TABLED`], by [`WordPieces::normalize`].
+    tabled: Box<[TabledEvents]>,
 }
 
 /// The word being read and the tokens counted so far.
@@ -127,61 +159,33 @@ impl<'a> Counting<'a> {
         self.chars += 1;
     }
 
-    /// Reads the normalized character `c` as the pre-tokenizer does: whitespace ends the
-    /// word, punctuation is a word of its own, anything else continues the word.
-    fn read_normalized(&mut self, c: char) {
-        if c.is_whitespace() {
-            self.end_word();
-        } else if c.is_ascii_punctuation() || c.is_punctuation() {
-            self.end_word();
-            self.push(c);
-            self.end_word();
-        } else {
-            self.push(c);
+    /// Applies one event to the word being read.
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::End => self.end_word(),
+            Event::Punctuation(c) => {
+                self.end_word();
+                self.push(c);
+                self.end_word();
+            }
+            Event::Letter(c) => self.push(c),
         }
     }
 
-    /// Reads the character `c` of the text, not ASCII, through the normalizer; `None` when
-    /// its decomposition holds a combining character the normalizer would keep (the
-    /// canonical reordering of such marks is left to the tokenizer).
+    /// Reads the character `c` of the text, not ASCII: its events from the table, or from
+    /// the normalizer's steps; `None` when it is left to the tokenizer.
     fn read(&mut self, c: char) -> Option<()> {
-        if c == '\u{FFFD}' || c.is_other() {
-            return Some(());
-        }
-        if c.is_whitespace() {
-            self.end_word();
-            return Some(());
-        }
-        let alone = self.pieces.handle_chinese_chars && is_chinese_char(c);
-        if alone {
-            self.end_word();
-        }
         let pieces = self.pieces;
-        let mut kept = Some(());
-        let mut normalized = |d: char| {
-            if pieces.lowercase {
-                d.to_lowercase().for_each(|l| self.read_normalized(l));
-            } else {
-                self.read_normalized(d);
+        match pieces.tabled.get(c as usize) {
+            Some(events) => {
+                events
+                    .as_deref()?
+                    .iter()
+                    .for_each(|&event| self.apply(event));
+                Some(())
             }
-        };
-        if pieces.strip_accents {
-            decompose_canonical(c, |d| {
-                if d.is_mark_nonspacing() {
-                    return;
-                }
-                if canonical_combining_class(d) != 0 {
-                    kept = None;
-                }
-                normalized(d);
-            });
-        } else {
-            normalized(c);
+            None => pieces.normalize(c, |event| self.apply(event)),
         }
-        if alone {
-            self.end_word();
-        }
-        kept
     }
 }
 
@@ -230,7 +234,7 @@ impl WordPieces {
                 None => {}
             }
         }
-        Some(Self {
+        let mut pieces = Self {
             longest_piece: longest_piece.max().unwrap_or(0),
             starts,
             continuations,
@@ -240,7 +244,61 @@ impl WordPieces {
             handle_chinese_chars: normalizer.handle_chinese_chars,
             added_token_starts,
             added_token_beyond_ascii,
-        })
+            tabled: Box::new([]),
+        };
+        pieces.tabled = (0..TABLED as u32)
+            .map(|code| {
+                let c = char::from_u32(code)?;
+                let mut events = Vec::new();
+                pieces.normalize(c, |event| events.push(event))?;
+                Some(events.into_boxed_slice())
+            })
+            .collect();
+        Some(pieces)
+    }
+
+    /// Calls `emit` with the events of the character `c`, not ASCII, through the
+    /// normalizer (dropped if `Other`, whitespace, a CJK ideograph alone, decomposed without
+    /// its non-spacing marks, lowercase) and the pre-tokenizer; `None` when its
+    /// decomposition holds a combining character the normalizer would keep (canonical
+    /// reordering might move it: left to the tokenizer).
+    fn normalize(&self, c: char, mut emit: impl FnMut(Event)) -> Option<()> {
+        if c == '\u{FFFD}' || c.is_other() {
+            return Some(());
+        }
+        if c.is_whitespace() {
+            emit(Event::End);
+            return Some(());
+        }
+        let alone = self.handle_chinese_chars && is_chinese_char(c);
+        if alone {
+            emit(Event::End);
+        }
+        let mut kept = Some(());
+        let mut normalized = |d: char| {
+            if self.lowercase {
+                d.to_lowercase().for_each(|l| emit(event_of(l)));
+            } else {
+                emit(event_of(d));
+            }
+        };
+        if self.strip_accents {
+            decompose_canonical(c, |d| {
+                if d.is_mark_nonspacing() {
+                    return;
+                }
+                if canonical_combining_class(d) != 0 {
+                    kept = None;
+                }
+                normalized(d);
+            });
+        } else {
+            normalized(c);
+        }
+        if alone {
+            emit(Event::End);
+        }
+        kept
     }
 
     /// The tokens of `text` (no special tokens), or `None` when the tokenizer has to count
@@ -279,10 +337,10 @@ impl WordPieces {
                     Ok(byte) if byte.is_ascii() => match class_of(byte) {
                         ByteClass::Control => {}
                         ByteClass::Space => counting.end_word(),
-                        _ => counting.read_normalized(match self.lowercase {
+                        _ => counting.apply(event_of(match self.lowercase {
                             true => c.to_ascii_lowercase(),
                             false => c,
-                        }),
+                        })),
                     },
                     _ => counting.read(c)?,
                 }
