@@ -68,7 +68,7 @@ impl Default for ChunkText {
 pub fn chunk(text: &str, max_chars: usize, overlap: usize) -> Vec<&str> {
     let mut chunks = Vec::new();
     for_each_chunk(text, max_chars, overlap, &mut Vec::new(), |piece| {
-        chunks.push(piece)
+        chunks.push(piece);
     });
     chunks
 }
