@@ -460,28 +460,15 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
         #[test]
-        fn counts_as_the_tokenizer_on_any_ascii_text(
+        fn counts_as_the_tokenizer_on_any_text(
             text in proptest::prop_oneof![
                 "[a-zA-Z0-9 .,;:!?'\"()#$%&*+/<=>@^_`{|}~\t\n\r-]{0,200}",
                 "[\\x00-\\x7f]{0,120}",
                 "([a-z]{1,14}[ ,.]{1,2}){0,20}",
                 "[a-z]{95,105}( [a-z]{1,12}){0,3}",
                 "[qxzjvwk]{1,12}( [qxzjvwk]{1,12}){0,8}",
-            ]
-        ) {
-            let pieces = WordPieces::of(&TOKENIZER).unwrap();
-            if let Some(count) = pieces.count(&text) {
-                proptest::prop_assert_eq!(count, by_tokenizer(&TOKENIZER, &text), "{:?}", text);
-            } else {
-                proptest::prop_assert!(text.contains('['), "{:?}", text);
-            }
-        }
-
-        #[test]
-        fn counts_as_the_tokenizer_on_any_text(
-            text in proptest::prop_oneof![
                 "([a-zà-ÿÀ-ÖĀ-ž]{1,12}[ ,.’—]{1,2}){0,20}",
                 "[a-zα-ωа-я一-龥ぁ-ゖ 、。！？“”‘’—…\u{300}-\u{36f}]{0,80}",
                 "[\\x20-\\x7e\u{a0}-\u{24f}\u{2000}-\u{206f}\u{3000}-\u{303f}]{0,80}",
@@ -491,8 +478,13 @@ mod tests {
             ]
         ) {
             let pieces = WordPieces::of(&TOKENIZER).unwrap();
-            if let Some(count) = pieces.count(&text) {
-                proptest::prop_assert_eq!(count, by_tokenizer(&TOKENIZER, &text), "{:?}", text);
+            match pieces.count(&text) {
+                Some(count) => {
+                    proptest::prop_assert_eq!(count, by_tokenizer(&TOKENIZER, &text), "{:?}", text);
+                }
+                // Only a text holding `[`, or beyond ASCII (a combining mark that canonical
+                // reordering might move), is left to the tokenizer.
+                None => proptest::prop_assert!(text.contains('[') || !text.is_ascii(), "{:?}", text),
             }
         }
     }
