@@ -18,7 +18,7 @@
 //! lines (`{"system": "nodefusion", ...}`) after the table.
 //!
 //! `cargo bench --bench embed` (`-- quick` for fewer texts and one run per figure;
-//! `-- profile SET [fp32]` for one set under a profiler, see [`profile`]).
+//! `-- profile SET [ARITHMETIC]` for one set under a profiler, see [`profile`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -254,8 +254,9 @@ async fn stateful_effect() {
     );
 }
 
-/// `-- profile SET [fp32]`: only the texts of `SET` (`500_chars`, `2000_chars`, `mixed`), in
-/// batches of 64 on one instance per core (in the fastest arithmetic, or fp32), for about
+/// `-- profile SET [ARITHMETIC]`: only the texts of `SET` (`500_chars`, `2000_chars`,
+/// `mixed`), in batches of 64 on one instance per core (in the fastest arithmetic, or the one
+/// named: `fp32`, `bf16`, `int16`), for about
 /// 20 seconds, to run under a profiler
 /// (`perf record`); prints the texts and tokens per second and the dense products'
 /// arithmetic rate at that pace.
@@ -303,11 +304,9 @@ async fn main() {
         let set = arguments
             .get(position + 1)
             .map_or("500_chars", String::as_str);
-        let arithmetic = if arguments.iter().any(|arg| arg == "fp32") {
-            Arithmetic::Fp32
-        } else {
-            Arithmetic::fastest()
-        };
+        let arithmetic = arguments
+            .get(position + 2)
+            .map_or_else(Arithmetic::fastest, |word| word.parse().unwrap());
         profile(cores, set, arithmetic);
         return;
     }

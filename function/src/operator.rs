@@ -88,9 +88,10 @@ pub struct InitOptions {
     pub constants: Vec<Option<ScalarValue>>,
     /// The threads the instance may compute with; `None`: as many as the machine has cores.
     pub threads: Option<usize>,
-    /// Whether the instance must compute in `f32` even where the CPU has faster arithmetic
-    /// of reduced precision (the node's `precision = "fp32"`).
-    pub full_precision: bool,
+    /// The arithmetic the instance must compute in, by name (the node's `precision` when not
+    /// `auto`: `"fp32"`, `"bf16"`, `"int16"`); `None`: the fastest the CPU has within the
+    /// function's accuracy bar.
+    pub precision: Option<String>,
 }
 
 impl InitOptions {
@@ -318,7 +319,7 @@ fn constants(args: &ScalarFunctionArgs) -> InitOptions {
             })
             .collect(),
         threads: None,
-        full_precision: false,
+        precision: None,
     }
 }
 

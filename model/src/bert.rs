@@ -8,7 +8,8 @@
 //! `bert.` prefix); the dense weights are transposed once at load time and the query, key
 //! and value projections fused into one. The forward pass runs on plain `f32` rows with the
 //! matrix products of [`crate::matrix`] (candle's gemm kernels, called directly), or, in
-//! [`Arithmetic::Bf16`], the dense layers' products on bf16 weights packed at load: each
+//! [`Arithmetic::Bf16`] and [`Arithmetic::Int16`], the dense layers' products on bf16 or
+//! int16 weights packed at load (a layer too wide for int16 stays `f32`): each
 //! product starts from the bias, or the bias plus the residual, so neither costs a pass of
 //! its own, and the number of threads is the caller's.
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 
 use crate::arithmetic::Arithmetic;
 use crate::bf16_matrix::Bf16Matrix;
+use crate::int16_matrix::{Int16Matrix, int16_fits};
 use crate::kernels::{gelu, layer_norm, packed_attention};
 use crate::matrix::{Output, View, multiply};
 
@@ -54,13 +56,18 @@ fn values(tensor: &Tensor) -> candle_core::Result<Vec<f32>> {
 enum Weights {
     Fp32 { values: Vec<f32>, inner: usize },
     Bf16(Bf16Matrix),
+    Int16(Int16Matrix),
 }
 
 impl Weights {
     fn new(values: Vec<f32>, inner: usize, arithmetic: Arithmetic) -> Self {
+        let columns = values.len() / inner;
         match arithmetic {
-            Arithmetic::Fp32 => Self::Fp32 { values, inner },
-            Arithmetic::Bf16 => Self::Bf16(Bf16Matrix::pack(&values, inner, values.len() / inner)),
+            Arithmetic::Bf16 => Self::Bf16(Bf16Matrix::pack(&values, inner, columns)),
+            Arithmetic::Int16 if int16_fits(inner) => {
+                Self::Int16(Int16Matrix::pack(&values, inner, columns))
+            }
+            Arithmetic::Fp32 | Arithmetic::Int16 => Self::Fp32 { values, inner },
         }
     }
 
@@ -68,6 +75,7 @@ impl Weights {
         match self {
             Self::Fp32 { inner, .. } => *inner,
             Self::Bf16(matrix) => matrix.inner(),
+            Self::Int16(matrix) => matrix.inner(),
         }
     }
 }
@@ -140,6 +148,7 @@ impl Dense {
                 threads,
             ),
             Weights::Bf16(matrix) => matrix.multiply_add(input, &mut output, threads),
+            Weights::Int16(matrix) => matrix.multiply_add(input, &mut output, threads),
         }
         output
     }

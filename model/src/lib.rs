@@ -6,8 +6,9 @@
 //!   tokenizer, the BERT encoder (`bert`, with the CPU kernels of `kernels`), pooling and
 //!   normalisation;
 //! - [`Tokens`] counts tokens with a model's tokenizer;
-//! - [`Arithmetic`] is the number format of the encoder's dense products: `f32`, or bf16
-//!   (`bf16_matrix`) where the CPU has AVX-512 BF16;
+//! - [`Arithmetic`] is the number format of the encoder's dense products: `f32`, bf16
+//!   (`bf16_matrix`) where the CPU has AVX-512 BF16, int16 (`int16_matrix`) where it has
+//!   AVX-512 VNNI, both on the packed products of `packed_matrix`;
 //! - [`matrix`] is the dense matrix product the encoder and nearest-neighbour search share;
 //! - [`ModelError`] says what went wrong.
 //!
@@ -19,8 +20,10 @@ mod bert;
 mod bf16_matrix;
 pub mod directory;
 mod error;
+mod int16_matrix;
 mod kernels;
 pub mod matrix;
+mod packed_matrix;
 mod pull;
 mod sentence_encoder;
 mod tokens;

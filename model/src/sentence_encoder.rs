@@ -194,7 +194,8 @@ impl SentenceEncoder {
         tokenizer.with_padding(None);
         if !arithmetic.supported() {
             return Err(in_model(&format!(
-                "this CPU cannot compute in {arithmetic} (it lacks AVX-512 BF16)"
+                "this CPU cannot compute in {arithmetic} (it lacks {})",
+                arithmetic.requirement()
             )));
         }
         let encoder = BertEncoder::load(&directory.join("model.safetensors"), &config, arithmetic)

@@ -135,7 +135,7 @@ impl NodefusionPhysicalCodec {
             constants: InitOptions {
                 constants,
                 threads: message.threads.map(|threads| threads as usize),
-                full_precision: false,
+                precision: None,
             },
             output: Arc::new(Field::try_from(output).map_err(|error| {
                 plan_datafusion_err!("node '{node}': its output column: {error}")

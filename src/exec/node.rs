@@ -266,7 +266,10 @@ impl NodeExec {
                     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                     (cores / concurrency.min(partitions).max(1)).max(1)
                 }));
-                options.full_precision = self.spec.settings.precision == Precision::Fp32;
+                options.precision = match self.spec.settings.precision {
+                    Precision::Auto => None,
+                    Precision::Exactly(arithmetic) => Some(arithmetic.to_string()),
+                };
                 Some(InstancePool::new(
                     Arc::clone(function),
                     options,

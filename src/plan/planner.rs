@@ -81,7 +81,7 @@ fn plan_node_call(
             })
             .collect(),
         threads: None,
-        full_precision: false,
+        precision: None,
     };
     let output = call
         .schema()

@@ -46,7 +46,7 @@ macro_rules! with_node_settings {
             precision: $crate::settings::Precision => $crate::settings::Precision
                 = $crate::settings::Precision::Auto, any,
                 "auto",
-                "Stateful: `auto` computes in the fastest arithmetic the CPU has that keeps results within the accuracy bar (`embed`: bf16 products where the CPU has AVX-512 BF16, vectors within a cosine of 0.999 of fp32's), `fp32` in f32 throughout";
+                "Stateful: `auto` computes in the fastest arithmetic the CPU has that keeps results within the accuracy bar (`embed`: bf16 products where the CPU has AVX-512 BF16, else int16 products where it has AVX-512 VNNI, vectors within a cosine of 0.999 of fp32's); or the one named: `fp32` (f32 throughout), `bf16`, `int16` (an error when the node starts on a CPU without it)";
             threads: usize => Option<usize> = None, at_least_one,
                 "the cores shared out among the instances",
                 "Stateful: the threads each instance computes with (`embed`: its matrix products and attention)";

@@ -13,6 +13,7 @@ mod builders;
 mod declaration;
 mod defaults;
 mod node_settings;
+mod precision;
 mod resolve;
 mod session;
 mod value;
@@ -27,9 +28,10 @@ pub use defaults::PipelineDefaults;
 pub use node_settings::{
     NodeSettings, RunSettings, SETTINGS, SettingDoc, SettingError, settings_table,
 };
+pub use precision::Precision;
 pub use resolve::resolve;
 pub use session::SessionOptions;
-pub use value::{CacheMode, MAX_BATCH_SIZE, OnError, Precision, SettingValue, Usd};
+pub use value::{CacheMode, MAX_BATCH_SIZE, OnError, SettingValue, Usd};
 
 /// The built-in rows per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;

@@ -109,17 +109,6 @@ word_setting! {
 }
 
 word_setting! {
-    /// The arithmetic a stateful node computes in.
-    Precision ("`auto` or `fp32`") {
-        /// The fastest the CPU has within the function's accuracy bar.
-        #[default]
-        Auto = "auto",
-        /// `f32` throughout.
-        Fp32 = "fp32",
-    }
-}
-
-word_setting! {
     /// What a node does with the result cache (on disk, in `NODEFUSION_CACHE`).
     CacheMode ("`auto`, `off`, `read` or `readwrite`") {
         /// Read and write results of deterministic remote calls (`llm` at temperature 0 or

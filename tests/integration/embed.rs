@@ -9,6 +9,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArra
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use nodefusion::settings::Precision;
 use nodefusion::{Input, Node, Pipeline, new_context};
+use nodefusion_model::Arithmetic;
 
 use crate::support::parquet_from_sql;
 
@@ -105,13 +106,18 @@ async fn embed_all_in(
     vectors(&compiled.collect().await.unwrap())
 }
 
-/// In the CPU's fastest arithmetic (bf16 products where it has AVX-512 BF16) and in fp32.
+/// In the CPU's fastest arithmetic (`auto`) and in each one it has by name (fp32; bf16
+/// products with AVX-512 BF16; int16 products with AVX-512 VNNI).
 #[tokio::test]
 async fn vectors_match_sentence_transformers_in_every_precision() {
     let references = references();
     assert!(references.len() >= 30);
     let texts: Vec<Option<String>> = references.iter().map(|r| Some(r.text.clone())).collect();
-    for precision in [Precision::Auto, Precision::Fp32] {
+    let named = Arithmetic::ALL
+        .into_iter()
+        .filter(|arithmetic| arithmetic.supported())
+        .map(Precision::Exactly);
+    for precision in std::iter::once(Precision::Auto).chain(named) {
         let vectors = embed_all_in(texts_input(texts.clone()), 8, 1, None, precision).await;
         for (reference, vector) in references.iter().zip(&vectors) {
             let vector = vector.as_ref().expect("a text gives a vector");

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_datafusion_err, exec_err, plan_err};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
 
 use nodefusion_function::arrays::StringColumn;
@@ -124,10 +124,11 @@ impl StatefulFunction for Embed {
         let threads = options.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
-        let arithmetic = if options.full_precision {
-            Arithmetic::Fp32
-        } else {
-            Arithmetic::fastest()
+        let arithmetic = match &options.precision {
+            None => Arithmetic::fastest(),
+            Some(word) => word
+                .parse()
+                .map_err(|error| exec_datafusion_err!("embed: precision {error}"))?,
         };
         let encoder = resolve(model)
             .and_then(|directory| SentenceEncoder::load(&directory, threads, arithmetic))
