@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # embed against Python sentence-transformers (PyTorch, CPU) on the same texts, same machine,
 # same run: texts/s for 500- and 2,000-character texts at batch sizes 1..128 and for a
-# mixed-length corpus, and the ratio nodefusion / sentence-transformers.
+# mixed-length corpus, in each arithmetic the CPU has, and the ratio nodefusion /
+# sentence-transformers.
 #
 #   benches/embed/compare.sh [--setup] [quick]
 #
@@ -39,23 +40,28 @@ python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 figures = {(r["system"], r["texts"], r["batch_size"]): r["texts_per_second"] for r in rows}
-print("\n| texts | batch | nodefusion (instance per core) | nodefusion (one instance) | nodefusion fp32 (instance per core) | sentence-transformers | ratio | ratio fp32 |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+# The other arithmetics the bench ran (`nodefusion-int16`, `nodefusion-fp32`), per core.
+others = sorted({r["system"] for r in rows} - {"nodefusion", "nodefusion-1-instance", "sentence-transformers"})
+names = [system.removeprefix("nodefusion-") for system in others]
+print("\n| texts | batch | nodefusion (instance per core) | nodefusion (one instance) | "
+      + "".join(f"nodefusion {name} (instance per core) | " for name in names)
+      + "sentence-transformers | ratio | " + "".join(f"ratio {name} | " for name in names).rstrip())
+print("| --- | ---: | ---: | ---: | " + ("---: | " * (2 * len(names) + 2)).rstrip())
 best = {}
 for (system, texts, batch), ours in figures.items():
     if system != "nodefusion":
         continue
     single = figures.get(("nodefusion-1-instance", texts, batch))
-    fp32 = figures.get(("nodefusion-fp32", texts, batch))
     theirs = figures.get(("sentence-transformers", texts, batch))
-    ratio = f"{ours / theirs:.2f}x" if theirs else "-"
-    ratio_fp32 = f"{fp32 / theirs:.2f}x" if theirs and fp32 else "-"
-    print(f"| {texts} | {batch} | {ours:.1f} | {single if single else '-'} | {fp32 if fp32 else '-'} | {theirs if theirs else '-'} | {ratio} | {ratio_fp32} |")
+    other = [figures.get((system, texts, batch)) for system in others]
+    ratios = [f"{rate / theirs:.2f}x" if theirs and rate else "-" for rate in [ours] + other]
+    cells = [f"{ours:.1f}", single or "-"] + [rate or "-" for rate in other] + [theirs or "-"] + ratios
+    print(f"| {texts} | {batch} | " + " | ".join(str(cell) for cell in cells) + " |")
 for (system, texts, batch), rate in figures.items():
     best[(system, texts)] = max(best.get((system, texts), 0), rate)
 print("\nbest batch size of each (the issue's goal): texts, nodefusion, sentence-transformers, ratio")
 for (system, texts), rate in best.items():
     theirs = best.get(("sentence-transformers", texts))
-    if system in ("nodefusion", "nodefusion-fp32") and theirs:
+    if system in ["nodefusion"] + others and theirs:
         print(f"  {texts} ({system}): {rate:.1f} vs {theirs:.1f} texts/s: {rate / theirs:.2f}x")
 PY

@@ -121,21 +121,30 @@ fn encode_all(encoders: &[SentenceEncoder], texts: &[&str], batch_size: usize) {
 
 /// The two ways of spending the cores: one instance per core with one thread each (what
 /// the `embed` node does by default), and one instance with every core; both in the
-/// fastest arithmetic of the CPU (the node's `precision = "auto"`), and, where that is not
-/// fp32, the first also in fp32 (`precision = "fp32"`).
-fn configurations(cores: usize) -> Vec<(&'static str, Vec<SentenceEncoder>)> {
+/// fastest arithmetic of the CPU (the node's `precision = "auto"`), and the first also in
+/// every other arithmetic the CPU has (`precision = "int16"`, `"fp32"`), named
+/// `nodefusion-<arithmetic>`.
+fn configurations(cores: usize) -> Vec<(String, Vec<SentenceEncoder>)> {
     let model = resolve(DEFAULT_MODEL).unwrap();
     let load = |threads, arithmetic| SentenceEncoder::load(&model, threads, arithmetic).unwrap();
     let fastest = Arithmetic::fastest();
     let mut configurations = vec![
-        ("nodefusion", (0..cores).map(|_| load(1, fastest)).collect()),
-        ("nodefusion-1-instance", vec![load(cores, fastest)]),
+        (
+            "nodefusion".to_string(),
+            (0..cores).map(|_| load(1, fastest)).collect(),
+        ),
+        (
+            "nodefusion-1-instance".to_string(),
+            vec![load(cores, fastest)],
+        ),
     ];
-    if fastest != Arithmetic::Fp32 {
-        configurations.push((
-            "nodefusion-fp32",
-            (0..cores).map(|_| load(1, Arithmetic::Fp32)).collect(),
-        ));
+    for arithmetic in Arithmetic::ALL {
+        if arithmetic != fastest && arithmetic.supported() {
+            configurations.push((
+                format!("nodefusion-{arithmetic}"),
+                (0..cores).map(|_| load(1, arithmetic)).collect(),
+            ));
+        }
     }
     configurations
 }
@@ -144,12 +153,17 @@ fn throughput(cores: usize, results: &mut Vec<String>) {
     let configurations = configurations(cores);
     println!(
         "embed throughput (texts/s), all-MiniLM-L6-v2, packed sequences, {} products; \
-         {cores} instances x 1 thread vs 1 instance x {cores} threads (then fp32 per core)",
+         {cores} instances x 1 thread vs 1 instance x {cores} threads (then the other \
+         arithmetics per core)",
         Arithmetic::fastest()
     );
+    let others: String = configurations[2..]
+        .iter()
+        .map(|(system, _)| format!(" {:>16}", system.trim_start_matches("nodefusion-")))
+        .collect();
     println!(
-        "{:<12} {:>6} {:>14} {:>14} {:>14} {:>12}",
-        "texts", "batch", "per core", "one instance", "fp32 per core", "tokens/s"
+        "{:<12} {:>6} {:>14} {:>14}{others} {:>12}",
+        "texts", "batch", "per core", "one instance", "tokens/s"
     );
     let encoder = &configurations[0].1[0];
     for (set, texts) in text_sets() {
@@ -182,11 +196,12 @@ fn throughput(cores: usize, results: &mut Vec<String>) {
                     r#"{{"system": "{system}", "texts": "{set}", "batch_size": {batch_size}, "texts_per_second": {texts_per_second:.2}}}"#
                 ));
             }
-            let fp32 = rates
-                .get(2)
-                .map_or("-".to_string(), |rate| format!("{rate:.1}"));
+            let others: String = rates[2..]
+                .iter()
+                .map(|rate| format!(" {rate:>16.1}"))
+                .collect();
             println!(
-                "{set:<12} {batch_size:>6} {:>14.1} {:>14.1} {fp32:>14} {:>12.0}",
+                "{set:<12} {batch_size:>6} {:>14.1} {:>14.1}{others} {:>12.0}",
                 rates[0],
                 rates[1],
                 rates[0] * tokens as f64 / texts.len() as f64
