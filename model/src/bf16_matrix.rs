@@ -140,7 +140,7 @@ unsafe fn micro_kernel<const ROWS: usize>(block: Block, target: Target) {
                 let at = target
                     .output
                     .as_mut_ptr()
-                    .add(row * target.row_stride + half * 16);
+                    .wrapping_add(row * target.row_stride + half * 16);
                 let total: __m512 = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, at), sum);
                 _mm512_mask_storeu_ps(at, mask, total);
             }
