@@ -17,8 +17,8 @@ pub enum Arithmetic {
     /// 0.999 of the `f32` ones.
     Bf16,
     /// Weights scaled to 16-bit integers per column and activations to 11-bit ones per row,
-    /// products summed in `i32` (AVX-512 VNNI, or AVX2): the same arithmetic per instruction
-    /// as bf16 with VNNI, on CPUs without BF16.
+    /// products summed in `i32` (AVX-512 VNNI): the same arithmetic per instruction as bf16,
+    /// on CPUs without BF16.
     Int16,
 }
 
@@ -48,7 +48,7 @@ impl Arithmetic {
         match self {
             Self::Fp32 => "nothing",
             Self::Bf16 => "AVX-512 BF16",
-            Self::Int16 => "AVX-512 VNNI or AVX2",
+            Self::Int16 => "AVX-512 VNNI",
         }
     }
 }

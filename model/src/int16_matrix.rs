@@ -1,8 +1,9 @@
 //! Dense products in 16-bit integers with 32-bit integer sums, on the AVX-512 VNNI
 //! instruction `vpdpwssd` (sixteen lanes, each adding two products of signed 16-bit pairs
 //! into an `i32`), in the frame of [`crate::packed_matrix`]: the arithmetic of the bf16
-//! products on CPUs that have VNNI but not BF16 (Cascade Lake, Ice Lake); on CPUs with AVX2
-//! alone, the same sums by [`crate::int16_avx2`].
+//! products on CPUs that have VNNI but not BF16 (Cascade Lake, Ice Lake). (On AVX2 alone,
+//! `vpmaddwd` and an add give the same sums, but measured on Zen 4 no faster than the `f32`
+//! products: such CPUs compute in `f32`.)
 //!
 //! Each weight column is scaled to integers of at most [`weight_limit`] and each activation
 //! row to integers of at most [`ACTIVATION_LIMIT`] (symmetric, rounded to nearest): 11-bit
@@ -12,7 +13,6 @@
 //! sum can overflow: `inner x ACTIVATION_LIMIT x weight_limit(inner)` stays within `i32`,
 //! whatever the values. A sum becomes `f32` once, scaled by its row's and column's factors.
 
-use crate::int16_avx2::{avx2_supported, micro_kernel_avx2, scale_row_avx2};
 use crate::packed_matrix::{Block, PackedMatrix, PairFormat, Target, lane_mask};
 
 /// The largest integer an activation is scaled to (11 bits and a sign).
@@ -23,47 +23,19 @@ const ACTIVATION_LIMIT: f32 = 2047.0;
 const NARROWEST_WEIGHTS: i32 = 255;
 
 /// The int16 format: a scale per weight column (the column's largest magnitude over
-/// [`weight_limit`]) and its inverse, and the kernel this CPU runs.
+/// [`weight_limit`]) and its inverse.
 #[derive(Debug, Clone)]
 pub struct Int16 {
     scales: Vec<f32>,
     inverses: Vec<f32>,
     limit: f32,
-    kernel: Int16Kernel,
-}
-
-/// The instructions the int16 products run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Int16Kernel {
-    /// AVX-512 VNNI's `vpdpwssd`.
-    Vnni,
-    /// AVX2's `vpmaddwd` and an add ([`crate::int16_avx2`]).
-    Avx2,
-}
-
-impl Int16Kernel {
-    /// The fastest kernel this CPU has, if any.
-    fn of_this_cpu() -> Option<Self> {
-        if vnni_supported() {
-            Some(Self::Vnni)
-        } else if avx2_supported() {
-            Some(Self::Avx2)
-        } else {
-            None
-        }
-    }
 }
 
 /// A matrix scaled to 16-bit integers and packed for [`PackedMatrix::multiply_add`].
 pub type Int16Matrix = PackedMatrix<Int16>;
 
-/// Whether this CPU has the instructions of one of the int16 kernels.
+/// Whether this CPU has the instructions the int16 products are compiled for.
 pub fn int16_supported() -> bool {
-    Int16Kernel::of_this_cpu().is_some()
-}
-
-/// Whether this CPU has the instructions of the AVX-512 VNNI kernel.
-fn vnni_supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -109,7 +81,6 @@ impl PairFormat for Int16 {
                 .map(|&largest| if largest > 0.0 { limit / largest } else { 0.0 })
                 .collect(),
             limit,
-            kernel: Int16Kernel::of_this_cpu().unwrap_or(Int16Kernel::Avx2),
         }
     }
 
@@ -119,23 +90,13 @@ impl PairFormat for Int16 {
     }
 
     unsafe fn convert_row(&self, row: &[f32], target: &mut [u16]) -> f32 {
-        // SAFETY: the CPU has the kernel's instructions (this function's contract).
-        unsafe {
-            match self.kernel {
-                Int16Kernel::Vnni => scale_row(row, target),
-                Int16Kernel::Avx2 => scale_row_avx2(row, target, ACTIVATION_LIMIT),
-            }
-        }
+        // SAFETY: the CPU has AVX-512 F (this function's contract).
+        unsafe { scale_row(row, target) }
     }
 
     unsafe fn micro_kernel<const ROWS: usize>(&self, block: Block, target: Target) {
         // SAFETY: this function's contract; `scales` has one entry per column.
-        unsafe {
-            match self.kernel {
-                Int16Kernel::Vnni => micro_kernel::<ROWS>(block, &self.scales, target),
-                Int16Kernel::Avx2 => micro_kernel_avx2::<ROWS>(block, &self.scales, target),
-            }
-        }
+        unsafe { micro_kernel::<ROWS>(block, &self.scales, target) }
     }
 }
 
@@ -281,7 +242,7 @@ unsafe fn micro_kernel<const ROWS: usize>(_block: Block, _scales: &[f32], _targe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packed_matrix::{check_products, test_values};
+    use crate::packed_matrix::check_products;
 
     /// Each value times the exact one, within what the two scalings can move it: half a
     /// step of the row times the weight, half a step of the column times the activation,
@@ -345,69 +306,6 @@ mod tests {
             }
         }
         assert!(!int16_fits(5000));
-    }
-
-    /// The AVX2 kernel's sums are the same integers, scaled by the same operations: every
-    /// output equal to the bit, over the shapes of `check_products` and several tasks.
-    #[test]
-    fn the_avx2_kernel_gives_the_vnni_kernels_results_to_the_bit() {
-        if !vnni_supported() || !avx2_supported() {
-            eprintln!("skipped: this CPU lacks AVX-512 VNNI or AVX2");
-            return;
-        }
-        for (rows, inner, columns) in [(1, 1, 1), (3, 5, 17), (13, 33, 70), (130, 384, 40)] {
-            let left = test_values(rows * inner, 4);
-            let vnni = Int16Matrix::pack(&test_values(inner * columns, 5), inner, columns);
-            let mut avx2 = vnni.clone();
-            avx2.format_mut().kernel = Int16Kernel::Avx2;
-            for threads in [1, 2] {
-                let mut outputs = [
-                    test_values(rows * columns, 6),
-                    test_values(rows * columns, 6),
-                ];
-                vnni.multiply_add(&left, &mut outputs[0], threads);
-                avx2.multiply_add(&left, &mut outputs[1], threads);
-                let bits =
-                    outputs.map(|output| output.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-                assert_eq!(
-                    bits[0], bits[1],
-                    "{rows}x{inner}x{columns}, {threads} threads"
-                );
-            }
-        }
-    }
-
-    /// Rows of every length around the vector width, and rows with a zero, NaN or infinity:
-    /// the AVX-512 scaling gives the portable one's integers and factor.
-    #[test]
-    fn the_vector_row_scaling_gives_the_portable_ones_integers() {
-        if !vnni_supported() {
-            eprintln!("skipped: this CPU has no AVX-512 VNNI");
-            return;
-        }
-        let mut rows: Vec<Vec<f32>> = [1, 15, 16, 17, 33, 384]
-            .into_iter()
-            .map(|length| {
-                test_values(length, length as u32)
-                    .iter()
-                    .map(|v| v * 7.0)
-                    .collect()
-            })
-            .collect();
-        rows.push(vec![0.0; 20]);
-        rows.push([vec![1.0; 18], vec![f32::NAN]].concat());
-        rows.push([vec![1.0; 3], vec![f32::NEG_INFINITY]].concat());
-        rows.push([vec![f32::NAN], vec![1.0; 40]].concat());
-        for row in rows {
-            let padded = row.len().div_ceil(2) * 2;
-            let (mut vector, mut portable) = (vec![9u16; padded], vec![9u16; padded]);
-            // SAFETY: the CPU has AVX-512 F (checked above).
-            let factors = [unsafe { scale_row(&row, &mut vector) }, {
-                crate::int16_avx2::scale_row_portable(&row, &mut portable, ACTIVATION_LIMIT)
-            }];
-            assert_eq!(vector, portable, "{row:?}");
-            assert_eq!(factors[0].to_bits(), factors[1].to_bits(), "{row:?}");
-        }
     }
 
     #[test]

@@ -20,7 +20,6 @@ mod bert;
 mod bf16_matrix;
 pub mod directory;
 mod error;
-mod int16_avx2;
 mod int16_matrix;
 mod kernels;
 pub mod matrix;

@@ -134,12 +134,6 @@ impl<F: PairFormat> PackedMatrix<F> {
         self.inner
     }
 
-    /// The format, for tests that change how it computes.
-    #[cfg(test)]
-    pub(crate) fn format_mut(&mut self) -> &mut F {
-        &mut self.format
-    }
-
     /// `output += left x self`, with `left` the row-major `rows x inner` matrix and `output`
     /// the row-major `rows x columns` one, on `threads` threads of the current rayon pool.
     ///
