@@ -43,7 +43,7 @@ impl TryFrom<String> for Precision {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, String> {
-        text.parse()
+        text.parse().map_err(|_| format!("got '{text}'"))
     }
 }
 

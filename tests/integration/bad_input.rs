@@ -115,9 +115,9 @@ fn bad_settings_and_outputs_name_the_option_and_value() {
             "node 'clean': batch_size must be a whole number or `auto`: got 'lots'",
         ),
         (
-            "precision = \"bf16\"",
+            "precision = \"int8\"",
             &[],
-            "node 'clean': precision must be `auto` or `fp32`: got 'bf16'",
+            "node 'clean': precision must be `auto`, `fp32`, `bf16` or `int16`: got 'int8'",
         ),
         (
             "batch_size = 1000000000000",
