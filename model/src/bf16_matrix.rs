@@ -3,7 +3,9 @@
 //! `f32`), in the frame of [`crate::packed_matrix`]: the weights rounded to bf16 once at
 //! load, the activations a block of rows at a time as the product runs, sums in `f32`.
 
-use crate::packed_matrix::{Block, PackedMatrix, PairFormat, Target, lane_mask};
+use crate::packed_matrix::{
+    Avx512Extension, Block, PackedMatrix, PairFormat, Target, avx512_supported, lane_mask,
+};
 
 /// The bf16 format: values rounded to the nearest bfloat16, sums added to the output as
 /// they are.
@@ -15,15 +17,7 @@ pub type Bf16Matrix = PackedMatrix<Bf16>;
 
 /// Whether this CPU has the instructions the bf16 products are compiled for.
 pub fn bf16_supported() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    avx512_supported(Avx512Extension::Bf16)
 }
 
 /// `value` rounded to the nearest bfloat16 (ties to even), as the conversion instruction does.

@@ -13,7 +13,9 @@
 //! sum can overflow: `inner x ACTIVATION_LIMIT x weight_limit(inner)` stays within `i32`,
 //! whatever the values. A sum becomes `f32` once, scaled by its row's and column's factors.
 
-use crate::packed_matrix::{Block, PackedMatrix, PairFormat, Target, lane_mask};
+use crate::packed_matrix::{
+    Avx512Extension, Block, PackedMatrix, PairFormat, Target, avx512_supported, lane_mask,
+};
 
 /// The largest integer an activation is scaled to (11 bits and a sign).
 const ACTIVATION_LIMIT: f32 = 2047.0;
@@ -36,15 +38,7 @@ pub type Int16Matrix = PackedMatrix<Int16>;
 
 /// Whether this CPU has the instructions the int16 products are compiled for.
 pub fn int16_supported() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    avx512_supported(Avx512Extension::Vnni)
 }
 
 /// The largest integer a weight of a product with `inner` rows is scaled to: as large as

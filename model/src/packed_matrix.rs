@@ -229,6 +229,32 @@ impl<F: PairFormat> PackedMatrix<F> {
     }
 }
 
+/// The AVX-512 extension a format's instructions belong to, beside AVX-512 F.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Avx512Extension {
+    /// `vdpbf16ps` and the bf16 conversions.
+    Bf16,
+    /// `vpdpwssd`.
+    Vnni,
+}
+
+/// Whether this CPU has AVX-512 F and `extension`.
+pub(crate) fn avx512_supported(extension: Avx512Extension) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && match extension {
+                Avx512Extension::Bf16 => std::arch::is_x86_feature_detected!("avx512bf16"),
+                Avx512Extension::Vnni => std::arch::is_x86_feature_detected!("avx512vnni"),
+            }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = extension;
+        false
+    }
+}
+
 /// The mask of the first `lanes` (at most 16) lanes of a vector.
 pub(crate) fn lane_mask(lanes: usize) -> u16 {
     ((1u32 << lanes) - 1) as u16
