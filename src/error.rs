@@ -60,10 +60,9 @@ pub enum Error {
     Config { origin: String, message: String },
     /// The output exists and the output mode says not to touch it.
     #[error(
-        "output '{}' already exists; set mode = \"overwrite\" or \"append\" to write to it anyway",
-        .path.display()
+        "output '{location}' already exists; set mode = \"overwrite\" or \"append\" to write to it anyway"
     )]
-    OutputExists { path: PathBuf },
+    OutputExists { location: String },
     /// A file could not be read or written.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -71,6 +70,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An object store refused a request, or could not be reached.
+    #[error("{url}: {message}")]
+    Store { url: String, message: String },
     /// An input could not be read.
     #[error("input '{path}': {message}")]
     Input { path: String, message: String },
@@ -147,7 +149,8 @@ impl From<NodeError> for DataFusionError {
 }
 
 impl From<DataFusionError> for Error {
-    /// A [`NodeError`] anywhere in the error's chain of causes becomes [`Error::Node`].
+    /// A [`NodeError`] anywhere in the error's chain of causes becomes [`Error::Node`]; a
+    /// nodefusion error carried as DataFusion's external error is itself again.
     fn from(error: DataFusionError) -> Self {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
         while let Some(current) = cause {
@@ -156,7 +159,14 @@ impl From<DataFusionError> for Error {
             }
             cause = current.source();
         }
-        Error::DataFusion(error)
+        // One of ours that went through DataFusion (a table's input, an output's commit).
+        match error {
+            DataFusionError::External(external) => match external.downcast::<Error>() {
+                Ok(ours) => *ours,
+                Err(external) => Error::DataFusion(DataFusionError::External(external)),
+            },
+            error => Error::DataFusion(error),
+        }
     }
 }
 

@@ -33,7 +33,8 @@ mod units;
 pub use compile::{CompiledPipeline, NodeOperators};
 pub use error::{Error, FailedRow, NodeError, Result};
 pub use io::{
-    DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, FileFormat, Input, Output, Staging, WriteMode,
+    DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, FileFormat, Input, Location, Output, Staging,
+    StoreLocation, WriteMode,
 };
 pub use pipeline::{Node, NodeBody, NodeKind, Pipeline, PipelineGraph, ResolvedCall, ResolvedNode};
 pub use run::{NodeTiming, RemoteRunner, RunSummary, ServiceUsage};

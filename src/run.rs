@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
 use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec, TUNED_BATCH_SIZE};
-use crate::io::{Output, Staging, is_read_error};
+use crate::io::{Location, Output, Staging, is_read_error};
 use crate::plan::hive_partition_values;
 
 fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
@@ -211,7 +210,7 @@ pub struct RunSummary {
     /// Per node, in topological order.
     pub nodes: Vec<NodeTiming>,
     /// The files written.
-    pub files: Vec<PathBuf>,
+    pub files: Vec<Location>,
     /// What interrupted runs had left beside the output, and what was done with it.
     pub cleared: Vec<String>,
     /// The cluster the run ran on, if not here; its nodes' figures stay on its executors
@@ -300,7 +299,7 @@ impl fmt::Display for RunSummary {
             }
         }
         for file in &self.files {
-            writeln!(f, "  wrote {}", file.display())?;
+            writeln!(f, "  wrote {file}")?;
         }
         for line in &self.cleared {
             writeln!(f, "  {line}")?;
@@ -359,7 +358,7 @@ impl CompiledPipeline {
     ) -> Result<RunSummary> {
         let started = Instant::now();
         self.check_partition_columns(output)?;
-        let staging = output.stage()?;
+        let staging = output.stage(self.session_state().runtime_env()).await?;
         let plan = self.instance()?;
         let last = match remote {
             Some(remote) => (remote.job)(Arc::clone(&plan))?,
@@ -392,7 +391,7 @@ impl CompiledPipeline {
         }
         observe(output_rows(&last));
         let cleared = staging.cleared().to_vec();
-        let files = staging.commit()?;
+        let files = staging.commit().await?;
         let mut summary = summarize(
             &self.graph().name,
             self.node_operators(),
@@ -447,7 +446,7 @@ impl CompiledPipeline {
         });
         let copy = LogicalPlanBuilder::copy_to(
             empty,
-            staging.write_path().to_string_lossy().into_owned(),
+            staging.write_path(),
             file_type,
             options,
             output.partition_columns().to_vec(),
@@ -475,7 +474,7 @@ fn summarize(
     operators: &[NodeOperators],
     plan: &Arc<dyn ExecutionPlan>,
     wall_time: Duration,
-    files: Vec<PathBuf>,
+    files: Vec<Location>,
     cleared: Vec<String>,
 ) -> RunSummary {
     let chain = chain_from_leaf(plan);

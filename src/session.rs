@@ -1,14 +1,19 @@
 //! A DataFusion session ready for nodefusion: every nodefusion function registered, the
 //! node operator for stateful and async functions in SQL (the [`LiftNodeCalls`] rule and
-//! nodefusion's planner), the `nodefusion.*` session options, files queryable by path
-//! (`SELECT * FROM 'data/docs.parquet'`), one partition per core.
+//! nodefusion's planner), the `nodefusion.*` session options, files queryable by path or URL
+//! (`SELECT * FROM 'data/docs.parquet'`, `FROM 's3://bucket/in/*.parquet'`: object stores
+//! are built from the environment on first use), one partition per core.
 
 use std::sync::Arc;
 
+use datafusion::catalog::DynamicFileCatalog;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_session::SessionStore;
 
 use crate::error::Result;
+use crate::io::{LazyObjectStores, UrlTables};
 pub use crate::plan::{LiftNodeCalls, NodefusionQueryPlanner};
 use crate::settings::SessionOptions;
 
@@ -41,12 +46,26 @@ pub fn nodefusion_config(config: SessionConfig) -> SessionConfig {
 /// A new session with every nodefusion feature, from a user's own configuration.
 pub fn new_context_with_config(config: SessionConfig) -> Result<SessionContext> {
     let config = nodefusion_config(config);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LazyObjectStores::default()))
+        .build_arc()?;
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_query_planner(Arc::new(NodefusionQueryPlanner::default()))
         .build();
-    let ctx = SessionContext::new_with_state(state).enable_url_table();
+    let tables = Arc::new(UrlTables::new(SessionStore::new()));
+    let catalogs = Arc::new(DynamicFileCatalog::new(
+        Arc::clone(state.catalog_list()),
+        Arc::clone(&tables) as _,
+    ));
+    let ctx = SessionContext::new_with_state(
+        SessionStateBuilder::new_from_existing(state)
+            .with_catalog_list(catalogs)
+            .build(),
+    );
+    tables.session_store().with_state(ctx.state_weak_ref());
     ctx.add_analyzer_rule(Arc::new(LiftNodeCalls));
     register_functions(&ctx)?;
     Ok(ctx)

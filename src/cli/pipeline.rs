@@ -1,5 +1,7 @@
 //! `nodefusion run` and `nodefusion explain`.
 
+use std::path::Path;
+
 use anyhow::anyhow;
 use nodefusion::config::{Overrides, PipelineSpec, load};
 use nodefusion::{CompiledPipeline, new_context};
@@ -80,9 +82,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             progress.finish();
             let target = output.path();
             let resumable = remote.is_none() && compiled.writes_in_units(&output);
-            let left = match target.exists() {
-                true => format!("interrupted; {} was left as it was", target.display()),
-                false => format!("interrupted; nothing was written to {}", target.display()),
+            let local = output.location().ok().and_then(|at| at.local_path().map(Path::to_path_buf));
+            let left = match local.map(|path| path.exists()) {
+                Some(false) => format!("interrupted; nothing was written to {}", target.display()),
+                _ => format!("interrupted; {} was left as it was", target.display()),
             };
             return Err(match resumable {
                 true => anyhow!("{left}; the input files it finished are kept: run again with --resume to continue"),

@@ -15,7 +15,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
-use nodefusion::{Output, WriteMode, new_context};
+use nodefusion::{Location, Output, WriteMode, new_context};
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
@@ -66,17 +66,26 @@ async fn run_statements(
 async fn emit(frame: DataFrame, format: OutputFormat, output: Option<&Path>) -> anyhow::Result<()> {
     if format == OutputFormat::Parquet {
         let target = output.ok_or_else(|| anyhow!("--format parquet needs --output PATH"))?;
-        let staging = Output::parquet(target).mode(WriteMode::Overwrite).stage()?;
+        let staging = Output::parquet(target)
+            .mode(WriteMode::Overwrite)
+            .stage(&frame.task_ctx().runtime_env())
+            .await?;
         let options =
             datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true);
         frame
-            .write_parquet(&staging.write_path().to_string_lossy(), options, None)
+            .write_parquet(&staging.write_path(), options, None)
             .await?;
-        staging.commit()?;
+        staging.commit().await?;
         return Ok(());
     }
     let closed = Arc::new(AtomicBool::new(false));
     let sink: Box<dyn Write> = match output {
+        Some(path) if matches!(Location::parse(path), Ok(Location::Store(_))) => {
+            bail!(
+                "--output {}: only --format parquet writes to an object store (or write with COPY ... TO)",
+                path.display()
+            )
+        }
         Some(path) => Box::new(File::create(path).map_err(|e| anyhow!("{}: {e}", path.display()))?),
         None => Box::new(Stdout {
             closed: Arc::clone(&closed),

@@ -98,12 +98,17 @@ impl ExecutionPlan for CommitExec {
         let staging = Arc::clone(&self.staging);
         let committed = futures::stream::once(async move {
             let counts: Vec<RecordBatch> = written.try_collect().await?;
-            let taken = staging.lock().map(|mut staging| staging.take());
-            let Ok(Some(staging)) = taken else {
+            let taken = staging
+                .lock()
+                .map(|mut staging| staging.take())
+                .ok()
+                .flatten();
+            let Some(staging) = taken else {
                 return internal_err!("this write was committed already");
             };
             staging
                 .commit()
+                .await
                 .map_err(|error| DataFusionError::External(Box::new(error)))?;
             Ok(futures::stream::iter(counts.into_iter().map(Ok)))
         })

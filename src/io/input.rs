@@ -12,14 +12,14 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 
+use super::listing_url::listing_url;
 use super::local_files;
 use super::parquet_files::check_local_parquet;
 use super::read_failure::{is_read_error, locate_read_failure};
 use super::register_object_store;
+use super::store_error::store_failure;
 use crate::error::{Error, Result};
 
 /// A file format nodefusion reads.
@@ -169,8 +169,7 @@ impl Input {
                     FileFormat::Parquet => check_local_parquet(location)?,
                     _ => Vec::new(),
                 };
-                let url =
-                    ListingTableUrl::parse(location).map_err(|e| input_error(e.to_string()))?;
+                let url = listing_url(location).map_err(|e| input_error(e.strip_backtrace()))?;
                 let mut options = format.listing_options();
                 if Path::new(location).is_file() {
                     // A file named explicitly is read whatever its extension.
@@ -184,6 +183,15 @@ impl Input {
                 let config = match inferred {
                     Ok(config) => config,
                     Err(error) => {
+                        if let Some(message) = store_failure(&error) {
+                            return Err(input_error(message));
+                        }
+                        if error.to_string().contains("No files found") {
+                            return Err(input_error(format!(
+                                "no {format} file there (nothing at that path or URL, nor \
+                                 under it with the extension .{format})"
+                            )));
+                        }
                         let located = match is_read_error(&error) {
                             true => self.locate_read_failure(None, state).await,
                             false => None,

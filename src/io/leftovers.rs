@@ -4,9 +4,13 @@
 //! missing, else removed. Only what a process that no longer runs left is touched.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The name of a run's staging directory for the target named `name`.
-pub fn staging_name(name: &str, run: u64) -> String {
+/// The name of a new staging directory (or prefix) of this process for the target named
+/// `name`.
+pub fn staging_name(name: &str) -> String {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
     format!(".{name}.{STAGING}{}-{run}", std::process::id())
 }
 
@@ -15,7 +19,8 @@ pub fn replaced_name(name: &str) -> String {
     format!(".{name}.{REPLACED}{}", std::process::id())
 }
 
-const STAGING: &str = "nodefusion-staging-";
+/// What the name of a staging directory starts with after the target's name.
+pub const STAGING: &str = "nodefusion-staging-";
 const REPLACED: &str = "nodefusion-replaced-";
 
 /// Clears what interrupted runs left beside `target` (in `parent`, its file name `name`)
@@ -86,7 +91,7 @@ mod tests {
             b"previous",
         )
         .unwrap();
-        let running = dir.join(staging_name("out.parquet", 7));
+        let running = dir.join(staging_name("out.parquet"));
         std::fs::create_dir_all(&running).unwrap();
         let done = clear_leftovers(&dir, "out.parquet", &target);
         assert_eq!(done.len(), 2, "{done:?}");

@@ -1,23 +1,35 @@
 //! Where rows come from and where they go: [`Input`] (Parquet, CSV or JSON files, local or
-//! in an object store, or record batches in memory) and [`Output`] (Parquet files written
-//! through a staging location and committed at the end).
+//! in an object store, or record batches in memory) and [`Output`] (Parquet files, local or
+//! in an object store, written through a staging location and committed at the end).
 
+mod commit_journal;
 mod input;
 mod json_lines;
 mod lazy_object_stores;
 mod leftovers;
+mod listing_url;
 mod local_files;
+mod local_staging;
+mod location;
 mod object_store_for;
 mod object_stores;
 mod output;
 mod parquet_files;
 mod read_failure;
+mod staging;
+mod store_error;
+mod store_leftovers;
+mod store_staging;
 mod units_directory;
+mod url_tables;
 
 pub use input::{FileFormat, Input};
 pub use lazy_object_stores::LazyObjectStores;
 use local_files::local_files;
+pub use location::{Location, StoreLocation};
 pub use object_stores::register_object_store;
-pub use output::{DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, Output, Staging, WriteMode};
+pub use output::{DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, Output, WriteMode};
 pub use read_failure::is_read_error;
+pub use staging::Staging;
 pub use units_directory::UnitsDirectory;
+pub use url_tables::UrlTables;

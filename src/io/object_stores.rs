@@ -1,9 +1,15 @@
 //! [`register_object_store`]: the object store of an input URL registered in a runtime
-//! before the input is read ([`object_store_for`] says which stores there are).
+//! before the input is read ([`object_store_for`] says which stores there are), and
+//! [`registered_store`], the store of a URL's bucket from a runtime, registered first if
+//! it is not there yet.
 
-use datafusion::datasource::listing::ListingTableUrl;
+use std::sync::Arc;
+
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use object_store::ObjectStore;
 
+use super::listing_url::listing_url;
 use super::object_store_for::object_store_for;
 use crate::error::{Error, Result};
 
@@ -14,13 +20,26 @@ pub fn register_object_store(runtime: &RuntimeEnv, location: &str) -> Result<()>
         path: location.to_string(),
         message,
     };
-    let url = ListingTableUrl::parse(location).map_err(|e| input_error(e.to_string()))?;
+    let url = listing_url(location).map_err(|e| input_error(e.strip_backtrace()))?;
     let store_url = url.object_store();
-    let base: &url::Url = store_url.as_ref();
-    if base.scheme() == "file" || runtime.object_store(&store_url).is_ok() {
+    if store_url.as_str().starts_with("file://") {
         return Ok(());
     }
-    let store = object_store_for(base).map_err(input_error)?;
-    runtime.register_object_store(base, store);
+    registered_store(runtime, &store_url).map_err(input_error)?;
     Ok(())
+}
+
+/// The store of `store_url` (a scheme and a bucket) in `runtime`: the one registered, else
+/// one built from the environment and registered.
+pub fn registered_store(
+    runtime: &RuntimeEnv,
+    store_url: &ObjectStoreUrl,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    if let Ok(store) = runtime.object_store(store_url) {
+        return Ok(store);
+    }
+    let base: &url::Url = store_url.as_ref();
+    let store = object_store_for(base)?;
+    runtime.register_object_store(base, Arc::clone(&store));
+    Ok(store)
 }

@@ -1,16 +1,19 @@
 //! [`Output`]: where a pipeline writes Parquet, and how it commits. A run writes into a
-//! hidden staging directory beside the target and moves the result into place only when
-//! every row is written, so that a failed or killed run leaves nothing at the target path.
+//! hidden staging location beside the target ([`Staging`]) and puts the result in place
+//! only when every row is written, so that a failed or killed run leaves nothing at the
+//! target. The target is a local path or an object store URL (`s3://bucket/out/`).
 //!
 //! A target ending in `.parquet` (without `partition_by`) is one file; any other target is
 //! a directory of Parquet files, Hive-partitioned (`column=value/`) by `partition_by`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use datafusion::execution::runtime_env::RuntimeEnv;
 use serde::Deserialize;
 
-use super::leftovers::{clear_leftovers, replaced_name, staging_name};
+use super::Staging;
+use super::location::Location;
 use crate::error::{Error, Result};
 
 /// What to do when the target exists.
@@ -49,11 +52,12 @@ pub struct Output {
 }
 
 impl Output {
-    /// Parquet at `path`, [`DEFAULT_COMPRESSION`], row groups of [`DEFAULT_ROW_GROUP_ROWS`],
-    /// refusing an existing target.
-    pub fn parquet(path: impl Into<PathBuf>) -> Self {
+    /// Parquet at `path` (a local path, or an object store URL such as
+    /// `s3://bucket/out/`), [`DEFAULT_COMPRESSION`], row groups of
+    /// [`DEFAULT_ROW_GROUP_ROWS`], refusing an existing target.
+    pub fn parquet(path: impl AsRef<Path>) -> Self {
         Self {
-            path: path.into(),
+            path: path.as_ref().to_path_buf(),
             mode: WriteMode::Error,
             compression: DEFAULT_COMPRESSION.to_string(),
             row_group_size: DEFAULT_ROW_GROUP_ROWS,
@@ -98,9 +102,14 @@ impl Output {
         }
     }
 
-    /// The target path.
+    /// The target as given: a local path or an object store URL.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the target is: on this machine or in an object store.
+    pub fn location(&self) -> Result<Location> {
+        Location::parse(&self.path)
     }
 
     /// The Parquet codec.
@@ -127,10 +136,12 @@ impl Output {
                 .is_some_and(|extension| extension.eq_ignore_ascii_case("parquet"))
     }
 
-    /// Checks that the output is well formed and that its mode allows writing to the target
-    /// as it is now.
+    /// Checks that the output is well formed and, for a local target, that its mode allows
+    /// writing to the target as it is now (a target in an object store is checked when
+    /// its staging is made: [`Self::stage`]).
     pub fn check_target(&self) -> Result<()> {
-        if self.path.as_os_str().is_empty() || self.path.file_name().is_none() {
+        let location = self.location()?;
+        if self.path.as_os_str().is_empty() || location.file_name().is_none() {
             return Err(Error::Config {
                 origin: "output.path".into(),
                 message: format!(
@@ -145,10 +156,11 @@ impl Output {
                 message: "row_group_size must be at least 1".into(),
             });
         }
-        let exists = self.path.exists();
+        let local = location.local_path();
+        let exists = local.is_some_and(Path::exists);
         match self.mode {
             WriteMode::Error if exists => Err(Error::OutputExists {
-                path: self.path.clone(),
+                location: self.path.display().to_string(),
             }),
             WriteMode::Append if self.is_single_file() => Err(Error::Config {
                 origin: self.path.display().to_string(),
@@ -156,7 +168,7 @@ impl Output {
                           (not ending in .parquet) or partition_by"
                     .into(),
             }),
-            WriteMode::Append if exists && !self.path.is_dir() => Err(Error::Config {
+            WriteMode::Append if exists && !local.is_some_and(Path::is_dir) => Err(Error::Config {
                 origin: self.path.display().to_string(),
                 message: "mode = \"append\" needs a directory, and this is a file".into(),
             }),
@@ -164,182 +176,13 @@ impl Output {
         }
     }
 
-    /// Checks the target and creates a staging location for a run.
-    pub fn stage(&self) -> Result<Staging> {
+    /// Checks the target and creates a staging location for a run; a target in an object
+    /// store is reached through the stores of `runtime`.
+    pub async fn stage(&self, runtime: &Arc<RuntimeEnv>) -> Result<Staging> {
         self.check_target()?;
-        Staging::create(&self.path, self.is_single_file(), self.mode)
+        let runtime = Arc::clone(runtime);
+        Staging::create(self.location()?, self.is_single_file(), self.mode, runtime).await
     }
-}
-
-/// The name of a single-file target's file inside its staging directory.
-const STAGED_FILE: &str = "data";
-
-/// A run's staging location. Dropping it without [`Staging::commit`] removes it.
-#[derive(Debug)]
-pub struct Staging {
-    target: PathBuf,
-    single_file: bool,
-    mode: WriteMode,
-    directory: PathBuf,
-    cleared: Vec<String>,
-}
-
-impl Staging {
-    /// A staging directory beside `target` (one file, or a directory of files), committed
-    /// as `mode` says; what killed runs left beside `target` is cleared first.
-    pub fn create(target: &Path, single_file: bool, mode: WriteMode) -> Result<Self> {
-        let parent = parent_directory(target);
-        std::fs::create_dir_all(&parent).map_err(Error::io(&parent))?;
-        static RUNS: AtomicU64 = AtomicU64::new(0);
-        let name = target.file_name().map_or_else(
-            || "output".into(),
-            |name| name.to_string_lossy().into_owned(),
-        );
-        let cleared = clear_leftovers(&parent, &name, target);
-        let directory = parent.join(staging_name(&name, RUNS.fetch_add(1, Ordering::Relaxed)));
-        std::fs::create_dir_all(&directory).map_err(Error::io(&directory))?;
-        let directory = directory.canonicalize().map_err(Error::io(&directory))?;
-        Ok(Self {
-            target: target.to_path_buf(),
-            single_file,
-            mode,
-            directory,
-            cleared,
-        })
-    }
-
-    /// What interrupted runs had left beside the target, and what was done with it.
-    pub fn cleared(&self) -> &[String] {
-        &self.cleared
-    }
-
-    /// Where the run writes: a file inside the staging directory for a single-file
-    /// target, else the staging directory itself (with a trailing slash).
-    pub fn write_path(&self) -> PathBuf {
-        if self.single_file {
-            self.directory.join(STAGED_FILE)
-        } else {
-            let mut path = self.directory.clone().into_os_string();
-            path.push("/");
-            PathBuf::from(path)
-        }
-    }
-
-    /// Moves what the run wrote to the target, as the mode says, and returns the files now
-    /// at the target that this run wrote.
-    pub fn commit(self) -> Result<Vec<PathBuf>> {
-        let target = self.target.clone();
-        if self.mode == WriteMode::Error && target.exists() {
-            // Another process wrote it while this run was going.
-            return Err(Error::OutputExists { path: target });
-        }
-        let written = if self.single_file {
-            let file = self.directory.join(STAGED_FILE);
-            if !file.exists() {
-                // No rows: DataFusion writes no file, but the target must still exist.
-                return Err(Error::Io {
-                    path: file,
-                    source: std::io::Error::other("the run wrote no output file"),
-                });
-            }
-            replace(&file, &target, self.mode)?;
-            vec![target]
-        } else if self.mode == WriteMode::Append {
-            std::fs::create_dir_all(&target).map_err(Error::io(&target))?;
-            move_tree(&self.directory, &self.directory, &target)?
-        } else {
-            let files = list_files(&self.directory)?
-                .into_iter()
-                .filter_map(|file| {
-                    file.strip_prefix(&self.directory)
-                        .ok()
-                        .map(|r| target.join(r))
-                })
-                .collect();
-            replace(&self.directory, &target, self.mode)?;
-            files
-        };
-        Ok(written)
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        // After a commit only an emptied directory (or nothing) is left here.
-        if self.directory.exists() {
-            let _ = std::fs::remove_dir_all(&self.directory);
-        }
-    }
-}
-
-/// The directory `target` is in (`.` for a bare name): where its staging goes.
-pub(super) fn parent_directory(target: &Path) -> PathBuf {
-    match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Renames `from` to `target`; in overwrite mode an existing target is moved aside first
-/// and removed after.
-fn replace(from: &Path, target: &Path, mode: WriteMode) -> Result<()> {
-    let aside = target.with_file_name(replaced_name(
-        &target
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-    ));
-    let had_target = mode == WriteMode::Overwrite && target.exists();
-    if had_target {
-        std::fs::rename(target, &aside).map_err(Error::io(target))?;
-    }
-    if let Err(error) = std::fs::rename(from, target) {
-        if had_target {
-            let _ = std::fs::rename(&aside, target);
-        }
-        return Err(Error::io(target)(error));
-    }
-    if had_target {
-        let removed = if aside.is_dir() {
-            std::fs::remove_dir_all(&aside)
-        } else {
-            std::fs::remove_file(&aside)
-        };
-        removed.map_err(Error::io(&aside))?;
-    }
-    Ok(())
-}
-
-/// Moves every file under `directory` to the same relative place under `target`.
-fn move_tree(root: &Path, directory: &Path, target: &Path) -> Result<Vec<PathBuf>> {
-    let mut moved = Vec::new();
-    for file in list_files(directory)? {
-        let relative = file.strip_prefix(root).unwrap_or(&file);
-        let destination = target.join(relative);
-        if let Some(parent) = destination.parent() {
-            std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-        }
-        std::fs::rename(&file, &destination).map_err(Error::io(&destination))?;
-        moved.push(destination);
-    }
-    Ok(moved)
-}
-
-/// Every file under `directory`, recursively, sorted.
-pub(super) fn list_files(directory: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![directory.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).map_err(Error::io(&current))? {
-            let path = entry.map_err(Error::io(&current))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]
@@ -371,30 +214,32 @@ mod tests {
         assert!(error.to_string().contains("append"), "{error}");
     }
 
-    #[test]
-    fn an_uncommitted_staging_directory_is_removed() {
+    #[tokio::test]
+    async fn an_uncommitted_staging_directory_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         let staging = Output::parquet(dir.path().join("z.parquet"))
-            .stage()
+            .stage(&Arc::new(RuntimeEnv::default()))
+            .await
             .unwrap();
-        let location = staging.write_path();
+        let location = PathBuf::from(staging.write_path());
         std::fs::write(&location, b"partial").unwrap();
         drop(staging);
         assert!(!location.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
-    #[test]
-    fn overwrite_replaces_the_target_on_commit() {
+    #[tokio::test]
+    async fn overwrite_replaces_the_target_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("t.parquet");
         std::fs::write(&target, b"old").unwrap();
         let staging = Output::parquet(&target)
             .mode(WriteMode::Overwrite)
-            .stage()
+            .stage(&Arc::new(RuntimeEnv::default()))
+            .await
             .unwrap();
         std::fs::write(staging.write_path(), b"new").unwrap();
-        staging.commit().unwrap();
+        staging.commit().await.unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

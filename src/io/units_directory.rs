@@ -8,9 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::WriteMode;
 use super::leftovers::is_gone;
-use super::output::{list_files, parent_directory};
-use super::{Staging, WriteMode};
+use super::local_staging::{LocalStaging, list_files, parent_directory};
+use super::location::Location;
 use crate::error::{Error, Result};
 
 /// Files of the directory that are not outputs of input files.
@@ -114,8 +115,8 @@ impl UnitsDirectory {
 
     /// Moves every input file's output into the target as `mode` says, in one commit, and
     /// removes the directory; returns the files now at the target.
-    pub fn commit(self, mode: WriteMode) -> Result<Vec<PathBuf>> {
-        let staging = Staging::create(&self.target, false, mode)?;
+    pub fn commit(self, mode: WriteMode) -> Result<Vec<Location>> {
+        let staging = LocalStaging::create(&self.target, false, mode)?;
         let destination = staging.write_path();
         for unit in finished_units(&self.path) {
             let stem = unit
@@ -142,7 +143,7 @@ impl UnitsDirectory {
         }
         let files = staging.commit()?;
         std::fs::remove_dir_all(&self.path).map_err(Error::io(&self.path))?;
-        Ok(files)
+        Ok(files.into_iter().map(Location::Local).collect())
     }
 }
 

@@ -145,15 +145,13 @@ impl ExtensionPlanner for NodefusionExtensionPlanner {
 /// planned by [`plan_copy`].
 #[derive(Debug)]
 pub struct NodefusionQueryPlanner {
-    stage_local_copies: bool,
+    stage_copies: bool,
 }
 
 impl Default for NodefusionQueryPlanner {
-    /// `COPY` to a local path writes aside and moves the result into place when complete.
+    /// `COPY` writes aside and puts the result in place when complete.
     fn default() -> Self {
-        Self {
-            stage_local_copies: true,
-        }
+        Self { stage_copies: true }
     }
 }
 
@@ -162,7 +160,7 @@ impl NodefusionQueryPlanner {
     /// files of a `COPY`, so they are written in place.
     pub fn for_cluster() -> Self {
         Self {
-            stage_local_copies: false,
+            stage_copies: false,
         }
     }
 }
@@ -179,7 +177,7 @@ impl QueryPlanner for NodefusionQueryPlanner {
         )]);
         match logical_plan {
             LogicalPlan::Copy(copy) => {
-                plan_copy(&planner, copy, self.stage_local_copies, session_state).await
+                plan_copy(&planner, copy, self.stage_copies, session_state).await
             }
             _ => {
                 planner

@@ -1,9 +1,10 @@
-//! SQL's `COPY ... TO` a local path, written aside and moved into place when complete: a
-//! failed `COPY` leaves the target as it was (DataFusion's own sink leaves a complete-looking
-//! file of the rows written before the failure, 0 rows when it fails at once). A single file
-//! replaces the target; a directory's files are added to it, as DataFusion does.
+//! SQL's `COPY ... TO` a local path or an object store URL, written aside and put in place
+//! when complete: a failed `COPY` leaves the target as it was (DataFusion's own sink leaves
+//! a complete-looking file of the rows written before the failure, 0 rows when it fails at
+//! once). A single file replaces the target; a directory's files are added to it, as
+//! DataFusion does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::catalog::Session;
@@ -15,24 +16,18 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 use super::hive_partition_values;
 use crate::exec::CommitExec;
-use crate::io::{Staging, WriteMode};
+use crate::io::{Location, Staging, WriteMode};
 
-/// The physical plan of `copy`: through staging when `stage_local` and it writes to a
-/// local path, with Hive partition values (NULL as Hive's default partition) when it is
-/// partitioned.
+/// The physical plan of `copy`: through staging when `staged` (not on a cluster's
+/// scheduler, which writes in place), with Hive partition values (NULL as Hive's default
+/// partition) when it is partitioned.
 pub async fn plan_copy(
     planner: &DefaultPhysicalPlanner,
     copy: &CopyTo,
-    stage_local: bool,
+    staged: bool,
     session_state: &dyn Session,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let url = copy.output_url.as_str();
-    let local = match url.split_once("://") {
-        _ if !stage_local => None,
-        None => Some(url),
-        Some(("file", path)) => Some(path),
-        Some(_) => None,
-    };
     let single_file = copy.partition_by.is_empty()
         && match copy
             .options
@@ -43,26 +38,30 @@ pub async fn plan_copy(
             Some("false") => false,
             _ => !url.ends_with('/') && PathBuf::from(url).extension().is_some(),
         };
-    let mut staged = copy.clone();
-    let staging = match local {
-        Some(path) => {
+    let mut written = copy.clone();
+    let staging = match staged {
+        true => {
             let mode = if single_file {
                 WriteMode::Overwrite
             } else {
                 WriteMode::Append
             };
-            let staging = Staging::create(&PathBuf::from(path), single_file, mode)
-                .map_err(|error| DataFusionError::External(Box::new(error)))?;
-            staged.output_url = staging.write_path().to_string_lossy().into_owned();
-            staged
+            let external = |error: crate::Error| DataFusionError::External(Box::new(error));
+            let target = Location::parse(Path::new(url)).map_err(external)?;
+            let runtime = Arc::clone(session_state.runtime_env());
+            let staging = Staging::create(target, single_file, mode, runtime)
+                .await
+                .map_err(external)?;
+            written.output_url = staging.write_path();
+            written
                 .options
                 .insert("single_file_output".into(), single_file.to_string());
             Some(staging)
         }
-        None => None,
+        false => None,
     };
     let sink = planner
-        .create_physical_plan(&LogicalPlan::Copy(staged), session_state)
+        .create_physical_plan(&LogicalPlan::Copy(written), session_state)
         .await?;
     let sink = match sink.children().as_slice() {
         [rows] => {

@@ -330,7 +330,7 @@ fn files_that_cannot_be_read_as_rows_and_pipelines_that_cannot_run_are_named() {
             "no_files",
             "",
             &[],
-            "input 'no_files': Error during planning: No files found",
+            "input 'no_files': no parquet file there",
         ),
         (
             "empty.csv",

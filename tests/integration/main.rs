@@ -1,6 +1,6 @@
 //! The integration tests, as one test binary (every binary links DataFusion and candle
 //! again): the command line, pipelines, node kinds, outputs, interrupted runs, SQL logic
-//! tests, example queries, embeddings and retrieval. `cargo test NAME` runs the tests whose
+//! tests, example queries, embeddings and retrieval, object storage. `cargo test NAME` runs the tests whose
 //! path names NAME, e.g. `cargo test cli::` for the command line.
 
 mod bad_input;
@@ -14,5 +14,6 @@ mod output;
 mod pipeline;
 mod queries;
 mod sql_logic;
+mod storage;
 mod support;
 mod top_k;

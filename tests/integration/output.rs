@@ -75,7 +75,10 @@ async fn written_values_read_back_identically_by_a_second_reader() {
         .unwrap();
     let summary = compiled.write(&Output::parquet(&target)).await.unwrap();
     assert_eq!((summary.rows_in, summary.rows_out), (500, 500));
-    assert_eq!(summary.files, vec![target.clone()]);
+    assert_eq!(
+        summary.files,
+        vec![nodefusion::Location::Local(target.clone())]
+    );
     let names: Vec<&str> = summary.nodes.iter().map(|n| n.node.as_str()).collect();
     assert_eq!(names, vec!["clean", "words"]);
     assert!(summary.nodes.iter().all(|n| n.rows == 500));

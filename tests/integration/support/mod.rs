@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod llm_server;
+pub mod s3;
 pub mod service;
 
 use std::path::{Path, PathBuf};
