@@ -334,7 +334,7 @@ impl CompiledPipeline {
     /// cluster's job): the rows still come back to this process's sink, which writes them
     /// into staging and commits only when the whole job has succeeded.
     ///
-    /// Run here over several local input files into a directory, the input files run one
+    /// Run here over several input files into a directory, the input files run one
     /// after the other and the output of each is kept until all are done (see
     /// [`Self::resume_observed`]).
     pub async fn write_observed_on(
@@ -343,8 +343,10 @@ impl CompiledPipeline {
         observe: impl FnMut(usize),
         remote: Option<&RemoteRunner>,
     ) -> Result<RunSummary> {
-        if remote.is_none() && self.writes_in_units(output) {
-            return self.write_units(output, false, observe).await;
+        if remote.is_none()
+            && let Some(units) = self.units_of(output).await?
+        {
+            return self.write_units(output, units, false, observe).await;
         }
         self.write_whole(output, observe, remote).await
     }

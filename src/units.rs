@@ -1,24 +1,32 @@
-//! A run in units of input files: over several local input files into a directory, each
-//! file runs on its own and its output is kept in a [`UnitsDirectory`] beside the target;
-//! when every file is done, all move into place in one commit. So a killed run leaves the
-//! previous output (or nothing) at the target, and `nodefusion run --resume` keeps the
-//! files it had finished and runs the rest: the rows of an uninterrupted run, none twice,
-//! none missing.
+//! A run in units of input files: over several input files (local, or in an object store)
+//! into a directory, each file runs on its own and its output is kept in a
+//! [`UnitsDirectory`]; when every file is done, all are put in place in one commit. So a
+//! killed run leaves the previous output (or nothing) at the target, and
+//! `nodefusion run --resume` keeps the files it had finished and runs the rest: the rows of
+//! an uninterrupted run, none twice, none missing.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::compile::CompiledPipeline;
 use crate::error::{Error, Result};
-use crate::io::{Input, Output, UnitsDirectory, WriteMode};
+use crate::io::{FileUnit, Output, UnitsDirectory, WriteMode, file_units};
 use crate::run::RunSummary;
 
 impl CompiledPipeline {
-    /// Whether a run here into `output` goes in units of input files (several local input
-    /// files into a directory), so that an interrupted one can be resumed.
-    pub fn writes_in_units(&self, output: &Output) -> bool {
-        !output.is_single_file() && self.input().local_file_inputs().len() > 1
+    /// Whether a run here into `output` goes in units of input files (several input files
+    /// into a directory), so that an interrupted one can be resumed.
+    pub async fn writes_in_units(&self, output: &Output) -> Result<bool> {
+        Ok(self.units_of(output).await?.is_some())
+    }
+
+    /// The input files a run into `output` goes through one by one, if it goes in units.
+    pub(crate) async fn units_of(&self, output: &Output) -> Result<Option<Vec<FileUnit>>> {
+        if output.is_single_file() {
+            return Ok(None);
+        }
+        let units = file_units(self.input(), self.session_state()).await?;
+        Ok((units.len() > 1).then_some(units))
     }
 
     /// Like [`Self::write_observed`], continuing the run into `output` that was
@@ -29,34 +37,34 @@ impl CompiledPipeline {
         output: &Output,
         observe: impl FnMut(usize),
     ) -> Result<RunSummary> {
-        if !self.writes_in_units(output) {
+        let Some(units) = self.units_of(output).await? else {
             return Err(Error::Config {
                 origin: "--resume".into(),
                 message: format!(
-                    "continues a run over several local input files into a directory; this \
-                     run reads {} into {}",
+                    "continues a run over several input files into a directory; this run \
+                     reads {} into {}",
                     self.input(),
                     output.path().display()
                 ),
             });
-        }
-        self.write_units(output, true, observe).await
+        };
+        self.write_units(output, units, true, observe).await
     }
 
-    /// Runs each input file into the units directory of `output`, the ones already there
-    /// skipped when `resume`, then commits them all.
+    /// Runs each input file of `units` into the units directory of `output`, the ones
+    /// already there skipped when `resume`, then commits them all.
     pub(crate) async fn write_units(
         &self,
         output: &Output,
+        units: Vec<FileUnit>,
         resume: bool,
         mut observe: impl FnMut(usize),
     ) -> Result<RunSummary> {
         let started = Instant::now();
-        let units = self.input().local_file_inputs();
         output.check_target()?;
         self.check_partition_columns(output)?;
         let fingerprint = fingerprint(self, output, &units);
-        let (directory, notes) = UnitsDirectory::open(output.path(), &fingerprint, resume)?;
+        let (directory, notes) = UnitsDirectory::open(&output.location()?, &fingerprint, resume)?;
         let partitioned = !output.partition_columns().is_empty();
         let mut summary = RunSummary {
             pipeline: self.graph().name.clone(),
@@ -75,14 +83,18 @@ impl CompiledPipeline {
             }
             let done = summary.rows_out;
             // Each file with the whole input's columns: one may lack a column others have.
-            let unit = unit.clone().with_schema(Arc::clone(self.input_schema()));
+            let unit = unit
+                .input
+                .clone()
+                .with_schema(Arc::clone(self.input_schema()));
             let compiled = self.with_input(&unit).await?;
             let unit_output = output.relocated(path).mode(WriteMode::Overwrite);
             summary += compiled
                 .write_whole(&unit_output, |rows| observe(done + rows), None)
                 .await?;
         }
-        summary.files = directory.commit(output.write_mode())?;
+        let runtime = Arc::clone(self.session_state().runtime_env());
+        summary.files = directory.commit(output.write_mode(), runtime).await?;
         summary.wall_time = started.elapsed();
         Ok(summary)
     }
@@ -90,7 +102,7 @@ impl CompiledPipeline {
 
 /// What a run's units depend on: the pipeline's resolved nodes, the output's settings, and
 /// each input file's path, length and modification time.
-fn fingerprint(compiled: &CompiledPipeline, output: &Output, units: &[Input]) -> String {
+fn fingerprint(compiled: &CompiledPipeline, output: &Output, units: &[FileUnit]) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(
         format!(
@@ -101,14 +113,7 @@ fn fingerprint(compiled: &CompiledPipeline, output: &Output, units: &[Input]) ->
         .as_bytes(),
     );
     for unit in units {
-        let location = unit.location();
-        let metadata = Path::new(location).metadata().ok();
-        let length = metadata.as_ref().map_or(0, std::fs::Metadata::len);
-        let modified = metadata
-            .and_then(|metadata| metadata.modified().ok())
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |time| time.as_nanos());
-        hasher.update(format!("{location}\n{length}\n{modified}\n").as_bytes());
+        hasher.update(format!("{}\n", unit.identity).as_bytes());
     }
     hasher.finalize().to_hex().to_string()
 }

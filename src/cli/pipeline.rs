@@ -81,7 +81,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ = interrupt.recv() => {
             progress.finish();
             let target = output.path();
-            let resumable = remote.is_none() && compiled.writes_in_units(&output);
+            let resumable = remote.is_none() && compiled.writes_in_units(&output).await.unwrap_or(false);
             let local = output.location().ok().and_then(|at| at.local_path().map(Path::to_path_buf));
             let left = match local.map(|path| path.exists()) {
                 Some(false) => format!("interrupted; nothing was written to {}", target.display()),

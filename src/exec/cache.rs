@@ -7,7 +7,6 @@
 //! `~/.cache/nodefusion`), opened once per process; when it cannot be opened (another
 //! process holds it, no home directory), the run goes on without it and says so once.
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::RecordBatch;
@@ -16,6 +15,8 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::common::ScalarValue;
 use redb::{Database, ReadableDatabase, TableDefinition};
+
+use crate::io::cache_directory;
 
 /// The table of results: key hash to IPC bytes.
 const RESULTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("results");
@@ -27,17 +28,6 @@ pub type CacheKey = [u8; 32];
 #[derive(Debug)]
 pub struct ResultCache {
     database: Database,
-}
-
-/// Where the cache lives.
-fn cache_directory() -> Option<PathBuf> {
-    if let Some(directory) = std::env::var_os("NODEFUSION_CACHE").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(directory));
-    }
-    if let Some(base) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(base).join("nodefusion"));
-    }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("nodefusion"))
 }
 
 impl ResultCache {

@@ -142,6 +142,14 @@ impl Input {
         }
     }
 
+    /// The format of input files; `None` for record batches in memory.
+    pub fn file_format(&self) -> Option<FileFormat> {
+        match &self.source {
+            Source::Files { format, .. } => Some(*format),
+            Source::Batches { .. } => None,
+        }
+    }
+
     /// The schema of input in memory; `None` for files.
     pub(crate) fn in_memory_schema(&self) -> Option<&SchemaRef> {
         match &self.source {

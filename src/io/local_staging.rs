@@ -62,6 +62,15 @@ impl LocalStaging {
         }
     }
 
+    /// Moves the finished file `file` into the staging directory at `relative`.
+    pub fn adopt(&self, file: &Path, relative: &str) -> Result<()> {
+        let destination = self.directory.join(relative);
+        if let Some(parent) = destination.parent() {
+            std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        }
+        std::fs::rename(file, &destination).map_err(Error::io(&destination))
+    }
+
     /// Moves what the run wrote to the target, as the mode says, and returns the files now
     /// at the target that this run wrote.
     pub fn commit(self) -> Result<Vec<PathBuf>> {

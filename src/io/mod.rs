@@ -2,7 +2,9 @@
 //! in an object store, or record batches in memory) and [`Output`] (Parquet files, local or
 //! in an object store, written through a staging location and committed at the end).
 
+mod cache_directory;
 mod commit_journal;
+mod file_units;
 mod input;
 mod json_lines;
 mod lazy_object_stores;
@@ -23,6 +25,8 @@ mod store_staging;
 mod units_directory;
 mod url_tables;
 
+pub use cache_directory::cache_directory;
+pub use file_units::{FileUnit, file_units};
 pub use input::{FileFormat, Input};
 pub use lazy_object_stores::LazyObjectStores;
 use local_files::local_files;

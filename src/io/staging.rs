@@ -2,7 +2,7 @@
 //! ([`LocalStaging`]: a directory, moved into place by a rename) or beside a target in an
 //! object store ([`StoreStaging`]: a prefix, copied into place under a journal).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -65,6 +65,15 @@ impl Staging {
         match self {
             Self::Local(staging) => staging.write_path().to_string_lossy().into_owned(),
             Self::Store(staging) => staging.write_url(),
+        }
+    }
+
+    /// Takes the finished local file `file` into the staging location at `relative` (a
+    /// `/`-separated path): moved beside a local target, uploaded beside one in a store.
+    pub async fn adopt_file(&self, file: &Path, relative: &str) -> Result<()> {
+        match self {
+            Self::Local(staging) => staging.adopt(file, relative),
+            Self::Store(staging) => staging.upload(file, relative).await,
         }
     }
 

@@ -9,11 +9,14 @@
 //! `store_leftovers`). A reader of the target sees the previous output until the commit,
 //! and during it no file that is not whole.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
+use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 use super::WriteMode;
@@ -106,6 +109,28 @@ impl StoreStaging {
                 .to_string(),
             false => staging.directory_url(),
         }
+    }
+
+    /// Uploads the finished local file `file` into the staging prefix at `relative` (a
+    /// `/`-separated path).
+    pub async fn upload(&self, file: &Path, relative: &str) -> Result<()> {
+        let key = relative
+            .split('/')
+            .fold(self.prefix.clone(), |key, part| key.join(part));
+        let url = self.target.with_key(key.clone()).to_string();
+        let mut source = tokio::fs::File::open(file).await.map_err(Error::io(file))?;
+        let mut upload = BufWriter::new(Arc::clone(&self.store), key);
+        if let Err(error) = tokio::io::copy(&mut source, &mut upload).await {
+            let _ = upload.abort().await;
+            return Err(Error::Store {
+                url,
+                message: error.to_string(),
+            });
+        }
+        upload.shutdown().await.map_err(|error| Error::Store {
+            url,
+            message: error.to_string(),
+        })
     }
 
     /// Puts what the run wrote in place at the target, as the mode says, and returns the

@@ -1,17 +1,22 @@
 //! [`UnitsDirectory`]: where a run over several input files keeps the output of each file
 //! it has finished (`part-00003.parquet`, or a directory for a partitioned output) until
-//! every file is done, beside the target as `.NAME.nodefusion-units`; then it moves them all
-//! into place at once. A run killed midway leaves it there: `nodefusion run --resume`
-//! continues from it when the pipeline, the output and the input files are the same (a
-//! fingerprint says so); a run without `--resume` removes it.
+//! every file is done: beside a local target as `.NAME.nodefusion-units`, on this machine
+//! for a target in an object store (`units/` of the cache directory, under a hash of the
+//! target's URL); then it puts them all in place in one commit. A run killed midway leaves
+//! it there: `nodefusion run --resume` continues from it when the pipeline, the output and
+//! the input files are the same (a fingerprint says so); a run without `--resume` removes
+//! it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::WriteMode;
+use datafusion::execution::runtime_env::RuntimeEnv;
+
 use super::leftovers::is_gone;
-use super::local_staging::{LocalStaging, list_files, parent_directory};
+use super::local_staging::{list_files, parent_directory};
 use super::location::Location;
+use super::{Staging, WriteMode, cache_directory};
 use crate::error::{Error, Result};
 
 /// Files of the directory that are not outputs of input files.
@@ -22,7 +27,7 @@ const OWNER: &str = ".owner";
 #[derive(Debug)]
 pub struct UnitsDirectory {
     path: PathBuf,
-    target: PathBuf,
+    target: Location,
     run: String,
 }
 
@@ -30,19 +35,15 @@ impl UnitsDirectory {
     /// The directory of the run into `target` whose pipeline, output and input files
     /// `fingerprint` stands for: the one an interrupted run left when `resume` (it must be
     /// of the same fingerprint), else a new one. Also says, a line each, what it found.
-    pub fn open(target: &Path, fingerprint: &str, resume: bool) -> Result<(Self, Vec<String>)> {
-        let parent = parent_directory(target);
-        let name = target
-            .file_name()
-            .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-        let path = parent.join(format!(".{name}.nodefusion-units"));
+    pub fn open(target: &Location, fingerprint: &str, resume: bool) -> Result<(Self, Vec<String>)> {
+        let path = units_path(target)?;
         let mut notes = Vec::new();
         if path.is_dir() {
             let owner = std::fs::read_to_string(path.join(OWNER)).unwrap_or_default();
             let owner = owner.trim();
             if !owner.is_empty() && owner != std::process::id().to_string() && !is_gone(owner) {
                 return Err(Error::Config {
-                    origin: target.display().to_string(),
+                    origin: target.to_string(),
                     message: format!("another run (process {owner}) is writing it"),
                 });
             }
@@ -58,7 +59,7 @@ impl UnitsDirectory {
                 return Ok((
                     Self {
                         path,
-                        target: target.to_path_buf(),
+                        target: target.clone(),
                         run,
                     },
                     notes,
@@ -70,7 +71,7 @@ impl UnitsDirectory {
                     message: format!(
                         "the interrupted run into {} had another pipeline, output or input files \
                          (a file changed since); run without --resume to start again",
-                        target.display()
+                        target
                     ),
                 });
             }
@@ -82,8 +83,7 @@ impl UnitsDirectory {
             ));
         } else if resume {
             notes.push(format!(
-                "nothing to resume at {}: every input file was run",
-                target.display()
+                "nothing to resume at {target}: every input file was run"
             ));
         }
         std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
@@ -97,7 +97,7 @@ impl UnitsDirectory {
             .map_err(Error::io(&path))?;
         let directory = Self {
             path,
-            target: target.to_path_buf(),
+            target: target.clone(),
             run,
         };
         Ok((directory, notes))
@@ -113,18 +113,18 @@ impl UnitsDirectory {
         }
     }
 
-    /// Moves every input file's output into the target as `mode` says, in one commit, and
+    /// Puts every input file's output in place at the target as `mode` says, in one
+    /// commit (through the stores of `runtime` for a target in an object store), and
     /// removes the directory; returns the files now at the target.
-    pub fn commit(self, mode: WriteMode) -> Result<Vec<Location>> {
-        let staging = LocalStaging::create(&self.target, false, mode)?;
-        let destination = staging.write_path();
+    pub async fn commit(self, mode: WriteMode, runtime: Arc<RuntimeEnv>) -> Result<Vec<Location>> {
+        let staging = Staging::create(self.target.clone(), false, mode, runtime).await?;
         for unit in finished_units(&self.path) {
             let stem = unit
                 .file_stem()
                 .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
             if unit.is_file() {
-                let file = destination.join(format!("{stem}-{}.parquet", self.run));
-                std::fs::rename(&unit, &file).map_err(Error::io(&file))?;
+                let name = format!("{stem}-{}.parquet", self.run);
+                staging.adopt_file(&unit, &name).await?;
                 continue;
             }
             for file in list_files(&unit)? {
@@ -132,18 +132,38 @@ impl UnitsDirectory {
                 let name = relative
                     .file_name()
                     .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-                let moved = destination
-                    .join(relative)
-                    .with_file_name(format!("{stem}-{}-{name}", self.run));
-                if let Some(parent) = moved.parent() {
-                    std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-                }
-                std::fs::rename(&file, &moved).map_err(Error::io(&moved))?;
+                let renamed = relative.with_file_name(format!("{stem}-{}-{name}", self.run));
+                let renamed: Vec<_> = renamed
+                    .components()
+                    .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                staging.adopt_file(&file, &renamed.join("/")).await?;
             }
         }
-        let files = staging.commit()?;
+        let files = staging.commit().await?;
         std::fs::remove_dir_all(&self.path).map_err(Error::io(&self.path))?;
-        Ok(files.into_iter().map(Location::Local).collect())
+        Ok(files)
+    }
+}
+
+/// Where the finished outputs of a run into `target` are kept: beside a local target, in
+/// the cache directory for one in an object store.
+fn units_path(target: &Location) -> Result<PathBuf> {
+    let name = target.file_name().unwrap_or_default();
+    match target {
+        Location::Local(path) => {
+            Ok(parent_directory(path).join(format!(".{name}.nodefusion-units")))
+        }
+        Location::Store(_) => {
+            let cache = cache_directory().ok_or_else(|| Error::Config {
+                origin: target.to_string(),
+                message: "no NODEFUSION_CACHE, XDG_CACHE_HOME or HOME to keep the finished \
+                          input files of the run in"
+                    .into(),
+            })?;
+            let hash = blake3::hash(target.to_string().as_bytes()).to_hex();
+            Ok(cache.join("units").join(format!("{name}-{}", &hash[..16])))
+        }
     }
 }
 

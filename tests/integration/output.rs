@@ -502,7 +502,8 @@ async fn several_input_files_into_a_partitioned_directory_keep_every_row_once() 
         .compile(&new_context().unwrap(), &input)
         .await
         .unwrap();
-    assert!(compiled.writes_in_units(&Output::parquet(dir.path().join("x"))));
+    let directory = Output::parquet(dir.path().join("x"));
+    assert!(compiled.writes_in_units(&directory).await.unwrap());
     let target = dir.path().join("by_category");
     let summary = compiled
         .write(&Output::parquet(&target).partition_by(["category"]))

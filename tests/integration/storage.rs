@@ -581,3 +581,73 @@ async fn a_commit_cut_short_is_finished_by_the_next_run() {
     }
     assert_eq!(keys.len(), 4, "and the next run's own file: {keys:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_continues_a_killed_run_over_files_in_the_bucket() {
+    let bucket = S3Server::shared().bucket("resume");
+    let dir = tempfile::tempdir().unwrap();
+    for file in 0..3 {
+        let local = docs_file(dir.path(), &format!("part-{file}.parquet"), 40, 20 + file);
+        bucket
+            .upload(&local, &format!("in/part-{file}.parquet"))
+            .await;
+    }
+    let (base, log) = service::start().await;
+    let text = std::fs::read_to_string({
+        slow_pipeline(dir.path(), &base, &bucket.url("out/"));
+        dir.path().join("slow.toml")
+    })
+    .unwrap()
+    .replace(
+        "path = \"docs.parquet\"",
+        &format!("path = \"{}\"", bucket.url("in/")),
+    );
+    std::fs::write(dir.path().join("slow.toml"), text).unwrap();
+    let cache = dir.path().join("cache");
+    let run = |args: &[&str]| {
+        let mut command = bucket.command(dir.path(), args);
+        command.env("NODEFUSION_CACHE", &cache);
+        command
+    };
+    // Killed once the first input file's output is kept.
+    let mut child = run(&["run", "slow.toml", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let kept = |name: &str| {
+        crate::support::files_below(&cache.join("units"))
+            .iter()
+            .any(|file| file.ends_with(name))
+    };
+    while !(cache.join("units").exists() && kept("part-00000.parquet")) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        bucket
+            .keys()
+            .await
+            .iter()
+            .all(|key| !key.starts_with("out/")),
+        "nothing at the target yet"
+    );
+    let calls = log.requests();
+    let resumed = run(&["run", "slow.toml", "--resume"]).output().unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("resumed: kept the output of 1 input file(s)"),
+        "{}",
+        stdout(&resumed)
+    );
+    assert!(
+        log.requests() - calls <= 80,
+        "the first file's 40 rows were not fetched again"
+    );
+    // Each file's ids run from 0 to 39: every (id, answer) three times, no more, no less.
+    let rows = sorted(bucket_rows(&bucket, "out/", dir.path()).await);
+    assert_eq!(rows.len(), 120, "every row once");
+    assert!(rows.chunks(3).all(|three| three[0] == three[2]), "{rows:?}");
+    assert!(!cache.join("units").read_dir().unwrap().any(|_| true));
+}
