@@ -231,11 +231,32 @@ async fn sql_reads_urls_and_globs_and_copies_into_the_bucket() {
         bucket_rows(&bucket, "copied/", dir.path()).await,
         parquet_rows(&dir.path().join("clean.parquet"))
     );
+    let select = format!(
+        "SELECT id FROM '{}' ORDER BY id",
+        bucket.url("in/a.parquet")
+    );
+    let result = bucket.url("result.parquet");
+    let output = bucket.nodefusion(
+        dir.path(),
+        &["sql", &select, "--format", "parquet", "--output", &result],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(bucket_rows(&bucket, "result", dir.path()).await.len(), 90);
     let keys = bucket.keys().await;
     assert!(
-        keys.iter()
-            .all(|key| key.starts_with("in/") || key == "copied/clean.parquet"),
+        keys.iter().all(|key| key.starts_with("in/")
+            || key == "copied/clean.parquet"
+            || key == "result.parquet"),
         "{keys:?}"
+    );
+    let csv = bucket.nodefusion(
+        dir.path(),
+        &["sql", &select, "--format", "csv", "--output", &result],
+    );
+    assert!(
+        stderr(&csv).contains("only --format parquet writes to an object store"),
+        "{}",
+        stderr(&csv)
     );
 }
 
