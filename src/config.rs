@@ -326,6 +326,11 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
         node: node_name.clone(),
         message,
     };
+    // The settings first: a misspelt key (`fucntion`) is named as such, not taken for a
+    // missing body.
+    let settings = read_settings(section.settings, NODE_KEYS, |message| {
+        config_error(path, format!("node '{}': {message}", section.name))
+    })?;
     let mut node = match (section.function, section.sql, section.pipeline) {
         (Some(function), None, None) => Node::function(&section.name, function),
         (None, Some(sql), None) => Node::sql(&section.name, sql),
@@ -360,9 +365,7 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
     for (inner, outer) in section.map_outputs {
         node = node.map_output(inner, outer);
     }
-    *node.settings_mut() = read_settings(section.settings, NODE_KEYS, |message| {
-        config_error(path, format!("node '{}': {message}", section.name))
-    })?;
+    *node.settings_mut() = settings;
     Ok(node)
 }
 

@@ -3,7 +3,8 @@
 //! tables. DataFusion's own factory does the reading where it can (it also finds Hive
 //! partition columns); a URL with a glob, which it cannot list, is read as a pipeline's
 //! input is; and a name of files it cannot read gets the error a pipeline's input gets
-//! (which file, what is wrong with it), where DataFusion says only "table not found".
+//! (which file, what is wrong with it), where DataFusion says only "table not found" or
+//! what its reader said without the file ("Corrupt footer").
 
 use std::sync::Arc;
 
@@ -51,11 +52,15 @@ impl UrlTables {
 impl UrlTableFactory for UrlTables {
     async fn try_new(&self, url: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let is_pattern_url = url.contains("://") && url.contains(['*', '?', '[']);
-        if !is_pattern_url && let Some(table) = self.datafusion.try_new(url).await? {
-            return Ok(Some(table));
-        }
-        if !names_files(url) {
-            return Ok(None);
+        let read = match is_pattern_url {
+            true => Ok(None),
+            false => self.datafusion.try_new(url).await,
+        };
+        match read {
+            Ok(Some(table)) => return Ok(Some(table)),
+            // Not files, or files that cannot be read: then said as for a pipeline's input.
+            Ok(None) | Err(_) if names_files(url) => {}
+            other => return other,
         }
         let Some(state) = self.state() else {
             return Ok(None);

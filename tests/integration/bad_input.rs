@@ -93,6 +93,39 @@ fn a_truncated_parquet_file_is_named_and_does_not_panic() {
 }
 
 #[test]
+fn a_truncated_parquet_file_read_by_sql_is_named_as_in_a_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = docs_file(dir.path(), "whole.parquet", 50, 1);
+    let bytes = std::fs::read(whole).unwrap();
+    std::fs::write(dir.path().join("half.parquet"), &bytes[..bytes.len() / 2]).unwrap();
+    let copy = "COPY (SELECT * FROM 'half.parquet') TO 'x.parquet'";
+    let output = nodefusion(dir.path(), &["sql", copy]);
+    let message = stderr(&output);
+    assert!(!output.status.success());
+    assert!(
+        message.contains("input 'half.parquet': not a Parquet file"),
+        "{message}"
+    );
+    assert!(!dir.path().join("x.parquet").exists());
+}
+
+#[test]
+fn a_misspelt_key_of_a_node_is_named_with_the_keys_there_are() {
+    let dir = tempfile::tempdir().unwrap();
+    docs_file(dir.path(), "docs.parquet", 10, 1);
+    let text = "[input]\npath = \"docs.parquet\"\n[output]\npath = \"out/result.parquet\"\n\
+                [[nodes]]\nname = \"words\"\nfucntion = \"word_count\"\ninputs = [\"text\"]\n";
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    let message = refused(dir.path(), &[]);
+    assert!(
+        message.contains(
+            "node 'words': unknown key 'fucntion' (did you mean 'function'?); the keys are name, function"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_parquet_file_with_two_columns_of_one_name_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     int_columns_file(&dir.path().join("twice.parquet"), &["text", "text"]);
