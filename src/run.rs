@@ -22,7 +22,7 @@ use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
 use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec, TUNED_BATCH_SIZE};
 use crate::io::{Location, Output, Staging, is_read_error};
-use crate::plan::hive_partition_values;
+use crate::plan::{columns_to_write, plain_columns};
 
 fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
     plan.metrics()
@@ -442,10 +442,12 @@ impl CompiledPipeline {
             "single_file_output".to_string(),
             output.is_single_file().to_string(),
         )]);
-        let empty = LogicalPlan::EmptyRelation(EmptyRelation {
+        // The sink writes the schema of the plan it is made from: plain types, as the rows
+        // given to it are cast to.
+        let empty = plain_columns(LogicalPlan::EmptyRelation(EmptyRelation {
             produce_one_row: false,
             schema: Arc::clone(self.logical_plan().schema()),
-        });
+        }))?;
         let copy = LogicalPlanBuilder::copy_to(
             empty,
             staging.write_path(),
@@ -463,7 +465,7 @@ impl CompiledPipeline {
                 message: error.strip_backtrace(),
             })?;
         Ok(sink.replace_children(
-            vec![hive_partition_values(plan, output.partition_columns())?],
+            vec![columns_to_write(plan, output.partition_columns())?],
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )?)
     }

@@ -4,15 +4,15 @@
 //! it, the planner that turns both into the operators of [`crate::exec`], the partition
 //! values of a Hive-partitioned write, and `COPY` written aside and committed.
 
+mod columns_to_write;
 mod exchange;
-mod hive_partitions;
 mod lift;
 mod node_call;
 mod planner;
 mod staged_copy;
 
+pub use columns_to_write::{columns_to_write, plain_columns};
 pub use exchange::{Exchange, ExchangeNode};
-pub use hive_partitions::hive_partition_values;
 pub use lift::{LiftNodeCalls, LiftedCalls};
 pub use node_call::NodeCallNode;
 pub use planner::NodefusionQueryPlanner;

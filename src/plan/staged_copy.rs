@@ -14,7 +14,7 @@ use datafusion::logical_expr::dml::CopyTo;
 use datafusion::physical_plan::{ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
-use super::hive_partition_values;
+use super::{columns_to_write, plain_columns};
 use crate::exec::CommitExec;
 use crate::io::{Location, Staging, WriteMode};
 
@@ -39,6 +39,7 @@ pub async fn plan_copy(
             _ => !url.ends_with('/') && PathBuf::from(url).extension().is_some(),
         };
     let mut written = copy.clone();
+    written.input = Arc::new(plain_columns(LogicalPlan::clone(&copy.input))?);
     let staging = match staged {
         true => {
             let mode = if single_file {
@@ -65,7 +66,7 @@ pub async fn plan_copy(
         .await?;
     let sink = match sink.children().as_slice() {
         [rows] => {
-            let rows = hive_partition_values(Arc::clone(rows), &copy.partition_by)?;
+            let rows = columns_to_write(Arc::clone(rows), &copy.partition_by)?;
             Arc::clone(&sink).replace_children(
                 vec![rows],
                 ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),

@@ -536,3 +536,45 @@ async fn several_input_files_into_a_partitioned_directory_keep_every_row_once() 
         .collect();
     assert_eq!(rows, expected);
 }
+
+#[test]
+fn outputs_read_back_as_plain_types_by_pyarrow_pandas_and_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    docs_file(dir.path(), "docs.parquet", 200, 3);
+    let text = "[input]\npath = \"docs.parquet\"\n[output]\npath = \"run.parquet\"\n\
+                [[nodes]]\nname = \"chunks\"\nfunction = \"chunk_text\"\ninputs = [\"text\"]\n\
+                params = { max_chars = 80, overlap = 0 }\n";
+    std::fs::write(dir.path().join("p.toml"), text).unwrap();
+    let run = crate::support::nodefusion(dir.path(), &["run", "p.toml", "--quiet"]);
+    assert!(run.status.success(), "{}", crate::support::stderr(&run));
+    let copy =
+        "COPY (SELECT id, text, [category, text] AS pair FROM 'docs.parquet') TO 'copy.parquet'";
+    let copied = crate::support::nodefusion(dir.path(), &["sql", copy]);
+    assert!(
+        copied.status.success(),
+        "{}",
+        crate::support::stderr(&copied)
+    );
+    // A string passed through from the input, one computed, lists of them: plain types,
+    // which sort, take and convert.
+    let script = r#"
+import duckdb, pyarrow as pa, pyarrow.parquet as pq
+for name in ["run.parquet", "copy.parquet"]:
+    table = pq.read_table(name)
+    def has_view(t):
+        if pa.types.is_string_view(t) or pa.types.is_binary_view(t) or pa.types.is_list_view(t):
+            return True
+        return any(has_view(t.field(i).type) for i in range(t.num_fields))
+    views = [f.name for f in table.schema if has_view(f.type)]
+    assert not views, (name, table.schema)
+    ordered = table.sort_by("text")
+    assert ordered.num_rows == 200
+    assert ordered.take([0, 199]).num_rows == 2
+    frame = table.to_pandas()
+    assert len(frame) == 200 and isinstance(frame["text"].iloc[0], str)
+    rows = duckdb.sql(f"SELECT count(*), count(DISTINCT id) FROM '{name}'").fetchall()[0]
+    assert rows == (200, 200), rows
+print("plain")
+"#;
+    assert_eq!(crate::support::python(dir.path(), script).trim(), "plain");
+}

@@ -199,6 +199,26 @@ pub async fn parquet_from_sql(path: &Path, select: &str) {
         .unwrap();
 }
 
+/// Runs the Python `script` with the tests' interpreter (`NODEFUSION_TEST_PYTHON`, which
+/// scripts/test.sh sets to its virtual environment's, with tests/requirements.txt
+/// installed; else `python3`) in `dir`, and returns what it printed; panics with its
+/// output when it fails.
+pub fn python(dir: &Path, script: &str) -> String {
+    let interpreter = std::env::var("NODEFUSION_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = Command::new(&interpreter)
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|error| panic!("{interpreter}: {error} (scripts/test.sh sets it up)"));
+    assert!(
+        output.status.success(),
+        "{interpreter} failed (scripts/test.sh installs tests/requirements.txt):\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
 /// Every row of a Parquet file as text, in order, read with the parquet crate's record
 /// API (a second reader, not the Arrow one nodefusion writes with).
 pub fn parquet_rows(path: &Path) -> Vec<String> {
