@@ -103,6 +103,9 @@ fn texts(input: Option<&Value>, max_inputs: usize) -> Result<Vec<String>, ApiErr
             items.len()
         )));
     }
+    if items.iter().all(Value::is_number) {
+        return Err(token_ids("'input' is an array of numbers"));
+    }
     items
         .iter()
         .enumerate()
@@ -111,8 +114,7 @@ fn texts(input: Option<&Value>, max_inputs: usize) -> Result<Vec<String>, ApiErr
                 "input[{index}] is an empty string; every input must have text"
             ))),
             Value::String(text) => Ok(text.clone()),
-            Value::Number(_) => Err(token_ids("'input' is an array of numbers")),
-            Value::Array(ids) if ids.iter().all(Value::is_number) => {
+            Value::Array(ids) if !ids.is_empty() && ids.iter().all(Value::is_number) => {
                 Err(token_ids(&format!("input[{index}] is an array of numbers")))
             }
             other => Err(invalid(format!(

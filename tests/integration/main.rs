@@ -1,7 +1,7 @@
 //! The integration tests, as one test binary (every binary links DataFusion and candle
 //! again): the command line, pipelines, node kinds, outputs, interrupted runs, SQL logic
-//! tests, example queries, embeddings and retrieval. `cargo test NAME` runs the tests whose
-//! path names NAME, e.g. `cargo test cli::` for the command line.
+//! tests, example queries, embeddings, the embedding server and retrieval. `cargo test
+//! NAME` runs the tests whose path names NAME, e.g. `cargo test cli::` for the command line.
 
 mod bad_input;
 mod cli;
@@ -13,6 +13,7 @@ mod nodes;
 mod output;
 mod pipeline;
 mod queries;
+mod serve;
 mod sql_logic;
 mod support;
 mod top_k;

@@ -2,6 +2,7 @@
 //! 127.0.0.1, and ways to look at results.
 
 pub mod cluster;
+pub mod embedding_server;
 pub mod llm_server;
 pub mod service;
 
