@@ -79,16 +79,21 @@ fn answer_vectors(answer: &Value) -> Vec<Vec<f32>> {
     vectors
 }
 
-/// The vectors of `texts` from `embed()` in SQL.
-async fn embed_in_sql(texts: &[String]) -> Vec<Vec<f32>> {
+/// `texts` as the rows `(id, text)` of SQL's `VALUES`, numbered from 0.
+fn values(texts: &[String]) -> String {
     let rows: Vec<String> = texts
         .iter()
         .enumerate()
         .map(|(id, text)| format!("({id}, '{}')", text.replace('\'', "''")))
         .collect();
+    format!("(VALUES {}) AS t(id, text)", rows.join(", "))
+}
+
+/// The vectors of `texts` from `embed()` in SQL.
+async fn embed_in_sql(texts: &[String]) -> Vec<Vec<f32>> {
     let sql = format!(
-        "SELECT embed(text) AS vector FROM (VALUES {}) AS t(id, text) ORDER BY id",
-        rows.join(", ")
+        "SELECT embed(text) AS vector FROM {} ORDER BY id",
+        values(texts)
     );
     let batches = new_context()
         .unwrap()
@@ -419,14 +424,9 @@ async fn with_cache_a_repeated_text_is_answered_from_the_result_cache() {
 async fn embed_remote_pointed_at_the_server_gives_embeds_vectors() {
     let server = EmbeddingServer::start(&["--instances", "1"]);
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = texts(11, 40, 400)
-        .iter()
-        .enumerate()
-        .map(|(id, text)| format!("({id}, '{}')", text.replace('\'', "''")))
-        .collect();
     crate::support::parquet_from_sql(
         &dir.path().join("docs.parquet"),
-        &format!("SELECT * FROM (VALUES {}) AS t(id, text)", rows.join(", ")),
+        &format!("SELECT * FROM {}", values(&texts(11, 40, 400))),
     )
     .await;
     let pipeline = format!(

@@ -1,8 +1,7 @@
 //! `nodefusion serve` as a separate process on a free port of 127.0.0.1, started as a user
 //! would, its address read from the line it prints when ready; killed when dropped.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 
 /// A running embedding server.
 #[derive(Debug)]
@@ -16,22 +15,12 @@ impl EmbeddingServer {
     /// Starts `nodefusion serve --bind 127.0.0.1:0` with the options `args` and the
     /// environment variables `env`, and waits until it is ready.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nodefusion"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let (child, url) = super::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_nodefusion"))
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .args(args)
+                .envs(env.iter().copied()),
+        );
         Self { url, child }
     }
 
