@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use axum::serve::ListenerExt as _;
 use nodefusion_model::ModelError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -84,6 +85,10 @@ impl Server {
         let service = Arc::new(Service::new(options));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(Arc::clone(&service));
+        // No Nagle delay: an answer's last segment goes out without waiting for an ACK.
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let serving = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -2,8 +2,9 @@
 //! and base64, vectors equal to `embed()` in SQL, every refusal in OpenAI's error shape,
 //! overload answered by quick 429s while admitted requests all succeed, a disconnected
 //! client's queued texts dropped, a graceful drain on SIGTERM, 64 concurrent clients each
-//! getting their own texts' vectors, the result cache, and `embed_remote` in a pipeline
-//! pointed at the server giving `embed`'s vectors.
+//! getting their own texts' vectors, the result cache, `embed_remote` in a pipeline
+//! pointed at the server giving `embed`'s vectors, and the official openai Python client
+//! (base64 by default) getting the same vectors and reading the errors.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -463,4 +464,64 @@ output = "similarity"
     let read = nodefusion(dir.path(), &["sql", query, "--format", "csv"]);
     assert_eq!(stdout(&read), "n,same\n40,true\n", "{}", stderr(&read));
     assert_eq!(server.metric("nodefusion_serve_texts_total").await, 40.0);
+}
+
+/// The openai Python client against the server: `create()` asks for base64 unless told
+/// otherwise; the vectors it decodes and the errors it raises.
+const OPENAI_CLIENT: &str = r#"
+import json, sys
+import openai
+client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="unused", max_retries=0)
+texts = json.loads(sys.argv[2])
+answer = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts)
+try:
+    client.embeddings.create(model="text-embedding-3-small", input="x")
+    refused = None
+except openai.NotFoundError as error:
+    refused = error.body
+print(json.dumps({
+    "vectors": [item.embedding for item in answer.data],
+    "tokens": answer.usage.prompt_tokens,
+    "refused": refused,
+}))
+"#;
+
+#[tokio::test]
+async fn the_openai_python_client_gets_embeds_vectors_and_reads_the_errors() {
+    // scripts/test.sh installs the client and says where; a bare `cargo test` may lack it.
+    let python = std::env::var("NODEFUSION_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_client = std::process::Command::new(&python)
+        .args(["-c", "import openai"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_client {
+        eprintln!("no openai package for {python}: run scripts/test.sh, which installs it");
+        return;
+    }
+    let server = EmbeddingServer::start(&["--instances", "1"]);
+    let sent = texts(12, 3, 300);
+    let url = server.url.clone();
+    let arguments = serde_json::to_string(&sent).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", OPENAI_CLIENT, &url, &arguments])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let vectors = answer["vectors"].as_array().unwrap();
+    for (vector, in_sql) in vectors.iter().zip(embed_in_sql(&sent).await) {
+        let vector: Vec<f32> = vector
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert!(cosine(&vector, &in_sql) > 0.99999);
+    }
+    assert!(answer["tokens"].as_u64().unwrap() > 3 * 40);
+    assert_eq!(answer["refused"]["code"], "model_not_found");
 }
