@@ -2,9 +2,11 @@
 //! jobs (a request's tokenized texts); each instance, when idle, takes texts from the
 //! front, across jobs, up to its token budget, so that texts of different clients share a
 //! packed forward pass. Batches grow only from backlog: an idle instance never waits for
-//! one to fill. When several instances are idle the backlog is shared out among them, so
-//! that one large request is computed on several at once. A job whose request went away
-//! is withdrawn with the texts no instance has taken.
+//! one to fill. An instance takes at most its share of the backlog (the waiting tokens
+//! over the instances), so that one large request is computed on several at once, and a
+//! backlog that an instance finds while the others are busy leaves the rest to whichever
+//! is free next. A job whose request went away is withdrawn with the texts no instance has
+//! taken.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -54,16 +56,18 @@ pub struct Queue {
     backlog: Mutex<Backlog>,
     arrived: Condvar,
     batch_tokens: usize,
+    instances: usize,
 }
 
 impl Queue {
-    /// An empty queue whose batches hold at most `batch_tokens` tokens (or one text, when
-    /// a text alone is longer).
-    pub fn new(batch_tokens: usize) -> Self {
+    /// An empty queue for `instances` instances whose batches hold at most `batch_tokens`
+    /// tokens (or one text, when a text alone is longer).
+    pub fn new(batch_tokens: usize, instances: usize) -> Self {
         Self {
             backlog: Mutex::default(),
             arrived: Condvar::new(),
             batch_tokens: batch_tokens.max(1),
+            instances: instances.max(1),
         }
     }
 
@@ -115,8 +119,8 @@ impl Queue {
 
     /// The next batch for an instance, waiting while the queue is empty; `None` once the
     /// queue is closed and empty. The batch holds this instance's share of the backlog
-    /// (the waiting tokens over the idle instances, itself included), at most the token
-    /// budget, and always at least one text.
+    /// (the waiting tokens over the instances), at most the token budget, and always at
+    /// least one text.
     pub fn next_batch(&self) -> Option<Batch> {
         let mut backlog = self.backlog();
         while backlog.waiting.is_empty() {
@@ -130,7 +134,7 @@ impl Queue {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             backlog.idle -= 1;
         }
-        let share = backlog.tokens.div_ceil(backlog.idle + 1);
+        let share = backlog.tokens.div_ceil(self.instances);
         let limit = self.batch_tokens.min(share.max(1));
         let mut batch = Batch {
             pieces: Vec::new(),
@@ -185,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_batch_takes_texts_of_several_jobs_up_to_the_budget() {
-        let queue = Queue::new(10);
+        let queue = Queue::new(10, 1);
         let (first, second) = (job(&[3, 3]), job(&[3, 3, 3]));
         queue.push(Arc::clone(&first));
         queue.push(Arc::clone(&second));
@@ -201,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_text_longer_than_the_budget_is_a_batch_of_its_own() {
-        let queue = Queue::new(4);
+        let queue = Queue::new(4, 1);
         queue.push(job(&[9, 2]));
         assert_eq!(queue.next_batch().unwrap().tokens, 9);
         assert_eq!(queue.next_batch().unwrap().tokens, 2);
@@ -209,7 +213,7 @@ mod tests {
 
     #[test]
     fn withdrawing_drops_only_the_texts_still_waiting() {
-        let queue = Queue::new(4);
+        let queue = Queue::new(4, 1);
         let (gone, kept) = (job(&[2, 2, 2, 2]), job(&[1]));
         queue.push(Arc::clone(&gone));
         queue.push(Arc::clone(&kept));
@@ -223,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_closed_queue_is_emptied_before_its_instances_stop() {
-        let queue = Queue::new(100);
+        let queue = Queue::new(100, 1);
         queue.push(job(&[5]));
         queue.close();
         assert!(queue.next_batch().is_some());
@@ -231,8 +235,8 @@ mod tests {
     }
 
     #[test]
-    fn idle_instances_share_the_backlog() {
-        let queue = Arc::new(Queue::new(1000));
+    fn instances_share_the_backlog() {
+        let queue = Arc::new(Queue::new(1000, 2));
         let instances: Vec<_> = (0..2)
             .map(|_| {
                 let queue = Arc::clone(&queue);
@@ -243,10 +247,14 @@ mod tests {
             std::thread::yield_now();
         }
         queue.push(job(&[10; 8]));
-        let taken: Vec<_> = instances
+        let mut taken: Vec<_> = instances
             .into_iter()
             .map(|instance| instance.join().unwrap())
             .collect();
-        assert_eq!(taken, vec![Some(40), Some(40)]);
+        taken.sort();
+        // Half of the backlog, then half of what is left; the rest waits for the first
+        // instance free again.
+        assert_eq!(taken, vec![Some(20), Some(40)]);
+        assert_eq!(queue.size(), (2, 20));
     }
 }

@@ -58,7 +58,7 @@ impl Service {
             None
         };
         Self {
-            queue: Arc::new(Queue::new(options.batch_tokens)),
+            queue: Arc::new(Queue::new(options.batch_tokens, options.instances)),
             metrics: Arc::new(Metrics::default()),
             cache,
             options,

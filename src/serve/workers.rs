@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn a_failed_batch_fails_only_its_own_requests() {
-        let queue = Queue::new(4);
+        let queue = Queue::new(4, 1);
         let metrics = Metrics::default();
         let (first, mut first_result) = Job::new(vec![vec![1, 2], vec![3, 4]], 1);
         let (second, mut second_result) = Job::new(vec![vec![5, 6]], 1);
