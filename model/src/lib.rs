@@ -5,6 +5,8 @@
 //! - [`SentenceEncoder`] turns texts into vectors with a sentence-transformers model: its
 //!   tokenizer, the BERT encoder (`bert`, with the CPU kernels of `kernels`), pooling and
 //!   normalisation;
+//! - [`SentenceTokenizer`] is the tokenizer as the encoder uses it (special tokens added,
+//!   cut at the model's window), to tokenize apart from an encoder;
 //! - [`Tokens`] counts tokens with a model's tokenizer;
 //! - [`Arithmetic`] is the number format of the encoder's dense products: `f32`, bf16
 //!   (`bf16_matrix`) where the CPU has AVX-512 BF16, int16 (`int16_matrix`) where it has
@@ -26,6 +28,7 @@ pub mod matrix;
 mod packed_matrix;
 mod pull;
 mod sentence_encoder;
+mod sentence_tokenizer;
 mod tokens;
 mod word_pieces;
 
@@ -34,4 +37,5 @@ pub use directory::{DEFAULT_MODEL, installed, models_dir, resolve};
 pub use error::{ModelError, Result};
 pub use pull::{PullProgress, pull};
 pub use sentence_encoder::{SentenceEncoder, TOKENS_PER_FORWARD, embedding_dimension};
+pub use sentence_tokenizer::SentenceTokenizer;
 pub use tokens::Tokens;

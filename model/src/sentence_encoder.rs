@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::arithmetic::Arithmetic;
 use crate::bert::{BertConfig, BertEncoder};
+use crate::sentence_tokenizer::SentenceTokenizer;
 use crate::{ModelError, Result};
 
 /// The most tokens one forward pass of the encoder takes: large enough for efficient matrix
@@ -138,7 +138,7 @@ pub struct SentenceEncoder {
     directory: PathBuf,
     threads: usize,
     pool: rayon::ThreadPool,
-    tokenizer: Tokenizer,
+    tokenizer: SentenceTokenizer,
     encoder: BertEncoder,
     poolings: Vec<Pooling>,
     normalize: bool,
@@ -173,25 +173,11 @@ impl SentenceEncoder {
                 layout.pooling.word_embedding_dimension, config.hidden_size
             )));
         }
-        let tokenizer_file = directory.join("tokenizer.json");
-        let mut tokenizer =
-            Tokenizer::from_file(&tokenizer_file).map_err(|error| ModelError::File {
-                path: tokenizer_file.clone(),
-                reason: format!("cannot load the tokenizer: {error}"),
-            })?;
         let max_length = layout
             .max_seq_length
             .unwrap_or(config.max_position_embeddings)
             .min(config.max_position_embeddings);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length,
-                strategy: TruncationStrategy::LongestFirst,
-                direction: TruncationDirection::Right,
-                stride: 0,
-            }))
-            .map_err(|error| in_model(&error))?;
-        tokenizer.with_padding(None);
+        let tokenizer = SentenceTokenizer::load(directory, max_length)?;
         if !arithmetic.supported() {
             return Err(in_model(&format!(
                 "this CPU cannot compute in {arithmetic} (it lacks {})",
@@ -231,46 +217,59 @@ impl SentenceEncoder {
         self.hidden * self.poolings.len()
     }
 
+    /// The model's tokenizer, truncating as the model does.
+    pub fn tokenizer(&self) -> &SentenceTokenizer {
+        &self.tokenizer
+    }
+
     /// The token ids of each text, special tokens included, truncated as the model is.
     pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
-        let encodings = self
-            .tokenizer
-            .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|error| self.failed(&error))?;
-        Ok(encodings
-            .into_iter()
-            .map(|encoding| encoding.get_ids().to_vec())
-            .collect())
+        self.tokenizer.tokenize(texts)
     }
 
     /// The vectors of `texts`, one after the other (`texts.len() * dimension()` values).
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<f32>> {
-        self.pool.install(|| self.encode_on_pool(texts))
+        self.pool.install(|| {
+            let tokenized = self.tokenize(texts)?;
+            self.encode_tokenized(&tokenized)
+        })
     }
 
-    fn encode_on_pool(&self, texts: &[&str]) -> Result<Vec<f32>> {
-        let tokenized = self.tokenize(texts)?;
-        let mut vectors = Vec::with_capacity(texts.len() * self.dimension());
-        let mut start = 0;
-        while start < tokenized.len() {
-            let mut end = start;
-            let mut tokens = 0;
-            while end < tokenized.len()
-                && (end == start || tokens + tokenized[end].len() <= TOKENS_PER_FORWARD)
-            {
-                tokens += tokenized[end].len();
-                end += 1;
+    /// The vectors of texts already tokenized by [`Self::tokenizer`] (each sequence with its
+    /// special tokens, at most its `max_length` long), one after the other; the sequences
+    /// are packed into forward passes of at most [`TOKENS_PER_FORWARD`] tokens.
+    pub fn encode_tokenized<S: AsRef<[u32]> + Sync>(&self, sequences: &[S]) -> Result<Vec<f32>> {
+        self.pool.install(|| {
+            let mut vectors = Vec::with_capacity(sequences.len() * self.dimension());
+            let mut start = 0;
+            while start < sequences.len() {
+                let mut end = start;
+                let mut tokens = 0;
+                while end < sequences.len()
+                    && (end == start
+                        || tokens + sequences[end].as_ref().len() <= TOKENS_PER_FORWARD)
+                {
+                    tokens += sequences[end].as_ref().len();
+                    end += 1;
+                }
+                self.encode_packed(&sequences[start..end], &mut vectors)?;
+                start = end;
             }
-            self.encode_packed(&tokenized[start..end], &mut vectors)?;
-            start = end;
-        }
-        Ok(vectors)
+            Ok(vectors)
+        })
     }
 
     /// Runs the encoder over `sequences` in one pass and appends their pooled vectors.
-    fn encode_packed(&self, sequences: &[Vec<u32>], vectors: &mut Vec<f32>) -> Result<()> {
-        let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
-        let ids: Vec<u32> = sequences.iter().flatten().copied().collect();
+    fn encode_packed<S: AsRef<[u32]>>(
+        &self,
+        sequences: &[S],
+        vectors: &mut Vec<f32>,
+    ) -> Result<()> {
+        let lengths: Vec<usize> = sequences.iter().map(|ids| ids.as_ref().len()).collect();
+        let ids: Vec<u32> = sequences
+            .iter()
+            .flat_map(|ids| ids.as_ref().iter().copied())
+            .collect();
         let states = self
             .encoder
             .forward(&ids, &lengths, self.threads)

@@ -13,6 +13,7 @@ mod functions;
 mod model;
 mod pipeline;
 mod progress;
+mod serve;
 mod sql;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ enum Command {
     /// Start a process of a Ballista cluster that runs nodefusion's SQL and pipelines.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Serve embeddings over OpenAI's API (`POST /v1/embeddings`) with the encoder of `embed`.
+    Serve(serve::ServeArgs),
 }
 
 /// The processes of a cluster. Their gRPC has no authentication: they bind to 127.0.0.1
@@ -202,6 +205,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sql(args) => sql::run(args).await,
         Command::Functions => functions::list(),
         Command::Cluster(command) => cluster::run(command).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Model(ModelCommand::Pull { name }) => model::pull(&name).await,
         Command::Model(ModelCommand::List) => model::list(),
         Command::GenDocs(args) => {

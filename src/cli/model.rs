@@ -25,6 +25,19 @@ pub async fn install(name: &str) -> anyhow::Result<PathBuf> {
     Ok(installed?)
 }
 
+/// The directory of the model `name`, installed first (saying so on stderr) when it is
+/// a hub name (`organisation/name`) that is not installed yet, as `embed` needs it.
+pub async fn installed_or_pulled(name: &str) -> anyhow::Result<PathBuf> {
+    match nodefusion_model::resolve(name) {
+        Ok(directory) => Ok(directory),
+        Err(_) if name.contains('/') => {
+            eprintln!("installing model {name}");
+            install(name).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// `nodefusion model pull NAME`: installs the model and prints where.
 pub async fn pull(name: &str) -> anyhow::Result<()> {
     out!("{name}: {}", install(name).await?.display())?;

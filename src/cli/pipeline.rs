@@ -28,9 +28,8 @@ async fn compile(args: &PipelineArgs) -> anyhow::Result<(PipelineSpec, CompiledP
     })?;
     let ctx = new_context()?;
     for model in spec.pipeline.models(&ctx) {
-        if nodefusion_model::resolve(&model).is_err() && model.contains('/') {
-            eprintln!("installing model {model}");
-            super::model::install(&model).await?;
+        if model.contains('/') {
+            super::model::installed_or_pulled(&model).await?;
         }
     }
     let compiled = spec.pipeline.compile(&ctx, &input).await?;

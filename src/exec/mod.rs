@@ -32,6 +32,7 @@ use std::sync::Arc;
 use datafusion::common::{Result, internal_err};
 use datafusion::physical_plan::ExecutionPlan;
 
+pub(crate) use cache::{CacheKey, ResultCache};
 pub use commit::CommitExec;
 pub use executor_sharing::share_across_tasks;
 pub use first_failure::{FIRST_FAILURE, FirstFailure};

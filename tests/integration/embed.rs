@@ -24,7 +24,7 @@ fn references() -> Vec<Reference> {
     serde_json::from_str(&fixture).unwrap()
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     dot / (norm(a) * norm(b))
@@ -44,7 +44,7 @@ fn texts_input_as(texts: Vec<Option<String>>, layout: DataType) -> Input {
 }
 
 /// The vectors of the `vector` column, `None` for null rows.
-fn vectors(batches: &[RecordBatch]) -> Vec<Option<Vec<f32>>> {
+pub(crate) fn vectors(batches: &[RecordBatch]) -> Vec<Option<Vec<f32>>> {
     batches
         .iter()
         .flat_map(|batch| {

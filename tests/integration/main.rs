@@ -1,7 +1,8 @@
 //! The integration tests, as one test binary (every binary links DataFusion and candle
 //! again): the command line, pipelines, node kinds, outputs, interrupted runs, SQL logic
-//! tests, example queries, embeddings and retrieval, object storage. `cargo test NAME` runs the tests whose
-//! path names NAME, e.g. `cargo test cli::` for the command line.
+//! tests, example queries, embeddings, the embedding server, retrieval and object storage.
+//! `cargo test NAME` runs the tests whose path names NAME, e.g. `cargo test cli::` for the
+//! command line.
 
 mod bad_input;
 mod cli;
@@ -13,6 +14,7 @@ mod nodes;
 mod output;
 mod pipeline;
 mod queries;
+mod serve;
 mod sql_logic;
 mod storage;
 mod support;

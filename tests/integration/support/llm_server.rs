@@ -1,10 +1,10 @@
 //! The OpenAI-compatible server (`nodefusion-llm-server`) as a separate process on
 //! 127.0.0.1, and the `nodefusion` command run with an API key in its environment.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 /// The environment variable the tests keep API keys in.
 pub const KEY_VARIABLE: &str = "NODEFUSION_TEST_LLM_KEY";
@@ -21,22 +21,13 @@ impl LlmServer {
     /// Starts a server with the command-line options `args`, requiring `key` when given.
     pub fn start(args: &[&str], key: Option<&str>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_nodefusion-llm-server"));
-        command.args(args).stdout(Stdio::piped());
+        command.args(args);
         if let Some(key) = key {
             command
                 .env(KEY_VARIABLE, key)
                 .args(["--api-key-env", KEY_VARIABLE]);
         }
-        let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let (child, url) = super::spawn_listening(&mut command);
         Self { url, child }
     }
 

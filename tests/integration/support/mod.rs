@@ -2,18 +2,36 @@
 //! 127.0.0.1, and ways to look at results.
 
 pub mod cluster;
+pub mod embedding_server;
 pub mod llm_server;
 pub mod s3;
 pub mod service;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// Spawns `command` with its stdout piped and reads the URL of the line `listening on URL`
+/// the server prints first, once it listens.
+pub fn spawn_listening(command: &mut Command) -> (Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
+}
 
 /// Runs the `nodefusion` command in `dir`, as a user would.
 pub fn nodefusion(dir: &Path, args: &[&str]) -> Output {

@@ -10,7 +10,8 @@ use datafusion::logical_expr::ScalarUDF;
 use nodefusion_function::OperatorFunction;
 
 pub use embed::Embed;
-pub(crate) use vectors::{distinct_texts, vector_array, vector_type};
+pub use vectors::vector_array;
+pub(crate) use vectors::{distinct_texts, vector_type};
 
 /// Every embedding function.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
