@@ -6,16 +6,20 @@ use nodefusion_function::{OperatorFunction, operator_function};
 
 use super::{BatchSize, DEFAULT_ASYNC_CONCURRENCY, NodeSettings, RunSettings, SessionOptions};
 
-/// The function's own preference: its batch size, and for async functions a number of
-/// calls in flight.
+/// The function's own preference: its batch size, and for async functions (and isolated
+/// ones whose calls overlap, async Python) a number of calls in flight.
 fn preference(udf: &ScalarUDF) -> NodeSettings {
     let Some(function) = operator_function(udf) else {
         return NodeSettings::default();
     };
+    let calls_in_flight = match &function {
+        OperatorFunction::Stateful(_) => false,
+        OperatorFunction::Isolated(function) => function.concurrent_calls(),
+        OperatorFunction::AsyncRow(_) | OperatorFunction::AsyncBatch(_) => true,
+    };
     NodeSettings {
         batch_size: function.meta().default_batch_size().map(BatchSize::Rows),
-        max_concurrency: (!matches!(function, OperatorFunction::Stateful(_)))
-            .then_some(DEFAULT_ASYNC_CONCURRENCY),
+        max_concurrency: calls_in_flight.then_some(DEFAULT_ASYNC_CONCURRENCY),
         ..NodeSettings::default()
     }
 }

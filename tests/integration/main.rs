@@ -1,13 +1,15 @@
 //! The integration tests, as one test binary (every binary links DataFusion and candle
-//! again): the command line, pipelines, node kinds, outputs, interrupted runs, SQL logic
-//! tests, example queries, embeddings and retrieval. `cargo test NAME` runs the tests whose
-//! path names NAME, e.g. `cargo test cli::` for the command line.
+//! again): the command line, pipelines, node kinds (isolated ones, as Python's, too),
+//! outputs, interrupted runs, SQL logic tests, example queries, embeddings and retrieval.
+//! `cargo test NAME` runs the tests whose path names NAME, e.g. `cargo test cli::` for the
+//! command line.
 
 mod bad_input;
 mod cli;
 mod cluster;
 mod embed;
 mod interrupt;
+mod isolated;
 mod llm;
 mod nodes;
 mod output;
