@@ -59,14 +59,18 @@ class DataFrame:
         figures."""
         return self._native.explain(analyze)
 
+    def head(self, count=5):
+        """The first `count` rows (lazy, as this one is)."""
+        return DataFrame(self._native.limit(count), self.summary)
+
     def __len__(self):
-        return self.to_arrow().num_rows
+        return self._native.count()
 
     def __repr__(self):
-        table = self.to_arrow()
-        shown = table.slice(0, 10).to_pandas().to_string() if _has_pandas() else str(table.slice(0, 10))
-        more = f"\n... {table.num_rows} rows" if table.num_rows > 10 else ""
-        return f"{shown}{more}"
+        table = self._native.limit(11).to_arrow()
+        shown = table.slice(0, 10)
+        text = shown.to_pandas().to_string() if _has_pandas() else str(shown)
+        return text + ("\n..." if table.num_rows > 10 else "")
 
 
 def _has_pandas():

@@ -33,6 +33,18 @@ impl NativeDataFrame {
         self.frame.schema().as_arrow().clone().into_pyarrow(py)
     }
 
+    /// The first `count` rows (a new lazy result).
+    fn limit(&self, py: Python<'_>, count: usize) -> PyResult<Self> {
+        let frame = self.frame.clone().limit(0, Some(count));
+        Ok(Self::new(frame.map_err(|error| python_error(py, error))?))
+    }
+
+    /// Counts the rows.
+    fn count(&self, py: Python<'_>) -> PyResult<usize> {
+        let frame = self.frame.clone();
+        wait(py, frame.count())?.map_err(|error| python_error(py, error))
+    }
+
     /// Computes every row into a pyarrow table.
     fn to_arrow<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let frame = self.frame.clone();

@@ -237,3 +237,16 @@ def test_explain_shows_which_nodes_run_natively_and_which_in_python():
 def test_a_node_stays_callable_as_its_function():
     assert shout("abc") == "ABC"
     assert Bucket(edges=(0,))(pa.array([5])) == ["#"]
+
+
+def test_a_python_node_with_batch_size_auto_picks_its_call_size():
+    sizes = []
+
+    @nodefusion.node(batch=True, returns=pa.int64(), batch_size="auto")
+    def sized(n: pa.Array):
+        sizes.append(len(n))
+        return n
+
+    result = nodefusion.Pipeline([sized]).map({"n": list(range(3000))}, partitions=1)
+    assert result.to_pydict()["sized"] == list(range(3000))
+    assert max(sizes) <= 1024 and sum(sizes) == 3000

@@ -95,3 +95,11 @@ def test_bad_sql_and_unknown_tables_raise_nodefusion_errors():
 def test_data_that_is_not_a_table_is_refused_naming_the_table():
     with pytest.raises(TypeError, match="table 'numbers': expected Arrow data"):
         nodefusion.sql("SELECT 1", numbers=42)
+
+
+def test_head_len_and_repr_compute_only_what_they_show(docs):
+    result = nodefusion.sql("SELECT id FROM docs ORDER BY id", docs=docs)
+    assert len(result) == docs.num_rows
+    assert result.head(3).to_pydict() == {"id": [0, 1, 2]}
+    shown = repr(result)
+    assert shown.endswith("\n...") and shown.count("\n") == 11

@@ -314,7 +314,7 @@ impl NodeExec {
             usage: UsageMetrics::new(&self.metrics),
             first_failure: FirstFailure::register(&self.metrics),
             tuner: (self.spec.settings.batch_size == BatchSize::Auto
-                && matches!(self.spec.function, OperatorFunction::Stateful(_)))
+                && !self.spec.function.is_async())
             .then(|| {
                 (
                     BatchTuner::new(self.spec.settings.batch_size.rows()),

@@ -18,7 +18,7 @@ macro_rules! with_node_settings {
             batch_size: $crate::settings::BatchSize => $crate::settings::BatchSize
                 = $crate::settings::BatchSize::Rows($crate::settings::DEFAULT_BATCH_SIZE), rows_per_batch,
                 "8192, or the function's own (embed: 256)",
-                "Rows per call: the function sees exactly this many (the last batch may be shorter); `auto`: a stateful node picks its call size, 8 to 1024 rows, by the throughput it measures while it runs (other nodes take their default)";
+                "Rows per call: the function sees exactly this many (the last batch may be shorter); `auto`: a stateful or Python node picks its call size, 8 to 1024 rows, by the throughput it measures while it runs (other nodes take their default)";
             max_concurrency: usize => Option<usize> = None, at_least_one,
                 "stateful and Python: one instance per partition; async (Python too): 16",
                 "Stateful and Python nodes: instances alive at once across partitions (worker \
