@@ -58,6 +58,8 @@ pub struct IsolationOptions {
     pub max_concurrency: Option<usize>,
     /// The most time one such call may take.
     pub timeout: Duration,
+    /// How often such a call that timed out or failed to connect is tried again.
+    pub max_retries: u32,
 }
 
 /// A function whose instances compute on a thread or in a process of their own.

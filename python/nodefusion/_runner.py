@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import inspect
 import os
+import random
 import traceback
 
 import pyarrow as pa
@@ -182,19 +183,39 @@ class Rows(Runner):
         return values, failures
 
 
+# What a failed async call is tried again for: a timeout, a connection that failed.
+RETRIED = (asyncio.TimeoutError, OSError)
+# The first wait before a call is tried again, and the longest, in seconds.
+FIRST_BACKOFF = 0.1
+LONGEST_BACKOFF = 10.0
+
+
 class AsyncRows(Runner):
     """An async function called once per row, up to `max_concurrency` rows in flight on the
     instance's own event loop (the operator makes one instance of such a node), each call
-    within `timeout_ms`."""
+    within `timeout_ms`; a call that timed out or failed to connect (`OSError`) is tried
+    again up to `max_retries` times, after a jittered exponential backoff."""
 
     def __init__(self, function, node, owner, cancelled, options):
         super().__init__(function, node, owner, cancelled)
         self.loop = asyncio.new_event_loop()
         self.limit = options.get("max_concurrency") or 16
         self.timeout = options.get("timeout")
+        self.retries = options.get("max_retries", 0)
 
     def call_rows(self, columns):
         return self.loop.run_until_complete(self.rows(columns))
+
+    async def call(self, arguments):
+        """One row's call, tried again as the node's settings say."""
+        for attempt in range(self.retries + 1):
+            try:
+                return await asyncio.wait_for(self.function(*arguments), self.timeout)
+            except RETRIED:
+                if attempt == self.retries:
+                    raise
+            backoff = min(LONGEST_BACKOFF, FIRST_BACKOFF * 2**attempt)
+            await asyncio.sleep(backoff * random.uniform(0.75, 1.25))
 
     async def rows(self, columns):
         """Every row's call, at most `limit` at once, in row order."""
@@ -202,13 +223,15 @@ class AsyncRows(Runner):
 
         async def one(arguments):
             async with slots:
-                return await asyncio.wait_for(self.function(*arguments), self.timeout)
+                return await self.call(arguments)
 
         outcomes = await asyncio.gather(*(one(row) for row in zip(*columns)), return_exceptions=True)
         values, failures = [], []
+        tries = f" ({self.retries + 1} tries)" if self.retries else ""
         for row, outcome in enumerate(outcomes):
             if isinstance(outcome, asyncio.TimeoutError):
-                failures.append((row, f"TimeoutError: the call took longer than timeout_ms = {self.timeout * 1000:.0f}"))
+                limit = f"timeout_ms = {self.timeout * 1000:.0f}"
+                failures.append((row, f"TimeoutError: the call took longer than {limit}{tries}"))
                 values.append(None)
             elif isinstance(outcome, BaseException):
                 failures.append((row, exception_text(outcome)))

@@ -56,6 +56,7 @@ impl WorkerSetup {
             "options": {
                 "max_concurrency": isolation.max_concurrency,
                 "timeout": isolation.timeout.as_secs_f64(),
+                "max_retries": isolation.max_retries,
             },
         });
         Ok(Self {

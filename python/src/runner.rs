@@ -36,6 +36,7 @@ impl Runner {
             let options = PyDict::new(py);
             options.set_item("max_concurrency", isolation.max_concurrency)?;
             options.set_item("timeout", isolation.timeout.as_secs_f64())?;
+            options.set_item("max_retries", isolation.max_retries)?;
             options.set_item("cancelled", cancel)?;
             Ok(node
                 .bind(py)

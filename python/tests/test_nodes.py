@@ -189,7 +189,7 @@ def test_async_calls_in_flight_never_exceed_max_concurrency_and_reach_it():
 
 
 def test_an_async_call_that_takes_too_long_fails_its_row():
-    @nodefusion.node(output="slow", timeout_ms=50, on_error="null")
+    @nodefusion.node(output="slow", timeout_ms=50, max_retries=0, on_error="null")
     async def slow(n: int) -> int:
         await asyncio.sleep(5 if n == 2 else 0)
         return n
@@ -197,6 +197,22 @@ def test_an_async_call_that_takes_too_long_fails_its_row():
     result = nodefusion.Pipeline([slow]).map({"n": [1, 2, 3]})
     assert result.to_pydict()["slow"] == [1, None, 3]
     assert "timeout_ms = 50" in result.summary.node("slow").first_failure
+
+
+def test_an_async_call_that_fails_to_connect_is_tried_again_up_to_max_retries():
+    tries = {}
+
+    @nodefusion.node(output="answer", max_retries=2, on_error="null")
+    async def flaky(n: int) -> int:
+        tries[n] = tries.get(n, 0) + 1
+        if tries[n] <= n:
+            raise ConnectionRefusedError(f"try {tries[n]}")
+        return n
+
+    result = nodefusion.Pipeline([flaky]).map({"n": [0, 1, 2, 3]})
+    assert result.to_pydict()["answer"] == [0, 1, 2, None]
+    assert tries == {0: 1, 1: 2, 2: 3, 3: 3}
+    assert "ConnectionRefusedError: try 3" in result.summary.node("flaky").first_failure
 
 
 def test_a_batch_node_may_return_a_list_or_a_numpy_array():

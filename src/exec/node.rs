@@ -293,6 +293,7 @@ impl NodeExec {
                     process: settings.isolation == Isolation::Process,
                     max_concurrency: settings.max_concurrency,
                     timeout: settings.timeout(),
+                    max_retries: settings.max_retries,
                 };
                 let instances = match function.concurrent_calls() {
                     true => 1,

@@ -33,7 +33,7 @@ macro_rules! with_node_settings {
                 "Async (Python too): the most time one call may take, in milliseconds";
             max_retries: u32 => u32 = 3, any,
                 "3",
-                "Async: how often a failed call is tried again";
+                "Async: how often a failed call is tried again (async Python: a call that timed out or raised `OSError`)";
             cache: $crate::settings::CacheMode => $crate::settings::CacheMode
                 = $crate::settings::CacheMode::Auto, any,
                 "auto",
