@@ -17,10 +17,14 @@
 //! function = "normalize_text"
 //! inputs = ["text"]
 //! output = "clean_text"
+//! [[nodes]]
+//! name = "shout"
+//! python = "steps.py:shout"    # or "package.module:function"; its parameters are its inputs
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
 use serde::Deserialize;
@@ -29,7 +33,7 @@ use nodefusion_function::calls::{PROVIDER_KEYS, Provider};
 
 use crate::error::{Error, Result, did_you_mean};
 use crate::io::{FileFormat, Input, Output, WriteMode};
-use crate::pipeline::{Node, Pipeline};
+use crate::pipeline::{Node, Pipeline, PythonBody, load_python};
 use crate::settings::{NodeSettings, PipelineDefaults, SETTINGS};
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +85,8 @@ struct NodeSection {
     function: Option<String>,
     sql: Option<String>,
     pipeline: Option<String>,
+    python: Option<String>,
+    native: Option<String>,
     #[serde(default)]
     inputs: Vec<String>,
     output: Option<String>,
@@ -100,6 +106,8 @@ const NODE_KEYS: &[&str] = &[
     "function",
     "sql",
     "pipeline",
+    "python",
+    "native",
     "inputs",
     "output",
     "params",
@@ -331,24 +339,59 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
     let settings = read_settings(section.settings, NODE_KEYS, |message| {
         config_error(path, format!("node '{}': {message}", section.name))
     })?;
-    let mut node = match (section.function, section.sql, section.pipeline) {
-        (Some(function), None, None) => Node::function(&section.name, function),
-        (None, Some(sql), None) => Node::sql(&section.name, sql),
-        (None, None, Some(inner)) => {
-            let inner_path = path.parent().unwrap_or(Path::new(".")).join(inner);
-            let inner = load_nested(&inner_path, stack)?;
+    let directory = path.parent().unwrap_or(Path::new("."));
+    if section.native.is_some() && section.python.is_none() {
+        return Err(invalid(
+            "`native` names the native equal of a `python` function; the node has none".to_string(),
+        ));
+    }
+    let mut declared = None;
+    let mut node = match (
+        section.function,
+        section.sql,
+        section.pipeline,
+        section.python,
+    ) {
+        (Some(function), None, None, None) => Node::function(&section.name, function),
+        (None, Some(sql), None, None) => Node::sql(&section.name, sql),
+        (None, None, Some(inner), None) => {
+            let inner = load_nested(&directory.join(inner), stack)?;
             Node::pipeline(&section.name, inner.pipeline)
+        }
+        (None, None, None, Some(reference)) => {
+            let body = PythonBody {
+                reference,
+                native: section.native,
+                directory: directory.to_path_buf(),
+            };
+            match body.native {
+                // Wired without importing Python: the native function may run instead.
+                Some(_) if section.inputs.is_empty() => {
+                    return Err(invalid(
+                        "a node with a native equal names its `inputs`".to_string(),
+                    ));
+                }
+                Some(_) => Node::python(&section.name, body),
+                None => {
+                    let python = load_python(&section.name, &body)?;
+                    let node = Node::udf(&section.name, Arc::clone(&python.udf))
+                        .inputs(python.parameters.clone());
+                    declared = Some(python);
+                    node
+                }
+            }
         }
         _ => {
             return Err(invalid(
-                "give exactly one of `function`, `sql` or `pipeline`".to_string(),
+                "give exactly one of `function`, `sql`, `pipeline` or `python`".to_string(),
             ));
         }
     };
     if !section.inputs.is_empty() {
         node = node.inputs(section.inputs);
     }
-    if let Some(output) = section.output {
+    let declared_output = declared.as_ref().and_then(|python| python.output.clone());
+    if let Some(output) = section.output.or(declared_output) {
         node = node.output(output);
     }
     for (name, value) in section.params {
@@ -365,7 +408,11 @@ fn build_node(path: &Path, section: NodeSection, stack: &mut Vec<PathBuf>) -> Re
     for (inner, outer) in section.map_outputs {
         node = node.map_output(inner, outer);
     }
-    *node.settings_mut() = settings;
+    // A Python function's own settings (its decorator's) lie under the node's.
+    *node.settings_mut() = match declared {
+        Some(python) => settings.or(&python.settings),
+        None => settings,
+    };
     Ok(node)
 }
 

@@ -10,10 +10,11 @@ use crate::pipeline::{PipelineGraph, ResolvedCall, ResolvedNode};
 
 fn node_line(node: &ResolvedNode) -> String {
     format!(
-        "{}: {} -> {}  [batch_size={}]",
+        "{}: {} -> {}  [{}, batch_size={}]",
         node.path,
         node.describe(),
         node.output,
+        node.runs_as(),
         node.settings.batch_size
     )
 }

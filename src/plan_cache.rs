@@ -57,6 +57,8 @@ pub fn can_keep(pipeline: &Pipeline) -> bool {
             .downcast_ref::<UserFunction>()
             .is_some_and(UserFunction::captures_nothing),
         NodeBody::Pipeline(inner) => can_keep(inner),
+        // Imported when the pipeline is compiled; the module may have changed since.
+        NodeBody::Python(_) => false,
     })
 }
 

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::TableParquetOptions;
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::datasource::file_format::format_as_file_type;
@@ -349,6 +350,23 @@ impl CompiledPipeline {
             return self.write_units(output, units, false, observe).await;
         }
         self.write_whole(output, observe, remote).await
+    }
+
+    /// Runs the pipeline and collects its rows, with the summary of the run (which wrote
+    /// no files).
+    pub async fn collect_with_summary(&self) -> Result<(Vec<RecordBatch>, RunSummary)> {
+        let started = Instant::now();
+        let plan = self.instance()?;
+        let batches = collect(Arc::clone(&plan), self.task_context()).await?;
+        let summary = summarize(
+            &self.graph().name,
+            self.node_operators(),
+            &plan,
+            started.elapsed(),
+            Vec::new(),
+            Vec::new(),
+        );
+        Ok((batches, summary))
     }
 
     /// Runs the whole input at once into `output` (see [`Self::write_observed_on`]).

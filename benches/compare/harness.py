@@ -61,6 +61,7 @@ class Workload:
     unit: str  # what the rate counts: rows or texts
     chart: dict = field(default_factory=dict)
     budget: float = 20.0  # seconds a run may take in full mode (quick: QUICK_BUDGET)
+    python: bool = False  # nodefusion is its Python package (peers.py), not the runner
 
 
 def docs_path(inputs, rows):
@@ -118,6 +119,30 @@ def io_cases(quick, inputs):
     return [
         {"workload": "io", "url": inputs.service_url, "rows": r, "concurrency": c}
         for r, c in shapes
+    ]
+
+
+def py_overhead_cases(quick, inputs):
+    shapes = [(3, 100), (10, 1_000)] if quick else [
+        (nodes, rows) for nodes in (3, 5, 10) for rows in (100, 1_000)
+    ]
+    return [{"workload": "py_overhead", "nodes": n, "rows": r} for n, r in shapes]
+
+
+def py_batch_cases(quick, inputs):
+    rows = 100_000 if quick else 1_000_000
+    return [{"workload": "py_batch", "input": str(inputs.docs(rows, characters=50)), "rows": rows}]
+
+
+def py_stateful_cases(quick, inputs):
+    return [{"workload": "py_stateful", "rows": 5_000 if quick else 50_000, "batch_size": 1024}]
+
+
+def py_cpu_cases(quick, inputs):
+    rows = 1_000 if quick else 4_000
+    return [
+        {"workload": "py_cpu", "rows": rows, "partitions": partitions, "batch_size": 100}
+        for partitions in (1, 2)
     ]
 
 
@@ -249,6 +274,59 @@ WORKLOADS = [
     ),
 ]
 
+
+PYTHON_NODES = (
+    "nodefusion here is its Python package (`pip install ./python`, the bench profile), "
+    "running the same Python node bodies as the others (benches/compare/python_nodes.py)."
+)
+
+WORKLOADS += [
+    Workload(
+        "py_overhead", "Python nodes: per-row overhead (seed workload 5)",
+        "Chains of 3, 5 and 10 trivial row-wise Python nodes (add 1, double, pass through, "
+        "in turn) over 100 and 1,000 integers in memory, the pipeline built and run each "
+        "time: nodefusion `@node` functions through `Pipeline.map`; hypernodes `@node` "
+        "functions through `Pipeline.map` (SeqEngine); Daft `@daft.func` row-wise UDFs. "
+        + PYTHON_NODES,
+        [NODEFUSION, "hypernodes-seq", "daft-udf"],
+        py_overhead_cases, lambda r: f"{r['nodes']} nodes, {r['rows']:,} items",
+        lambda r: r["rows"] * r["nodes"], "rows",
+        {"kind": "lines", "x": "rows", "panel": "nodes", "y": "seconds"}, python=True,
+    ),
+    Workload(
+        "py_batch", "Python nodes: a batch node over strings",
+        "One batch node, pyarrow's `utf8_upper`, over 1M generated 50-character strings in "
+        "memory: nodefusion `@node(batch=True)` (batches of 8,192 on 2 partitions); hypernodes "
+        "a `DualNode` (SeqEngine calls its batch function once, on every row); Daft "
+        "`@daft.func.batch`. " + PYTHON_NODES,
+        [NODEFUSION, "hypernodes-seq", "daft-udf"],
+        py_batch_cases, lambda r: f"{r['rows']:,} strings", lambda r: r["rows"], "rows",
+        {"kind": "bars", "y": "seconds"}, python=True,
+    ),
+    Workload(
+        "py_stateful", "Python nodes: a stateful class with a 0.5 s `__init__`",
+        "A class whose `__init__` takes 0.5 s, called per batch (doubling its integers) over "
+        "50,000 rows in batches of 1,024: nodefusion a `@node` class on 2 partitions (an "
+        "instance each, built on threads of their own); hypernodes `@stateful` in a "
+        "`DualNode` (one instance, one call on every row); Daft `@daft.cls` with a batch "
+        "method (in this process; Daft picks the instances). " + PYTHON_NODES,
+        [NODEFUSION, "hypernodes-seq", "daft-udf"],
+        py_stateful_cases, lambda r: f"{r['rows']:,} rows, batches of {r['batch_size']:,}",
+        lambda r: r["rows"], "rows",
+        {"kind": "bars", "y": "seconds"}, python=True,
+    ),
+    Workload(
+        "py_cpu", "Python nodes: CPU-bound Python in worker processes",
+        "Pure-Python arithmetic of about 0.5 ms a row over 4,000 integers, on 1 and 2 "
+        "partitions (or workers) in processes: nodefusion `isolation=\"process\"` (batches "
+        "of 100); hypernodes on Dask's process scheduler; Daft `@daft.cls(use_process=True, "
+        "max_concurrency=partitions)`. " + PYTHON_NODES,
+        [NODEFUSION, "hypernodes-dask", "daft-udf"],
+        py_cpu_cases, lambda r: f"{r['rows']:,} rows, {r['partitions']} partitions",
+        None, "rows",
+        {"kind": "bars", "y": "seconds"}, budget=60.0, python=True,
+    ),
+]
 
 CLUSTER_1 = "nodefusion-cluster-1"  # a cluster of one executor (2 slots) on this machine
 CLUSTER_2 = "nodefusion-cluster-2"  # a cluster of two executors (1 slot each) on this machine
@@ -526,7 +604,7 @@ def machine():
             return None
 
     packages = ["hypernodes", "daft", "dask", "duckdb", "datafusion", "sentence-transformers",
-                "torch", "pyarrow", "aiohttp"]
+                "torch", "pyarrow", "aiohttp", "nodefusion"]
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -537,6 +615,11 @@ def machine():
         "nodefusion_commit": command_output("git", "rev-parse", "--short", "HEAD"),
         "packages": {package: version(package) for package in packages},
     }
+
+
+def peer_command(system):
+    """The command of a system peers.py runs."""
+    return [sys.executable, str(PEERS), system]
 
 
 def start_service(runner):
@@ -580,7 +663,8 @@ def main():
                 continue
             started = time.perf_counter()
             systems = [
-                System(name, runner_commands.get(name, [sys.executable, str(PEERS), name]))
+                System(name, peer_command(name) if workload.python
+                       else runner_commands.get(name, peer_command(name)))
                 for name in workload.systems
             ]
             last_warm_up = {}

@@ -12,6 +12,9 @@ Every system computes the same answer as nodefusion: `normalize` below is `norma
 (NFKC, lowercase, Unicode punctuation P* and whitespace folded into single spaces), the
 SQL and expression engines use the regular expression `[\\p{P}\\s]+` for the same fold, and
 the harness checks row counts and checksums before it reports a time.
+
+The Python-node workloads (`py_*`, issue 28) are in python_nodes.py, for the systems
+`nodefusion` (the Python package), `hypernodes-seq`, `hypernodes-dask` and `daft-udf`.
 """
 
 import asyncio
@@ -27,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+import python_nodes
 
 SETUP_SECONDS = 0.5
 CORES = os.cpu_count() or 1
@@ -568,7 +573,7 @@ SYSTEMS = {
 
 def main():
     system = sys.argv[1]
-    handlers = SYSTEMS[system]
+    handlers = {**SYSTEMS.get(system, {}), **python_nodes.handlers(system, hypernode)}
     for line in sys.stdin:
         request = json.loads(line)
         handler = handlers.get(request["workload"])

@@ -8,7 +8,8 @@
 # --setup   creates the virtual environment of pinned peers (benches/compare/requirements.txt)
 #           at $NODEFUSION_BENCH_VENV (default target/bench-venv); needs python3 and PyPI
 # --quick   a reduced set of cases, about 5 minutes
-# --only    overhead | text | builtins | stateful | batch_size | io | embed | cluster (repeatable)
+# --only    overhead | text | builtins | stateful | batch_size | io | embed | cluster | py_overhead |
+#           py_batch | py_stateful | py_cpu (repeatable; py_*: Python nodes, issue 28)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,6 +43,8 @@ for line in sys.stdin:
 print(paths["nodefusion_runner"], paths["nodefusion"])')
 read -r runner nodefusion <<<"$executables"
 "$nodefusion" model pull >/dev/null
+# The Python package, into the environment, in the same profile: it reuses that build.
+MATURIN_PEP517_ARGS="--profile bench" "$venv/bin/pip" install --quiet --progress-bar off ./python
 
 exec "$venv/bin/python" benches/compare/harness.py --runner "$runner" \
     --nodefusion "$nodefusion" ${harness_arguments[@]+"${harness_arguments[@]}"}

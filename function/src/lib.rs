@@ -9,6 +9,7 @@
 //! | built-in | a `ScalarUDFImpl` whose kernel goes through [`invoke_kernel`] |
 //! | stateful | [`stateful`] or a [`StatefulFunction`]: `init` once, `process` per batch |
 //! | async | [`async_per_row`], [`async_per_batch`] or their traits: I/O, many calls in flight |
+//! | isolated | an [`IsolatedFunction`]: instances on threads or processes of their own (Python) |
 //!
 //! Stateful and async functions run in nodefusion's node operator (see [`operator`]).
 //! [`arrays`] gives typed views of the arrays functions take; [`testing`] calls a function
@@ -21,6 +22,7 @@ pub mod arrays;
 pub mod calls;
 mod closures;
 mod documentation;
+mod isolated;
 pub mod operator;
 mod row;
 mod string_arguments;
@@ -32,6 +34,7 @@ pub use closures::{async_per_batch, async_per_row, stateful};
 pub use documentation::{
     DOC_SECTION_EMBEDDING, DOC_SECTION_TEXT, DOC_SECTION_USER, DOC_SECTION_VECTOR, describe,
 };
+pub use isolated::{Computed, IsolatedFunction, IsolatedInstance, IsolationOptions, RowFailure};
 pub use operator::{
     AsyncBatchFunction, AsyncRowFunction, CallError, FunctionInstance, FunctionMeta, InitOptions,
     OperatorFunction, StatefulFunction, operator_function, skips_row,

@@ -7,12 +7,15 @@
 //!   shape of most APIs; the operator keeps up to `max_concurrency` calls in flight.
 //! - **async per batch** ([`AsyncBatchFunction`]): `call(arrays)` sends a whole batch in one
 //!   request.
+//! - **isolated** ([`IsolatedFunction`]): instances like a stateful function's, each
+//!   computing on a thread or in a process of its own, awaited (Python nodes).
 //!
 //! Each is registered as a DataFusion `ScalarUDF` through [`NodeUdf`], so it is called
 //! from SQL and pipelines alike; [`operator_function`] recovers it from the `ScalarUDF` for the
 //! operator. Outside the operator (in a context without nodefusion's planner) a stateful
 //! function still reuses its instances through a pool, and an async function runs its calls
-//! one after the other, blocking a worker of a multi-threaded Tokio runtime.
+//! one after the other, blocking a worker of a multi-threaded Tokio runtime; an isolated
+//! function runs only in the operator.
 
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
@@ -30,6 +33,7 @@ use datafusion::logical_expr::{
 
 use crate::arguments::{ScalarArguments, invoke_kernel};
 use crate::calls::{Admission, CallContext, Providers, UsageMetrics};
+use crate::isolated::IsolatedFunction;
 
 /// What every node function tells DataFusion about itself.
 pub trait FunctionMeta: Debug + Send + Sync + 'static {
@@ -250,6 +254,9 @@ pub enum OperatorFunction {
     AsyncRow(Arc<dyn AsyncRowFunction>),
     /// Called per batch, many batches in flight.
     AsyncBatch(Arc<dyn AsyncBatchFunction>),
+    /// Built once per instance on a thread or in a process of its own, then called per
+    /// batch, both awaited.
+    Isolated(Arc<dyn IsolatedFunction>),
 }
 
 impl OperatorFunction {
@@ -259,7 +266,14 @@ impl OperatorFunction {
             Self::Stateful(function) => function.as_ref(),
             Self::AsyncRow(function) => function.as_ref(),
             Self::AsyncBatch(function) => function.as_ref(),
+            Self::Isolated(function) => function.as_ref(),
         }
+    }
+
+    /// Whether its calls are async (per row or per batch, many in flight), rather than
+    /// made to instances.
+    pub fn is_async(&self) -> bool {
+        matches!(self, Self::AsyncRow(_) | Self::AsyncBatch(_))
     }
 
     /// This function as a DataFusion `ScalarUDF`.
@@ -388,6 +402,11 @@ impl ScalarUDFImpl for NodeUdf {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         match &self.function {
             OperatorFunction::Stateful(function) => self.invoke_pooled(function.as_ref(), args),
+            OperatorFunction::Isolated(_) => not_impl_err!(
+                "{} runs on a thread or in a process of its own: run it in nodefusion's node \
+                 operator (a context from nodefusion::new_context)",
+                self.name()
+            ),
             _ => {
                 let handle = tokio::runtime::Handle::try_current()
                     .map_err(|_| exec_datafusion_err!("{} needs a Tokio runtime", self.name()))?;
@@ -469,7 +488,9 @@ impl NodeUdf {
                     ScalarValue::iter_to_array(values)?
                 }
             }
-            OperatorFunction::Stateful(_) => return self.invoke_with_args(args),
+            OperatorFunction::Stateful(_) | OperatorFunction::Isolated(_) => {
+                return self.invoke_with_args(args);
+            }
         };
         Ok(ColumnarValue::Array(output))
     }

@@ -130,16 +130,27 @@ impl ExecutionPlan for GatherExec {
         }
         let metrics = BaselineMetrics::new(&self.metrics, partition);
         // Partition i holds batches i, i + N, ...: the first partition to run dry marks
-        // the end of the data.
+        // the end of the data. The others then end too; waiting for them lets each finish
+        // its work (its stateful and Python instances torn down before the run returns)
+        // and report an error that comes last.
         let stream = futures::stream::unfold(
             (receivers, workers, 0usize, metrics),
             |(mut receivers, workers, turn, metrics)| async move {
-                let item = receivers[turn].recv().await?;
-                if let Ok(batch) = &item {
-                    metrics.record_output(batch.num_rows());
+                if let Some(item) = receivers[turn].recv().await {
+                    if let Ok(batch) = &item {
+                        metrics.record_output(batch.num_rows());
+                    }
+                    let next = (turn + 1) % receivers.len();
+                    return Some((item, (receivers, workers, next, metrics)));
                 }
-                let next = (turn + 1) % receivers.len();
-                Some((item, (receivers, workers, next, metrics)))
+                for index in 0..receivers.len() {
+                    while let Some(item) = receivers[index].recv().await {
+                        if item.is_err() {
+                            return Some((item, (receivers, workers, turn, metrics)));
+                        }
+                    }
+                }
+                None
             },
         );
         Ok(Box::pin(RecordBatchStreamAdapter::new(

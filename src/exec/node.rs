@@ -5,6 +5,9 @@
 //!   a partition may be shorter), and each batch comes out in the order it went in;
 //! - **stateful**: one instance per partition, built lazily on the partition's first batch,
 //!   at most `max_concurrency` alive across partitions ([`InstancePool`]);
+//! - **isolated** (Python): the same, each instance computing on a thread or in a process
+//!   of its own, awaited; a function whose calls overlap inside one instance (async
+//!   Python) gets one instance for the node, `max_concurrency` being its calls in flight;
 //! - **async**: up to `max_concurrency` calls (rows or batches) in flight across the node,
 //!   each with a timeout and retries ([`with_retries`]), output order kept;
 //! - a failing row fails the run (naming node, function and row) or, with `on_error =
@@ -46,7 +49,8 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use nodefusion_function::calls::{Admission, CallContext, Permit, Providers, UsageMetrics};
 use nodefusion_function::{
-    AsyncRowFunction, CallError, FunctionInstance, InitOptions, OperatorFunction, skips_row,
+    AsyncRowFunction, CallError, Computed, InitOptions, IsolationOptions, OperatorFunction,
+    skips_row,
 };
 use tokio::sync::Semaphore;
 
@@ -55,10 +59,10 @@ use super::cache::{CacheKey, ResultCache};
 use super::calls::with_retries;
 use super::executor_sharing::executor_sharing;
 use super::first_failure::FirstFailure;
-use super::instances::InstancePool;
+use super::instances::{Instance, InstancePool, InstanceSource};
 use super::rechunk_stream;
 use crate::error::{FailedRow, NodeError};
-use crate::settings::{BatchSize, OnError, Precision, RunSettings, SessionOptions};
+use crate::settings::{BatchSize, Isolation, OnError, Precision, RunSettings, SessionOptions};
 
 /// An error's own message, without DataFusion's prefix for its kind.
 fn message(error: &DataFusionError) -> String {
@@ -114,30 +118,35 @@ impl Batch<'_> {
 pub const TUNED_BATCH_SIZE: &str = "tuned_batch_size";
 
 /// `arguments` computed in calls of the sizes `tuner` asks for, each call timed for it.
-fn tuned_calls(
+async fn tuned_calls(
     tuner: &BatchTuner,
-    instance: &mut dyn FunctionInstance,
+    instance: &mut Instance,
     arguments: &[ArrayRef],
-) -> Result<ArrayRef> {
+) -> Result<Computed> {
     let rows = arguments.first().map_or(0, |a| a.len());
     let mut pieces: Vec<ArrayRef> = Vec::new();
+    let mut failures = Vec::new();
     let mut start = 0;
     while start < rows {
         let size = tuner.size();
         let length = size.min(rows - start);
         let call: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(start, length)).collect();
         let started = Instant::now();
-        pieces.push(instance.process(&call)?);
+        let computed = instance.process(&call).await?;
         tuner.record(size, length, started.elapsed());
+        failures.extend(computed.failures.into_iter().map(|mut failure| {
+            failure.row += start;
+            failure
+        }));
+        pieces.push(computed.values);
         start += length;
     }
-    match pieces.len() {
-        0 => instance.process(arguments),
-        1 => Ok(pieces.remove(0)),
-        _ => Ok(concat(
-            &pieces.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
-        )?),
-    }
+    let values = match pieces.len() {
+        0 => return instance.process(arguments).await,
+        1 => pieces.remove(0),
+        _ => concat(&pieces.iter().map(AsRef::as_ref).collect::<Vec<_>>())?,
+    };
+    Ok(Computed { values, failures })
 }
 
 /// The results to keep: for each computed row with a key and a value, the pair.
@@ -259,25 +268,45 @@ impl NodeExec {
             .max_concurrency
             .unwrap_or(partitions)
             .max(1);
+        let settings = &self.spec.settings;
         let instances = match &self.spec.function {
             OperatorFunction::Stateful(function) => {
                 let mut options = self.spec.constants.clone();
-                options.threads = Some(self.spec.settings.threads.unwrap_or_else(|| {
+                options.threads = Some(settings.threads.unwrap_or_else(|| {
                     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                     (cores / concurrency.min(partitions).max(1)).max(1)
                 }));
-                options.precision = match self.spec.settings.precision {
+                options.precision = match settings.precision {
                     Precision::Auto => None,
                     Precision::Exactly(arithmetic) => Some(arithmetic.to_string()),
                 };
                 Some(InstancePool::new(
-                    Arc::clone(function),
+                    InstanceSource::Stateful(Arc::clone(function)),
                     options,
                     concurrency,
                     partitions,
                 ))
             }
-            _ => None,
+            OperatorFunction::Isolated(function) => {
+                let isolation = IsolationOptions {
+                    node: self.spec.node.clone(),
+                    process: settings.isolation == Isolation::Process,
+                    max_concurrency: settings.max_concurrency,
+                    timeout: settings.timeout(),
+                    max_retries: settings.max_retries,
+                };
+                let instances = match function.concurrent_calls() {
+                    true => 1,
+                    false => concurrency,
+                };
+                Some(InstancePool::new(
+                    InstanceSource::Isolated(Arc::clone(function), isolation),
+                    self.spec.constants.clone(),
+                    instances,
+                    partitions,
+                ))
+            }
+            OperatorFunction::AsyncRow(_) | OperatorFunction::AsyncBatch(_) => None,
         };
         let state = Arc::new(RunState {
             instances,
@@ -286,7 +315,7 @@ impl NodeExec {
             usage: UsageMetrics::new(&self.metrics),
             first_failure: FirstFailure::register(&self.metrics),
             tuner: (self.spec.settings.batch_size == BatchSize::Auto
-                && matches!(self.spec.function, OperatorFunction::Stateful(_)))
+                && !self.spec.function.is_async())
             .then(|| {
                 (
                     BatchTuner::new(self.spec.settings.batch_size.rows()),
@@ -319,12 +348,21 @@ impl DisplayAs for NodeExec {
                 .map_or_else(|| "partitions".to_string(), |n| n.to_string()),
             settings.on_error
         )?;
-        if !matches!(self.spec.function, OperatorFunction::Stateful(_)) {
-            write!(
+        match &self.spec.function {
+            OperatorFunction::Stateful(_) => {}
+            OperatorFunction::Isolated(function) => {
+                write!(
+                    f,
+                    " isolation={} ({})",
+                    settings.isolation,
+                    function.origin()
+                )?;
+            }
+            OperatorFunction::AsyncRow(_) | OperatorFunction::AsyncBatch(_) => write!(
                 f,
                 " timeout_ms={} max_retries={}",
                 settings.timeout_ms, settings.max_retries
-            )?;
+            )?,
         }
         Ok(())
     }
@@ -432,7 +470,7 @@ impl Worker {
             OperatorFunction::AsyncRow(_) => self.async_rows(index, &arguments).await?,
             _ => self.cached_batch(index, arguments).await?,
         };
-        if !matches!(self.spec.function, OperatorFunction::Stateful(_)) {
+        if self.spec.function.is_async() {
             self.metrics.compute_time.add_duration(started.elapsed());
         }
         if output.len() != rows {
@@ -526,11 +564,16 @@ impl Worker {
     /// A batch (or the rows of it `batch` names) of a stateful or per-batch function.
     async fn compute_batch(&self, batch: Batch<'_>, arguments: Vec<ArrayRef>) -> Result<ArrayRef> {
         match &self.spec.function {
-            OperatorFunction::Stateful(_) => self.stateful(batch, &arguments).await,
-            _ => self.async_batch(batch, arguments).await,
+            OperatorFunction::Stateful(_) | OperatorFunction::Isolated(_) => {
+                self.stateful(batch, &arguments).await
+            }
+            OperatorFunction::AsyncRow(_) | OperatorFunction::AsyncBatch(_) => {
+                self.async_batch(batch, arguments).await
+            }
         }
     }
 
+    /// A batch (or the rows of it `batch` names) of a stateful or isolated function.
     async fn stateful(&self, batch: Batch<'_>, arguments: &[ArrayRef]) -> Result<ArrayRef> {
         let pool = self
             .run
@@ -549,38 +592,60 @@ impl Worker {
             let _timer = self.metrics.compute_time.timer();
             let computed = match &self.run.tuner {
                 Some((tuner, gauge)) => {
-                    let computed = tuned_calls(tuner, checkout.instance(), arguments);
+                    let computed = tuned_calls(tuner, checkout.instance(), arguments).await;
                     gauge.set(tuner.chosen().unwrap_or_default());
                     computed
                 }
-                None => checkout.instance().process(arguments),
+                None => checkout.instance().process(arguments).await,
             };
             match computed {
-                Ok(output) => Ok(output),
-                Err(error) => self.isolate_failing_rows(batch, arguments, error, |args| {
-                    checkout.instance().process(args)
-                }),
+                Ok(computed) => self.failed_rows(batch, computed),
+                Err(error) => {
+                    self.isolate_failing_rows(batch, arguments, error, checkout.instance())
+                        .await
+                }
             }
         };
         pool.release(checkout);
         output
     }
 
-    /// After a batch failed: computes it row by row, to name the first failing row or,
-    /// with `on_error = null`, to null only the rows that fail.
-    fn isolate_failing_rows(
+    /// The values of a call that named the rows it failed on: nulls for them under
+    /// `on_error = "null"` (counted, the first kept), else the first one's failure.
+    fn failed_rows(&self, batch: Batch<'_>, computed: Computed) -> Result<ArrayRef> {
+        let Some(first) = computed.failures.first() else {
+            return Ok(computed.values);
+        };
+        if self.spec.settings.on_error != OnError::Null {
+            return Err(self.failure(batch.index, batch.row(first.row), &first.message));
+        }
+        for failure in &computed.failures {
+            self.nulled(batch.index, batch.row(failure.row), 1, &failure.message);
+        }
+        Ok(computed.values)
+    }
+
+    /// After a batch failed: computes it row by row on `instance`, to name the first
+    /// failing row or, with `on_error = null`, to null only the rows that fail.
+    async fn isolate_failing_rows(
         &self,
         batch: Batch<'_>,
         arguments: &[ArrayRef],
         batch_error: DataFusionError,
-        mut compute: impl FnMut(&[ArrayRef]) -> Result<ArrayRef>,
+        instance: &mut Instance,
     ) -> Result<ArrayRef> {
         let rows = arguments.first().map_or(0, |a| a.len());
         let data_type = self.spec.output.data_type();
         let mut pieces: Vec<ArrayRef> = Vec::with_capacity(rows);
         for row in 0..rows {
             let single: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(row, 1)).collect();
-            match compute(&single) {
+            let computed = instance.process(&single).await.and_then(|computed| {
+                match computed.failures.into_iter().next() {
+                    Some(failure) => Err(DataFusionError::Execution(failure.message)),
+                    None => Ok(computed.values),
+                }
+            });
+            match computed {
                 Ok(value) => pieces.push(value),
                 Err(error) if self.spec.settings.on_error == OnError::Null => {
                     self.nulled(batch.index, batch.row(row), 1, message(&error));
@@ -864,9 +929,9 @@ impl ExecutionPlan for NodeExec {
             metrics: NodeMetrics::new(&self.metrics, partition),
             providers,
         });
-        let in_flight = match &self.spec.function {
-            OperatorFunction::Stateful(_) => 1,
-            _ => self.spec.settings.max_concurrency.unwrap_or(1).max(1),
+        let in_flight = match self.spec.function.is_async() {
+            false => 1,
+            true => self.spec.settings.max_concurrency.unwrap_or(1).max(1),
         };
         let batches = {
             let worker = Arc::clone(&worker);
@@ -881,7 +946,7 @@ impl ExecutionPlan for NodeExec {
         // When the input is done, the last partition tears the instances down.
         let finish = futures::stream::once(async move {
             match &run.instances {
-                Some(pool) => pool.finish_partition(),
+                Some(pool) => pool.finish_partition().await,
                 None => Ok(()),
             }
         })
@@ -905,7 +970,7 @@ mod tests {
     use datafusion::datasource::source::DataSourceExec;
     use datafusion::physical_expr::expressions::Column;
     use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
-    use nodefusion_function::{operator_function, stateful};
+    use nodefusion_function::{FunctionInstance, operator_function, stateful};
 
     use super::*;
     use crate::settings::NodeSettings;

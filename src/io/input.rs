@@ -159,7 +159,7 @@ impl Input {
     }
 
     /// The input as a table DataFusion can scan.
-    pub(crate) async fn table(&self, state: &dyn Session) -> Result<Arc<dyn TableProvider>> {
+    pub async fn table(&self, state: &dyn Session) -> Result<Arc<dyn TableProvider>> {
         match &self.source {
             Source::Batches { schema, batches } => {
                 let table = MemTable::try_new(Arc::clone(schema), vec![batches.clone()])?;

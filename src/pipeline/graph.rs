@@ -15,6 +15,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 use nodefusion_function::{OperatorFunction, operator_function};
 
+use super::python::load_python;
 use super::sql_columns::referenced_columns;
 use super::{Node, NodeBody, Pipeline};
 use crate::error::{Error, Result, did_you_mean, nearest};
@@ -55,8 +56,12 @@ impl NodeKind {
         };
         match operator_function(udf) {
             None => NodeKind::Projection,
-            Some(OperatorFunction::Stateful(_)) => NodeKind::Stateful,
-            Some(_) => NodeKind::Async,
+            Some(OperatorFunction::Stateful(_) | OperatorFunction::Isolated(_)) => {
+                NodeKind::Stateful
+            }
+            Some(OperatorFunction::AsyncRow(_) | OperatorFunction::AsyncBatch(_)) => {
+                NodeKind::Async
+            }
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct ResolvedNode {
     pub layers: NodeSettings,
     /// The settings it runs with, every layer applied.
     pub settings: RunSettings,
+    /// For a Python node run by its native equal: the Python function it stands in for.
+    pub stands_in_for: Option<String>,
 }
 
 impl ResolvedNode {
@@ -96,6 +103,19 @@ impl ResolvedNode {
                 format!("{}({})", udf.name(), arguments.join(", "))
             }
             ResolvedCall::Sql { expression, .. } => format!("sql({expression})"),
+        }
+    }
+
+    /// How it runs: `native`, `native, for python steps:normalize` (a Python node's native
+    /// equal), `python steps.py:shout`, or `sql`.
+    pub fn runs_as(&self) -> String {
+        let ResolvedCall::Function { udf, .. } = &self.call else {
+            return "sql".to_string();
+        };
+        match (&self.stands_in_for, operator_function(udf)) {
+            (Some(python), _) => format!("native, for python {python}"),
+            (None, Some(OperatorFunction::Isolated(function))) => function.origin(),
+            (None, _) => "native".to_string(),
         }
     }
 }
@@ -353,9 +373,30 @@ impl Flattener<'_> {
             if renames && !is_nested {
                 return Err(invalid("only a pipeline node renames inputs and outputs"));
             }
+            let mut stands_in_for = None;
+            let mut declared = NodeSettings::default();
             let call = match &node.function {
                 NodeBody::Named(name) => {
                     let udf = self.lookup_function(&path, name)?;
+                    let params = bind_params(node, &path, &udf)?;
+                    ResolvedCall::Function { udf, params }
+                }
+                NodeBody::Python(body) => {
+                    let native = body
+                        .native
+                        .as_ref()
+                        .and_then(|native| self.registry.udf(native).ok());
+                    let udf = match native {
+                        Some(udf) => {
+                            stands_in_for = Some(body.reference.clone());
+                            udf
+                        }
+                        None => {
+                            let python = load_python(&path, body)?;
+                            declared = python.settings;
+                            python.udf
+                        }
+                    };
                     let params = bind_params(node, &path, &udf)?;
                     ResolvedCall::Function { udf, params }
                 }
@@ -407,7 +448,9 @@ impl Flattener<'_> {
                     .map(|name| level.resolve_input(&path, name))
                     .collect::<Result<Vec<_>>>()?,
             };
-            let layers: Vec<&NodeSettings> = std::iter::once(&node.settings)
+            // A Python function's own settings (its decorator's) lie under the node's.
+            let own = node.settings.or(&declared);
+            let layers: Vec<&NodeSettings> = std::iter::once(&own)
                 .chain(defaults.iter().map(|defaults| &defaults.nodes))
                 .collect();
             for layer in &layers {
@@ -430,6 +473,7 @@ impl Flattener<'_> {
                 layers: NodeSettings::layered(&layers),
                 call,
                 settings,
+                stands_in_for,
             });
         }
         Ok(())

@@ -5,6 +5,7 @@
 
 mod graph;
 mod node;
+mod python;
 mod sql_columns;
 
 use datafusion::common::ScalarValue;
@@ -14,9 +15,11 @@ use nodefusion_model::DEFAULT_MODEL;
 
 pub use graph::{NodeKind, PipelineGraph, ResolvedCall, ResolvedNode};
 pub use node::{Node, NodeBody};
+pub(crate) use python::load_python;
+pub use python::{PythonBody, PythonFunction, PythonFunctions, install_python_functions};
 
 use crate::settings::{
-    NodeSettings, PipelineDefaults, define_setting_builders, with_node_settings,
+    NodeSettings, PipelineDefaults, SettingError, define_setting_builders, with_node_settings,
 };
 
 /// A pipeline: named nodes wired by column name. Every node setting has a builder method
@@ -81,6 +84,13 @@ impl Pipeline {
         self
     }
 
+    /// Sets the default of the node setting `key` for the pipeline's nodes from its text
+    /// form, as `--set` and `SET` give it: for settings named at run time.
+    pub fn setting(mut self, key: &str, value: &str) -> Result<Self, SettingError> {
+        self.defaults.nodes.set_text(key, value)?;
+        Ok(self)
+    }
+
     /// The pipeline's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -104,7 +114,11 @@ impl Pipeline {
         for node in &self.nodes {
             match &node.function {
                 NodeBody::Pipeline(inner) => models.extend(inner.models(ctx)),
-                NodeBody::Named(function) => {
+                NodeBody::Named(function)
+                | NodeBody::Python(PythonBody {
+                    native: Some(function),
+                    ..
+                }) => {
                     let takes_model =
                         ctx.state()
                             .scalar_functions()
@@ -125,7 +139,7 @@ impl Pipeline {
                         models.push(named.unwrap_or_else(|| DEFAULT_MODEL.to_string()));
                     }
                 }
-                NodeBody::Udf(_) | NodeBody::Sql(_) => {}
+                NodeBody::Udf(_) | NodeBody::Sql(_) | NodeBody::Python(_) => {}
             }
         }
         models.sort();

@@ -10,7 +10,8 @@ use datafusion::logical_expr::ScalarUDF;
 use nodefusion_function::{RowFn, UserFunction};
 
 use super::Pipeline;
-use crate::settings::{NodeSettings, define_setting_builders, with_node_settings};
+use super::python::PythonBody;
+use crate::settings::{NodeSettings, SettingError, define_setting_builders, with_node_settings};
 
 /// What a node computes.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,9 @@ pub enum NodeBody {
     Sql(String),
     /// A whole pipeline used as one node.
     Pipeline(Box<Pipeline>),
+    /// A Python function by reference, or the native function it equals where that is
+    /// registered (pipeline files' `python` and `native`).
+    Python(PythonBody),
 }
 
 /// A node of a pipeline. Besides the methods here, every node setting has a builder method
@@ -88,6 +92,12 @@ impl Node {
         Self::udf(name, udf)
     }
 
+    /// A node running the Python function `body` names, or its native equal (see
+    /// [`PythonBody`]); its inputs are its function's parameters, in order.
+    pub fn python(name: impl Into<String>, body: PythonBody) -> Self {
+        Self::with_function(name, NodeBody::Python(body))
+    }
+
     /// A node computing a SQL expression over the columns it can see; its inputs are the
     /// columns the expression names.
     pub fn sql(name: impl Into<String>, expression: impl Into<String>) -> Self {
@@ -110,6 +120,13 @@ impl Node {
     pub fn output(mut self, output: impl Into<String>) -> Self {
         self.output = Some(output.into());
         self
+    }
+
+    /// Sets the setting `key` from its text form, as `--set` and `SET` give it
+    /// (`.setting("batch_size", "64")`): for settings named at run time.
+    pub fn setting(mut self, key: &str, value: &str) -> Result<Self, SettingError> {
+        self.settings.set_text(key, value)?;
+        Ok(self)
     }
 
     /// Binds the function's parameter `name` to a constant.

@@ -18,21 +18,22 @@ macro_rules! with_node_settings {
             batch_size: $crate::settings::BatchSize => $crate::settings::BatchSize
                 = $crate::settings::BatchSize::Rows($crate::settings::DEFAULT_BATCH_SIZE), rows_per_batch,
                 "8192, or the function's own (embed: 256)",
-                "Rows per call: the function sees exactly this many (the last batch may be shorter); `auto`: a stateful node picks its call size, 8 to 1024 rows, by the throughput it measures while it runs (other nodes take their default)";
+                "Rows per call: the function sees exactly this many (the last batch may be shorter); `auto`: a stateful or Python node picks its call size, 8 to 1024 rows, by the throughput it measures while it runs (other nodes take their default)";
             max_concurrency: usize => Option<usize> = None, at_least_one,
-                "stateful: one instance per partition; async: 16",
-                "Stateful: instances alive at once across partitions; async: calls in flight \
-                 (on a cluster: per executor)";
+                "stateful and Python: one instance per partition; async (Python too): 16",
+                "Stateful and Python nodes: instances alive at once across partitions (worker \
+                 processes under `isolation = \"process\"`); async, and async Python functions: \
+                 calls in flight (on a cluster: per executor)";
             on_error: $crate::settings::OnError => $crate::settings::OnError
                 = $crate::settings::OnError::Fail, any,
                 "fail",
                 "`fail`: the run fails naming node, function and input row; `null`: the row gets a null and is counted in `failed_rows`";
             timeout_ms: u64 => u64 = 30_000, at_least_one,
                 "30000",
-                "Async: the most time one call may take, in milliseconds";
+                "Async (Python too): the most time one call may take, in milliseconds";
             max_retries: u32 => u32 = 3, any,
                 "3",
-                "Async: how often a failed call is tried again";
+                "Async: how often a failed call is tried again (async Python: a call that timed out or raised `OSError`)";
             cache: $crate::settings::CacheMode => $crate::settings::CacheMode
                 = $crate::settings::CacheMode::Auto, any,
                 "auto",
@@ -50,6 +51,10 @@ macro_rules! with_node_settings {
             threads: usize => Option<usize> = None, at_least_one,
                 "the cores shared out among the instances",
                 "Stateful: the threads each instance computes with (`embed`: its matrix products and attention)";
+            isolation: $crate::settings::Isolation => $crate::settings::Isolation
+                = $crate::settings::Isolation::Thread, any,
+                "thread",
+                "Python nodes: `thread` runs each instance on a thread of its own in this process (for code that waits or releases the GIL); `process` in a worker process of its own (`python -m nodefusion.worker`, sent only the columns the node reads, as Arrow IPC): CPU-bound Python across cores";
         }
     };
 }

@@ -31,7 +31,7 @@ pub use node_settings::{
 pub use precision::Precision;
 pub use resolve::resolve;
 pub use session::SessionOptions;
-pub use value::{CacheMode, MAX_BATCH_SIZE, OnError, SettingValue, Usd};
+pub use value::{CacheMode, Isolation, MAX_BATCH_SIZE, OnError, SettingValue, Usd};
 
 /// The built-in rows per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;

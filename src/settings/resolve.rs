@@ -6,16 +6,20 @@ use nodefusion_function::{OperatorFunction, operator_function};
 
 use super::{BatchSize, DEFAULT_ASYNC_CONCURRENCY, NodeSettings, RunSettings, SessionOptions};
 
-/// The function's own preference: its batch size, and for async functions a number of
-/// calls in flight.
+/// The function's own preference: its batch size, and for async functions (and isolated
+/// ones whose calls overlap, async Python) a number of calls in flight.
 fn preference(udf: &ScalarUDF) -> NodeSettings {
     let Some(function) = operator_function(udf) else {
         return NodeSettings::default();
     };
+    let calls_in_flight = match &function {
+        OperatorFunction::Stateful(_) => false,
+        OperatorFunction::Isolated(function) => function.concurrent_calls(),
+        OperatorFunction::AsyncRow(_) | OperatorFunction::AsyncBatch(_) => true,
+    };
     NodeSettings {
         batch_size: function.meta().default_batch_size().map(BatchSize::Rows),
-        max_concurrency: (!matches!(function, OperatorFunction::Stateful(_)))
-            .then_some(DEFAULT_ASYNC_CONCURRENCY),
+        max_concurrency: calls_in_flight.then_some(DEFAULT_ASYNC_CONCURRENCY),
         ..NodeSettings::default()
     }
 }
@@ -31,8 +35,8 @@ fn preference(udf: &ScalarUDF) -> NodeSettings {
 ///    async functions);
 /// 4. the built-in values of the declaration.
 ///
-/// `batch_size = "auto"` stays for a stateful function (it tunes its calls); any other node
-/// takes the batch size it would have had without it.
+/// `batch_size = "auto"` stays for a stateful or isolated function (it tunes its calls);
+/// any other node takes the batch size it would have had without it.
 pub fn resolve(
     layers: &[&NodeSettings],
     session: &SessionOptions,
@@ -42,10 +46,10 @@ pub fn resolve(
     let session = session.for_function(function.map(ScalarUDF::name));
     let preference = function.map(preference).unwrap_or_default();
     let mut settings = own.or(&session).or(&preference).with_builtins();
-    let stateful = function
+    let instances = function
         .and_then(operator_function)
-        .is_some_and(|function| matches!(function, OperatorFunction::Stateful(_)));
-    if settings.batch_size == BatchSize::Auto && !stateful {
+        .is_some_and(|function| !function.is_async());
+    if settings.batch_size == BatchSize::Auto && !instances {
         settings.batch_size = preference.with_builtins().batch_size;
     }
     settings

@@ -109,6 +109,17 @@ word_setting! {
 }
 
 word_setting! {
+    /// Where the instances of a Python node compute.
+    Isolation ("`thread` or `process`") {
+        /// Each on a thread of its own, in this process.
+        #[default]
+        Thread = "thread",
+        /// Each in a worker process of its own (`python -m nodefusion.worker`).
+        Process = "process",
+    }
+}
+
+word_setting! {
     /// What a node does with the result cache (on disk, in `NODEFUSION_CACHE`).
     CacheMode ("`auto`, `off`, `read` or `readwrite`") {
         /// Read and write results of deterministic remote calls (`llm` at temperature 0 or

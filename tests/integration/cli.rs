@@ -123,11 +123,11 @@ fn input_output_and_set_override_the_file() {
     );
     let text = stdout(&explain);
     assert!(
-        text.contains("clean: normalize_text(text) -> clean_text  [batch_size=3]"),
+        text.contains("clean: normalize_text(text) -> clean_text  [native, batch_size=3]"),
         "{text}"
     );
     assert!(
-        text.contains("words: word_count(clean_text) -> words  [batch_size=7]"),
+        text.contains("words: word_count(clean_text) -> words  [native, batch_size=7]"),
         "{text}"
     );
     assert!(text.contains("RechunkExec: batch_size=3"), "{text}");
@@ -167,8 +167,8 @@ fn an_unknown_key_in_a_pipeline_file_is_named() {
     assert!(
         message.contains(
             "node 'clean': unknown key 'batchsize' (did you mean 'batch_size'?); the keys are \
-             name, function, sql, pipeline, inputs, output, params, map_inputs, map_outputs, \
-             batch_size, max_concurrency"
+             name, function, sql, pipeline, python, native, inputs, output, params, map_inputs, \
+             map_outputs, batch_size, max_concurrency"
         ),
         "{message}"
     );

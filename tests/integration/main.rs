@@ -1,6 +1,7 @@
 //! The integration tests, as one test binary (every binary links DataFusion and candle
-//! again): the command line, pipelines, node kinds, outputs, interrupted runs, SQL logic
-//! tests, example queries, embeddings, the embedding server, retrieval and object storage.
+//! again): the command line, pipelines, node kinds (isolated ones, as Python's, too),
+//! outputs, interrupted runs, SQL logic tests, example queries, embeddings, the embedding
+//! server, retrieval and object storage.
 //! `cargo test NAME` runs the tests whose path names NAME, e.g. `cargo test cli::` for the
 //! command line.
 
@@ -9,6 +10,7 @@ mod cli;
 mod cluster;
 mod embed;
 mod interrupt;
+mod isolated;
 mod llm;
 mod nodes;
 mod output;
