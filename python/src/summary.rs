@@ -5,16 +5,17 @@ use nodefusion::RunSummary;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// `summary` as a dict: `pipeline`, `rows_in`, `rows_out`, `wall_time` (seconds), `files`,
-/// `text`, and `nodes`, one dict per node (`node`, `rows`, `compute`, `instances`, `init`,
-/// `failed_rows`, `first_failure`, `retries`; times in seconds).
+/// `summary` as a dict: `pipeline`, `rows_in`, `rows_out`, `wall_time` (seconds), `files`
+/// (paths or URLs), `text`, and `nodes`, one dict per node (`node`, `rows`, `compute`,
+/// `instances`, `init`, `failed_rows`, `first_failure`, `retries`; times in seconds).
 pub fn summary_dict<'py>(py: Python<'py>, summary: &RunSummary) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("pipeline", &summary.pipeline)?;
     dict.set_item("rows_in", summary.rows_in)?;
     dict.set_item("rows_out", summary.rows_out)?;
     dict.set_item("wall_time", summary.wall_time.as_secs_f64())?;
-    dict.set_item("files", &summary.files)?;
+    let files: Vec<String> = summary.files.iter().map(ToString::to_string).collect();
+    dict.set_item("files", files)?;
     dict.set_item("text", summary.to_string())?;
     let nodes = summary
         .nodes
