@@ -28,6 +28,7 @@ mod error;
 mod exec;
 pub mod explain;
 mod io;
+mod parts;
 mod pipeline;
 mod plan;
 mod plan_cache;
@@ -44,9 +45,10 @@ pub use io::{
     DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, FileFormat, Input, Location, Output, Staging,
     StoreLocation, WriteMode,
 };
+pub use parts::{PartReport, PartsTarget};
 pub use pipeline::{
     Node, NodeBody, NodeKind, Pipeline, PipelineGraph, PythonBody, PythonFunction, PythonFunctions,
     ResolvedCall, ResolvedNode, install_python_functions,
 };
-pub use run::{NodeTiming, RemoteRunner, RunSummary, ServiceUsage};
+pub use run::{NodeTiming, PartsJob, RemoteRunner, RunSummary, ServiceUsage};
 pub use session::new_context;

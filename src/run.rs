@@ -18,11 +18,13 @@ use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
 };
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+use serde::{Deserialize, Serialize};
 
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result};
 use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec, TUNED_BATCH_SIZE};
 use crate::io::{Location, Output, Staging, is_read_error};
+use crate::parts::PartsTarget;
 use crate::plan::{columns_to_write, plain_columns};
 
 fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
@@ -32,7 +34,7 @@ fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> usize {
 }
 
 /// Time and rows of one node in a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeTiming {
     /// The node's name.
     pub node: String,
@@ -57,7 +59,7 @@ pub struct NodeTiming {
 }
 
 /// What a node's calls to remote services used (all zero for other nodes).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceUsage {
     /// Requests sent, every try counted.
     pub requests: usize,
@@ -145,6 +147,21 @@ impl std::ops::AddAssign<RunSummary> for RunSummary {
     }
 }
 
+/// The figures of `metrics` of `partition` and of no partition; all when `partition` is
+/// `None`.
+fn of_partition(metrics: &MetricsSet, partition: Option<usize>) -> MetricsSet {
+    let Some(partition) = partition else {
+        return metrics.clone();
+    };
+    let mut kept = MetricsSet::new();
+    for metric in metrics.iter() {
+        if metric.partition().is_none_or(|found| found == partition) {
+            kept.push(Arc::clone(metric));
+        }
+    }
+    kept
+}
+
 /// The first failure an operator's metrics keep.
 fn first_failure(metrics: &MetricsSet) -> Option<String> {
     metrics.iter().find_map(|metric| match metric.value() {
@@ -158,15 +175,29 @@ fn first_failure(metrics: &MetricsSet) -> Option<String> {
 
 impl NodeTiming {
     /// The figures of `operators`, the operators computing `node`: their compute time,
-    /// instances, failures and retries summed, the rows the last one put out.
-    fn of(node: &str, operators: &[Arc<dyn ExecutionPlan>]) -> Self {
+    /// instances, failures and retries summed, the rows the last one put out; of the
+    /// partition `partition` only, when given (figures of no partition counted too).
+    pub(crate) fn of(
+        node: &str,
+        operators: &[Arc<dyn ExecutionPlan>],
+        partition: Option<usize>,
+    ) -> Self {
+        let figures = |operator: &Arc<dyn ExecutionPlan>| {
+            operator
+                .metrics()
+                .map(|metrics| of_partition(&metrics, partition).aggregate_by_name())
+        };
         let mut timing = NodeTiming {
             node: node.to_string(),
-            rows: operators.last().map_or(0, output_rows),
+            rows: operators
+                .last()
+                .and_then(figures)
+                .and_then(|metrics| metrics.output_rows())
+                .unwrap_or_default(),
             ..NodeTiming::default()
         };
         for operator in operators {
-            let Some(metrics) = operator.metrics().map(|m| m.aggregate_by_name()) else {
+            let Some(metrics) = figures(operator) else {
                 continue;
             };
             let value = |name: &str| metrics.sum_by_name(name).map_or(0, |v| v.as_usize());
@@ -215,9 +246,22 @@ pub struct RunSummary {
     /// What interrupted runs had left beside the output, and what was done with it.
     pub cleared: Vec<String>,
     /// The cluster the run ran on, if not here; its nodes' figures stay on its executors
-    /// (`nodes` is empty).
+    /// (`nodes` is empty) unless the executors wrote the output and reported them.
     pub cluster: Option<String>,
 }
+
+/// Runs a compiled plan (whose nodes are where the [`NodeOperators`] say) elsewhere, each
+/// part of its input written by the executor that runs it as [`PartsTarget`] says; `false`
+/// (nothing run) when the plan cannot be cut into parts.
+pub type PartsJob = Box<
+    dyn Fn(
+            Arc<dyn ExecutionPlan>,
+            PartsTarget,
+            Vec<NodeOperators>,
+        ) -> futures::future::BoxFuture<'static, datafusion::common::Result<bool>>
+        + Send
+        + Sync,
+>;
 
 /// Makes the operator that runs a plan elsewhere and streams its rows back.
 pub type RemoteJob = Box<
@@ -227,12 +271,15 @@ pub type RemoteJob = Box<
 >;
 
 /// Where a run's plan runs when not in this process: a cluster's name, for the summary,
-/// and the operator that runs a plan there and streams its rows back.
+/// the operator that runs a plan there and streams its rows back, and the job whose
+/// executors write the output themselves.
 pub struct RemoteRunner {
     /// The cluster, as the user named it.
     pub name: String,
     /// The operator running a plan there.
     pub job: RemoteJob,
+    /// Runs a plan there with its output's parts written by the executors.
+    pub write_parts: PartsJob,
 }
 
 impl fmt::Debug for RemoteRunner {
@@ -305,11 +352,16 @@ impl fmt::Display for RunSummary {
         for line in &self.cleared {
             writeln!(f, "  {line}")?;
         }
-        if let Some(cluster) = &self.cluster {
-            writeln!(
+        match &self.cluster {
+            Some(cluster) if self.nodes.is_empty() => writeln!(
                 f,
                 "  ran on the cluster at {cluster} (the nodes' figures stay on its executors)"
-            )?;
+            )?,
+            Some(cluster) => writeln!(
+                f,
+                "  ran on the cluster at {cluster}; its executors wrote the output"
+            )?,
+            None => {}
         }
         Ok(())
     }
@@ -376,6 +428,11 @@ impl CompiledPipeline {
         mut observe: impl FnMut(usize),
         remote: Option<&RemoteRunner>,
     ) -> Result<RunSummary> {
+        if let Some(remote) = remote
+            && let Some(summary) = self.write_by_executors(output, remote).await?
+        {
+            return Ok(summary);
+        }
         let started = Instant::now();
         self.check_partition_columns(output)?;
         let staging = output.stage(self.session_state().runtime_env()).await?;
@@ -502,7 +559,10 @@ fn summarize(
     let chain = chain_from_leaf(plan);
     let nodes = operators
         .iter()
-        .map(|node| NodeTiming::of(&node.node, chain.get(node.positions.clone()).unwrap_or(&[])))
+        .map(|node| {
+            let operators = chain.get(node.positions.clone()).unwrap_or(&[]);
+            NodeTiming::of(&node.node, operators, None)
+        })
         .collect();
     let rows_out = output_rows(plan);
     let rows_in = chain

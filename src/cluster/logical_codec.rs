@@ -84,7 +84,7 @@ impl LogicalExtensionCodec for NodefusionLogicalCodec {
                     Exchange::try_from(&message)?,
                 ))
             }
-            Body::NodeExec(_) | Body::TopK(_) | Body::NodeExpression(_) => {
+            Body::NodeExec(_) | Body::TopK(_) | Body::NodeExpression(_) | Body::PartWriter(_) => {
                 plan_err!("a physical plan node in a logical plan")
             }
         }

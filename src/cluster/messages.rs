@@ -6,6 +6,12 @@ use datafusion::common::{Result, plan_datafusion_err};
 use datafusion_proto::protobuf::{Field, LogicalExprNode, PhysicalExprNode, ScalarValue};
 use prost::{Message, Oneof};
 
+use std::sync::Arc;
+
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::part_writer::PartWriterExec;
+use crate::parts::PartsTarget;
 use crate::plan::Exchange;
 use crate::settings::{NodeSettings, RunSettings};
 
@@ -13,7 +19,7 @@ use crate::settings::{NodeSettings, RunSettings};
 #[derive(Clone, PartialEq, Message)]
 pub struct Envelope {
     /// What it holds.
-    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5, 6")]
+    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub body: Option<Body>,
 }
 
@@ -38,6 +44,9 @@ pub enum Body {
     /// A `NodeExpression`: the node's name (its expression travels as its child).
     #[prost(string, tag = "6")]
     NodeExpression(String),
+    /// A `PartWriterExec`.
+    #[prost(message, tag = "7")]
+    PartWriter(PartWriterMessage),
 }
 
 /// A node setting as text.
@@ -117,6 +126,82 @@ pub struct NodeExecMessage {
     /// Whether a pipeline segment deals its input.
     #[prost(bool, tag = "8")]
     pub dealt_input: bool,
+}
+
+/// The writer of an output's parts on the executors.
+#[derive(Clone, PartialEq, Message)]
+pub struct PartWriterMessage {
+    /// The staging prefix's URL.
+    #[prost(string, tag = "1")]
+    pub staging_url: String,
+    /// The run's mark in the files' names.
+    #[prost(string, tag = "2")]
+    pub run: String,
+    /// The Parquet codec.
+    #[prost(string, tag = "3")]
+    pub compression: String,
+    /// The most rows per row group.
+    #[prost(uint64, tag = "4")]
+    pub row_group_rows: u64,
+    /// Where each node's operators are.
+    #[prost(message, repeated, tag = "5")]
+    pub nodes: Vec<NodePositionsMessage>,
+}
+
+/// A node and the positions of its operators in a chain.
+#[derive(Clone, PartialEq, Message)]
+pub struct NodePositionsMessage {
+    /// The node's name.
+    #[prost(string, tag = "1")]
+    pub node: String,
+    /// The positions, from the chain's leaf.
+    #[prost(uint64, repeated, tag = "2")]
+    pub positions: Vec<u64>,
+}
+
+impl From<&PartWriterExec> for PartWriterMessage {
+    fn from(writer: &PartWriterExec) -> Self {
+        let target = writer.target();
+        Self {
+            staging_url: target.staging_url.clone(),
+            run: target.run.clone(),
+            compression: target.compression.clone(),
+            row_group_rows: target.row_group_rows as u64,
+            nodes: writer
+                .nodes()
+                .iter()
+                .map(|(node, positions)| NodePositionsMessage {
+                    node: node.clone(),
+                    positions: positions.iter().map(|position| *position as u64).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl PartWriterMessage {
+    /// The writer this message stands for, over `input`.
+    pub fn writer(&self, input: Arc<dyn ExecutionPlan>) -> PartWriterExec {
+        let target = PartsTarget {
+            staging_url: self.staging_url.clone(),
+            run: self.run.clone(),
+            compression: self.compression.clone(),
+            row_group_rows: usize::try_from(self.row_group_rows).unwrap_or(usize::MAX),
+        };
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let positions = node
+                    .positions
+                    .iter()
+                    .map(|position| usize::try_from(*position).unwrap_or(usize::MAX))
+                    .collect();
+                (node.node.clone(), positions)
+            })
+            .collect();
+        PartWriterExec::new(input, target, nodes)
+    }
 }
 
 impl Envelope {

@@ -1,5 +1,5 @@
 //! [`NodefusionPhysicalCodec`]: nodefusion's operators ([`NodeExec`], [`RechunkExec`],
-//! [`ScatterExec`], [`GatherExec`]) and `top_k`'s as bytes, around Ballista's own physical
+//! [`ScatterExec`], [`GatherExec`], [`PartWriterExec`]) and `top_k`'s as bytes, around Ballista's own physical
 //! codec, which keeps everything else (its shuffle writers and readers).
 //!
 //! A node's function travels by name and is found again in the registry of the process
@@ -24,9 +24,10 @@ use nodefusion_function::{InitOptions, operator_function};
 use nodefusion_udfs::retrieval::{decode_top_k_exec, encode_top_k_exec};
 
 use super::messages::{
-    Body, ConstantMessage, Envelope, ExchangeMessage, NodeExecMessage, run_settings,
-    settings_message,
+    Body, ConstantMessage, Envelope, ExchangeMessage, NodeExecMessage, PartWriterMessage,
+    run_settings, settings_message,
 };
+use super::part_writer::PartWriterExec;
 use crate::exec::{GatherExec, NodeExec, NodeExpression, NodeSpec, RechunkExec, ScatterExec};
 use crate::plan::Exchange;
 
@@ -173,6 +174,9 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
                 })
             }
             Body::TopK(bytes) => decode_top_k_exec(&bytes, inputs),
+            Body::PartWriter(message) => Ok(Arc::new(
+                message.writer(only_input("a part writer", inputs)?),
+            )),
             Body::NodeCall(_) => plan_err!("a logical plan node in a physical plan"),
             Body::NodeExpression(_) => plan_err!("an expression where a plan node was expected"),
         }
@@ -235,6 +239,10 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
         }
         if let Some(bytes) = encode_top_k_exec(node.as_ref()) {
             return Envelope::encode_body(Body::TopK(bytes), buf);
+        }
+        if let Some(writer) = node.downcast_ref::<PartWriterExec>() {
+            let message = PartWriterMessage::from(writer);
+            return Envelope::encode_body(Body::PartWriter(message), buf);
         }
         let mut bytes = Vec::new();
         self.ballista

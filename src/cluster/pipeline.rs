@@ -1,13 +1,20 @@
 //! [`cluster_runner`]: how a compiled pipeline runs on a cluster. The plan compiled here
 //! is sent as a physical plan, in its [`spread`] form where its input is files (the same
-//! operators a local run executes, over parts of the input that run on every executor), and
-//! its rows come back to this process's Parquet sink.
+//! operators a local run executes, over parts of the input that run on every executor).
+//! An output that is a directory in an object store is written by the executors
+//! themselves, each part into the output's staging ([`spread_writing`], [`run_job`]); any
+//! other output gets the rows back in this process's Parquet sink.
 
 use std::sync::Arc;
 
+use ballista::prelude::SessionConfigExt;
+use futures::FutureExt;
+
 use super::address::reach_scheduler;
 use super::job::ClusterJobExec;
-use super::spread::spread;
+use super::session::with_cluster_codecs;
+use super::spread::{spread, spread_writing};
+use super::submit::run_job;
 use crate::compile::CompiledPipeline;
 use crate::error::Result;
 use crate::run::RemoteRunner;
@@ -19,16 +26,36 @@ pub async fn cluster_runner(url: &str, compiled: &CompiledPipeline) -> Result<Re
     let name = url.to_string();
     let config = compiled.session_state().config().clone();
     let parts = compiled.graph().defaults.effective_partitions();
-    Ok(RemoteRunner {
-        name: name.clone(),
-        job: Box::new(move |plan| {
+    let job = {
+        let (scheduler, name, config) = (scheduler.clone(), name.clone(), config.clone());
+        Box::new(move |plan| {
             let plan = spread(&plan, parts)?.unwrap_or(plan);
             Ok(Arc::new(ClusterJobExec::new(
                 plan,
                 scheduler.clone(),
                 name.clone(),
                 &config,
-            )))
-        }),
+            )) as _)
+        })
+    };
+    let job_config = with_cluster_codecs(config.upgrade_for_ballista());
+    let write_parts = {
+        let name = name.clone();
+        Box::new(move |plan, target, nodes: Vec<_>| {
+            let (scheduler, name, config) = (scheduler.clone(), name.clone(), job_config.clone());
+            async move {
+                let Some(plan) = spread_writing(&plan, parts, target, &nodes)? else {
+                    return Ok(false);
+                };
+                run_job(&scheduler, &name, plan, &config).await?;
+                Ok(true)
+            }
+            .boxed()
+        })
+    };
+    Ok(RemoteRunner {
+        name,
+        job,
+        write_parts,
     })
 }

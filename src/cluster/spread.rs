@@ -30,24 +30,95 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions};
 
-use crate::compile::chain_from_leaf;
+use super::part_writer::PartWriterExec;
+use crate::compile::{NodeOperators, chain_from_leaf};
 use crate::exec::{GatherExec, ScatterExec};
+use crate::parts::PartsTarget;
+use crate::plan::columns_to_write;
 
 /// The column that carries a row's part through the nodes to the merge.
 const PART_COLUMN: &str = "__part";
 
 /// `plan` (a compiled pipeline's, from its scan up) spread over at most `parts` parts of its
-/// input; `None` when it cannot be (its input is not files, or is one part, or a column is
-/// named like the part column).
+/// input, merged back in input order; `None` when it cannot be (its input is not files, or
+/// is one part, or a column is named like the part column).
 pub fn spread(
     plan: &Arc<dyn ExecutionPlan>,
     parts: usize,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(spread) = spread_parts(plan, parts)? else {
+        return Ok(None);
+    };
+    let current = spread.plan;
+    let part = PhysicalSortExpr::new_default(Arc::new(part_column(&current)?));
+    let ordering = LexOrdering::new([part])
+        .ok_or_else(|| internal_datafusion_err!("an ordering by the part column"))?;
+    let merged: Arc<dyn ExecutionPlan> = Arc::new(SortPreservingMergeExec::new(ordering, current));
+    let width = merged.schema().fields().len() - 1;
+    let without_part = columns_of(&merged, width);
+    Ok(Some(Arc::new(ProjectionExec::try_new(
+        without_part,
+        merged,
+    )?)))
+}
+
+/// `plan` (a compiled pipeline's, whose nodes `nodes` says where they are) spread over at
+/// most `parts` parts of its input, each part written by the executor that runs it into
+/// `target` ([`PartWriterExec`], given the rows with their part column); the job's one
+/// result is a row per part. `None` as for [`spread`].
+pub fn spread_writing(
+    plan: &Arc<dyn ExecutionPlan>,
+    parts: usize,
+    target: PartsTarget,
+    nodes: &[NodeOperators],
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(spread) = spread_parts(plan, parts)? else {
+        return Ok(None);
+    };
+    // The part column stays, last: the writer takes its file's name from it.
+    let input = columns_to_write(spread.plan, &[])?;
+    let chain = chain_from_leaf(&input);
+    let position = |operator: &Arc<dyn ExecutionPlan>| {
+        chain
+            .iter()
+            .position(|found| std::ptr::addr_eq(Arc::as_ptr(found), Arc::as_ptr(operator)))
+    };
+    let nodes = nodes
+        .iter()
+        .map(|node| {
+            let positions = node
+                .positions
+                .clone()
+                .filter_map(|index| spread.standing_for.get(index)?.as_ref())
+                .filter_map(position)
+                .collect();
+            (node.node.clone(), positions)
+        })
+        .collect();
+    let writer = PartWriterExec::new(input, target, nodes);
+    Ok(Some(Arc::new(CoalescePartitionsExec::new(Arc::new(
+        writer,
+    )))))
+}
+
+/// A compiled plan cut into parts of its input: the union of the parts' scans, each with
+/// its part number, and above it every operator of the compiled chain with the part column
+/// last.
+struct Spread {
+    plan: Arc<dyn ExecutionPlan>,
+    /// The operator of `plan` standing for each operator of the compiled chain (none for
+    /// the scan, the scatter and the gather).
+    standing_for: Vec<Option<Arc<dyn ExecutionPlan>>>,
+}
+
+/// `plan` cut into at most `parts` parts of its input; `None` as for [`spread`].
+fn spread_parts(plan: &Arc<dyn ExecutionPlan>, parts: usize) -> Result<Option<Spread>> {
     let chain = chain_from_leaf(plan);
     let named_part =
         |operator: &Arc<dyn ExecutionPlan>| operator.schema().field_with_name(PART_COLUMN).is_ok();
@@ -84,32 +155,30 @@ pub fn spread(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut current = UnionExec::try_new(branches)?;
+    let mut standing_for = vec![None];
     for operator in &chain[1..] {
         if operator.is::<ScatterExec>() || operator.is::<GatherExec>() {
+            standing_for.push(None);
             continue;
         }
-        current = match operator.downcast_ref::<ProjectionExec>() {
+        let replaced = match operator.downcast_ref::<ProjectionExec>() {
             Some(projection) => {
                 let mut expressions = projection.expr().to_vec();
                 expressions.push(part_expression(&current)?);
                 Arc::new(ProjectionExec::try_new(expressions, current)?)
             }
-            None => part_last(Arc::clone(operator).replace_children(
+            None => Arc::clone(operator).replace_children(
                 vec![current],
                 ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-            )?)?,
+            )?,
         };
+        standing_for.push(Some(Arc::clone(&replaced)));
+        current = part_last(replaced)?;
     }
-    let part = PhysicalSortExpr::new_default(Arc::new(part_column(&current)?));
-    let ordering = LexOrdering::new([part])
-        .ok_or_else(|| internal_datafusion_err!("an ordering by the part column"))?;
-    let merged: Arc<dyn ExecutionPlan> = Arc::new(SortPreservingMergeExec::new(ordering, current));
-    let width = merged.schema().fields().len() - 1;
-    let without_part = columns_of(&merged, width);
-    Ok(Some(Arc::new(ProjectionExec::try_new(
-        without_part,
-        merged,
-    )?)))
+    Ok(Some(Spread {
+        plan: current,
+        standing_for,
+    }))
 }
 
 /// The files of `scan` cut into at most `parts` contiguous groups of about equal bytes

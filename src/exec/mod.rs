@@ -43,7 +43,7 @@ pub use rechunk::{RechunkExec, rechunk_stream};
 pub use scatter::ScatterExec;
 
 /// The one child of a single-input operator, or an internal error naming `operator`.
-fn only_child(
+pub(crate) fn only_child(
     operator: &str,
     children: Vec<Arc<dyn ExecutionPlan>>,
 ) -> Result<Arc<dyn ExecutionPlan>> {

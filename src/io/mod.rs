@@ -3,6 +3,7 @@
 //! in an object store, written through a staging location and committed at the end).
 
 mod cache_directory;
+mod cleanup_now;
 mod commit_journal;
 mod file_units;
 mod input;
@@ -18,6 +19,7 @@ mod object_stores;
 mod output;
 mod parquet_files;
 mod read_failure;
+mod run_mark;
 mod staging;
 mod store_error;
 mod store_leftovers;
@@ -26,6 +28,7 @@ mod units_directory;
 mod url_tables;
 
 pub use cache_directory::cache_directory;
+pub use cleanup_now::cleanup_now;
 pub use file_units::{FileUnit, file_units};
 pub use input::{FileFormat, Input};
 pub use lazy_object_stores::LazyObjectStores;
@@ -34,6 +37,8 @@ pub use location::{Location, StoreLocation};
 pub use object_stores::register_object_store;
 pub use output::{DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, Output, WriteMode};
 pub use read_failure::is_read_error;
+pub use run_mark::run_mark;
 pub use staging::Staging;
+pub use store_leftovers::{LEASE, LEASE_EXPIRY};
 pub use units_directory::UnitsDirectory;
 pub use url_tables::UrlTables;

@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 use super::WriteMode;
+use super::cleanup_now::cleanup_now;
 use super::commit_journal::{CommitJournal, JOURNAL};
 use super::leftovers::staging_name;
 use super::location::{Location, StoreLocation};
@@ -208,8 +209,11 @@ impl StoreStaging {
                 continue;
             };
             let relative: Vec<_> = relative.collect();
-            let first = relative.first().map(|part| part.as_ref());
-            if matches!(first, Some(LEASE | JOURNAL)) {
+            // `_LEASE`, `_COMMIT` and the executors' `_parts/`: bookkeeping, not output.
+            let bookkeeping = relative
+                .first()
+                .is_some_and(|part| part.as_ref().starts_with('_'));
+            if bookkeeping {
                 continue;
             }
             let to = match self.single_file {
@@ -255,25 +259,11 @@ impl Drop for StoreStaging {
         }
         let store = Arc::clone(&self.store);
         let prefix = self.prefix.clone();
-        let removal = async move {
+        cleanup_now(async move {
             if let Ok(objects) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await {
                 let _ = delete_objects(&store, objects).await;
             }
-        };
-        // Removed before the process goes on where the runtime can wait for it; else (a
-        // runtime of one thread) in the background, and by the next run if this one ends
-        // first.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        match runtime.runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| runtime.block_on(removal));
-            }
-            _ => {
-                runtime.spawn(removal);
-            }
-        }
+        });
     }
 }
 

@@ -9,13 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use super::leftovers::is_gone;
 use super::local_staging::{list_files, parent_directory};
 use super::location::Location;
+use super::run_mark::run_mark;
 use super::{Staging, WriteMode, cache_directory};
 use crate::error::{Error, Result};
 
@@ -87,10 +87,7 @@ impl UnitsDirectory {
             ));
         }
         std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
-        let run = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos() % 1_000_000_000_000);
-        let run = format!("{run:012}");
+        let run = run_mark();
         std::fs::write(path.join(FINGERPRINT), format!("{fingerprint}\n{run}\n"))
             .map_err(Error::io(&path))?;
         std::fs::write(path.join(OWNER), std::process::id().to_string())

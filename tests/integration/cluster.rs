@@ -448,6 +448,46 @@ async fn every_plan_node_round_trips_through_the_codecs() {
     for kind in ["RechunkExec", "ScatterExec", "NodeExec", "GatherExec"] {
         assert!(text.contains(kind), "{kind} in {text}");
     }
+
+    // The writer of parts on executors (its figures' positions too: shown by the display
+    // of the decoded plan, and by its message).
+    let target = nodefusion::PartsTarget {
+        staging_url: "s3://bucket/.out.nodefusion-staging-1-0/".into(),
+        run: "000000000001".into(),
+        compression: "snappy".into(),
+        row_group_rows: 1000,
+    };
+    let writing = nodefusion::cluster::spread_writing(
+        &compiled.instance().unwrap(),
+        2,
+        target,
+        compiled.node_operators(),
+    )
+    .unwrap()
+    .unwrap();
+    let bytes =
+        physical_plan_to_bytes_with_extension_codec(writing.clone(), &physical_codec).unwrap();
+    let decoded =
+        physical_plan_from_bytes_with_extension_codec(&bytes, &task_ctx, &physical_codec).unwrap();
+    let shown = |plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>| {
+        displayable(plan.as_ref()).indent(false).to_string()
+    };
+    assert_eq!(shown(&decoded), shown(&writing));
+    assert!(shown(&writing).contains("PartWriterExec: s3://bucket/"));
+    let writer = |plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>| {
+        let writer = plan.children()[0];
+        let writer = writer
+            .downcast_ref::<nodefusion::cluster::PartWriterExec>()
+            .unwrap();
+        (writer.target().clone(), writer.nodes().to_vec())
+    };
+    assert_eq!(writer(&decoded), writer(&writing));
+    assert!(
+        writer(&writing)
+            .1
+            .iter()
+            .all(|(_, positions)| !positions.is_empty())
+    );
 }
 
 /// The spread form of a pipeline's plan (its input cut into parts that run as separate

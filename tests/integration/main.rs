@@ -8,6 +8,7 @@
 mod bad_input;
 mod cli;
 mod cluster;
+mod cluster_storage;
 mod embed;
 mod interrupt;
 mod isolated;

@@ -20,6 +20,7 @@ pub struct Cluster {
     scheduler: Child,
     executors: Vec<Option<Child>>,
     slots: usize,
+    environment: Vec<(&'static str, String)>,
 }
 
 /// A port nothing listens on now, whose next port is free too (an executor takes both).
@@ -51,12 +52,24 @@ fn wait_for_port(port: u16, child: &mut Child) {
 impl Cluster {
     /// A scheduler and `executors` executors of `slots` slots each, logs in `dir`.
     pub fn start(dir: &Path, executors: usize, slots: usize) -> Self {
+        Self::start_with(dir, executors, slots, Vec::new())
+    }
+
+    /// Like [`Self::start`], every process with the variables of `environment` set (an
+    /// object store's, say).
+    pub fn start_with(
+        dir: &Path,
+        executors: usize,
+        slots: usize,
+        environment: Vec<(&'static str, String)>,
+    ) -> Self {
         let scheduler_port = free_port_pair();
         let log = std::fs::File::create(dir.join("scheduler.log")).unwrap();
         let mut scheduler = Command::new(env!("CARGO_BIN_EXE_nodefusion"))
             .args(["cluster", "scheduler", "--bind"])
             .arg(format!("127.0.0.1:{scheduler_port}"))
             .args(["--executor-timeout", &EXECUTOR_TIMEOUT_SECONDS.to_string()])
+            .envs(environment.clone())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -69,6 +82,7 @@ impl Cluster {
             scheduler,
             executors: Vec::new(),
             slots,
+            environment,
         };
         for _ in 0..executors {
             cluster.add_executor();
@@ -90,6 +104,7 @@ impl Cluster {
             .arg("--work-dir")
             .arg(&work_dir)
             .args(["--heartbeat", "1", "--slots", &self.slots.to_string()])
+            .envs(self.environment.clone())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
