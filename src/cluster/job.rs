@@ -1,13 +1,17 @@
 //! [`ClusterJobExec`]: a physical plan run as one job on a cluster. Executed, it submits
-//! the plan to the scheduler (nodefusion's physical codec carries our operators) and
-//! streams back the rows of the job's single output partition, so that the client's own
-//! Parquet sink writes them (into staging, committed only when the job has succeeded).
+//! the plan to the scheduler (nodefusion's physical codec carries our operators, [`run_job`]
+//! cancels the job if this stream is dropped before the job ends) and streams back the
+//! rows of the job's output partitions from the executors that hold them, so that the
+//! client's own Parquet sink writes them (into staging, committed only when the job has
+//! succeeded).
 
 use std::fmt;
 use std::sync::Arc;
 
 use ballista::prelude::SessionConfigExt;
-use ballista_core::execution_plans::execute_physical_plan;
+use ballista_core::client::BallistaClient;
+use ballista_core::serde::protobuf::PartitionLocation;
+use ballista_core::utils::GrpcClientConfig;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, internal_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -19,11 +23,10 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 use datafusion::prelude::SessionConfig;
-use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::{StreamExt, TryStreamExt};
 
-use super::NodefusionPhysicalCodec;
 use super::session::with_cluster_codecs;
+use super::submit::run_job;
 
 /// `plan` (one output partition) as a job of a cluster.
 #[derive(Debug)]
@@ -118,17 +121,13 @@ impl ExecutionPlan for ClusterJobExec {
             self.config.clone(),
         );
         let job = futures::stream::once(async move {
-            let session_id = uuid_like_session_id();
-            execute_physical_plan::<PhysicalPlanNode>(
-                scheduler,
-                &config.ballista_config(),
-                plan,
-                &NodefusionPhysicalCodec::default(),
-                session_id,
-                config,
-            )
-            .await
-            .map_err(|error| cluster_failure(&name, error))
+            let locations = run_job(&scheduler, &name, plan, &config).await?;
+            let grpc = GrpcClientConfig::from(&config.ballista_config());
+            let fetches = locations.into_iter().map(move |location| {
+                let (grpc, name) = (grpc.clone(), name.clone());
+                futures::stream::once(fetch(location, grpc, name)).try_flatten()
+            });
+            Ok::<_, DataFusionError>(futures::stream::iter(fetches).flatten())
         })
         .try_flatten()
         .map(move |batch| {
@@ -144,18 +143,44 @@ impl ExecutionPlan for ClusterJobExec {
     }
 }
 
-/// A session id of the job's own.
-fn uuid_like_session_id() -> String {
-    format!(
-        "nodefusion-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos())
+/// The rows of the job's output partition at `location`, from the executor that holds it
+/// (the cluster is `name` in errors).
+async fn fetch(
+    location: PartitionLocation,
+    grpc: GrpcClientConfig,
+    name: String,
+) -> Result<SendableRecordBatchStream> {
+    let failed =
+        |message: String| DataFusionError::Execution(format!("cluster at {name}: {message}"));
+    let layout = location.layout();
+    let executor = location
+        .executor_meta
+        .ok_or_else(|| failed("a result partition without its executor".into()))?;
+    let partition = location
+        .partition_id
+        .ok_or_else(|| failed("a result partition without its id".into()))?;
+    let port = u16::try_from(executor.port).unwrap_or_default();
+    let mut client = BallistaClient::try_new(
+        &executor.host,
+        port,
+        usize::MAX,
+        false,
+        None,
+        grpc.io_retries_times,
+        grpc.io_retry_wait_time_ms,
+        0,
+        0,
     )
-}
-
-/// `error` of the job on the cluster `name`, saying where.
-fn cluster_failure(name: &str, error: DataFusionError) -> DataFusionError {
-    DataFusionError::Execution(format!("cluster at {name}: {}", error.strip_backtrace()))
+    .await
+    .map_err(|error| failed(format!("executor {}:{port}: {error}", executor.host)))?;
+    client
+        .fetch_partition(
+            &executor.id,
+            &partition.into(),
+            location.file_id,
+            layout,
+            true,
+        )
+        .await
+        .map_err(|error| failed(format!("executor {}:{port}: {error}", executor.host)))
 }

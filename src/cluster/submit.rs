@@ -1,7 +1,7 @@
-//! [`run_job`]: a physical plan run as a job of a cluster whose result this process does
-//! not read (the executors wrote it into storage), waited for until it ends. The job is
-//! cancelled on the scheduler when the wait is dropped before its end (the run was
-//! interrupted, or failed here), so that no job runs on that nobody waits for.
+//! [`run_job`]: a physical plan run as a job of a cluster, waited for until it ends; where
+//! its output partitions are, on success. The job is cancelled on the scheduler when the
+//! wait is dropped before its end (the run was interrupted, or failed here), so that no job
+//! runs on that nobody waits for.
 
 use std::time::Duration;
 
@@ -9,8 +9,8 @@ use ballista::prelude::SessionConfigExt;
 use ballista_core::serde::protobuf::execute_query_params::Query;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::{
-    CancelJobParams, ExecuteQueryParams, GetJobStatusParams, KeyValuePair, execute_query_result,
-    job_status,
+    CancelJobParams, ExecuteQueryParams, GetJobStatusParams, KeyValuePair, PartitionLocation,
+    execute_query_result, job_status,
 };
 use ballista_core::utils::{GrpcClientConfig, create_grpc_client_connection};
 use datafusion::common::{DataFusionError, Result};
@@ -30,13 +30,13 @@ const STATUS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Runs `plan` on the cluster whose scheduler is at `scheduler` (`http://HOST:PORT`; the
 /// cluster is `name` in errors) with the options of `config`, and waits until the job has
-/// succeeded, or failed (an error with the job's own).
+/// succeeded (where its output partitions are), or failed (an error with the job's own).
 pub async fn run_job(
     scheduler: &str,
     name: &str,
     plan: Arc<dyn ExecutionPlan>,
     config: &SessionConfig,
-) -> Result<()> {
+) -> Result<Vec<PartitionLocation>> {
     let failed =
         |message: String| DataFusionError::Execution(format!("cluster at {name}: {message}"));
     let codec = NodefusionPhysicalCodec::default();
@@ -99,9 +99,9 @@ pub async fn run_job(
             .status
             .and_then(|status| status.status);
         match status {
-            Some(job_status::Status::Successful(_)) => {
+            Some(job_status::Status::Successful(job)) => {
                 waiting.ended = true;
-                return Ok(());
+                return Ok(job.partition_location);
             }
             Some(job_status::Status::Failed(failure)) => {
                 waiting.ended = true;

@@ -229,3 +229,49 @@ async fn an_interrupted_client_stops_its_job_and_leaves_nothing() {
         "nothing written"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_client_cancels_a_job_that_streams_rows_back() {
+    let bucket = S3Server::shared().bucket("cluster-cancel");
+    let dir = tempfile::tempdir().unwrap();
+    upload_inputs(&bucket, dir.path(), 30).await;
+    let (base, log) = service::start().await;
+    pipeline(dir.path(), &bucket, 2, Some((&base, 100)));
+    // One executor of one slot: three parts of 30 calls, a task (of one or more parts) at a
+    // time.
+    let cluster = Cluster::start_with(dir.path(), 1, 1, bucket.environment());
+    let run = start(
+        &bucket,
+        dir.path(),
+        &["--cluster", &cluster.url, "--output", "local.parquet"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while log.requests() < 6 {
+        assert!(Instant::now() < deadline, "the job made no calls");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let signalled = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", run.id())])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let ended = finish(run).await;
+    assert!(!ended.status.success());
+    // The task running runs to its end (Ballista's executor does not stop a running
+    // task's partitions), then nothing: the job was cancelled, no other task starts.
+    let mut calls = log.requests();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if log.requests() == calls {
+            break;
+        }
+        calls = log.requests();
+    }
+    assert!(
+        calls < 90,
+        "{calls} calls: the whole job ran\n{}\n{}",
+        stderr(&ended),
+        cluster.logs()
+    );
+    assert!(!dir.path().join("local.parquet").exists());
+}
