@@ -126,6 +126,9 @@ pub struct NodeExecMessage {
     /// Whether a pipeline segment deals its input.
     #[prost(bool, tag = "8")]
     pub dealt_input: bool,
+    /// The executors that run it, as the scheduler counted them.
+    #[prost(uint64, optional, tag = "9")]
+    pub executors: Option<u64>,
 }
 
 /// The writer of an output's parts on the executors.

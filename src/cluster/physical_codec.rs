@@ -33,9 +33,34 @@ use crate::plan::Exchange;
 
 /// The physical codec of a nodefusion cluster: the client, the scheduler and every
 /// executor use it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct NodefusionPhysicalCodec {
     ballista: BallistaPhysicalExtensionCodec,
+    /// The scheduler's: how many executors are alive, given to each node operator it
+    /// decodes (so that the executors share the providers' rate limits).
+    executors: Option<ExecutorCount>,
+}
+
+/// How many executors a cluster has alive now.
+pub type ExecutorCount = Arc<dyn Fn() -> usize + Send + Sync>;
+
+impl NodefusionPhysicalCodec {
+    /// The scheduler's codec, which gives each node operator the number of executors
+    /// `executors` counts.
+    pub fn counting_executors(executors: ExecutorCount) -> Self {
+        Self {
+            ballista: BallistaPhysicalExtensionCodec::default(),
+            executors: Some(executors),
+        }
+    }
+}
+
+impl std::fmt::Debug for NodefusionPhysicalCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodefusionPhysicalCodec")
+            .field("counts_executors", &self.executors.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The one input of a single-input operator.
@@ -79,6 +104,7 @@ impl NodefusionPhysicalCodec {
             output: Some(protobuf::Field::try_from(spec.output.as_ref())?),
             settings: settings_message(&spec.settings),
             dealt_input: spec.dealt_input,
+            executors: spec.executors.map(|executors| executors as u64),
         })
     }
 
@@ -143,6 +169,11 @@ impl NodefusionPhysicalCodec {
             })?),
             settings: run_settings(&message.settings)?,
             dealt_input: message.dealt_input,
+            // The scheduler counts the executors; the others take its count.
+            executors: match &self.executors {
+                Some(count) => Some(count()),
+                None => message.executors.map(|executors| executors as usize),
+            },
         };
         Ok(Arc::new(NodeExec::new(input, Arc::new(spec))))
     }

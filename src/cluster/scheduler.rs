@@ -2,12 +2,13 @@
 //! every nodefusion function, option and codec.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::cluster::{BallistaCluster, ClusterState};
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::start_server;
 
+use super::physical_codec::ExecutorCount;
 use super::session::{cluster_config, cluster_state};
 use super::{NodefusionLogicalCodec, NodefusionPhysicalCodec};
 use crate::error::{Error, Result};
@@ -26,6 +27,16 @@ pub struct SchedulerOptions {
 /// Runs a scheduler until the process is stopped.
 pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
     let timeout = options.executor_timeout_seconds.max(1);
+    // The cluster's state is there once the cluster is made, after its configuration.
+    let state: Arc<OnceLock<Arc<dyn ClusterState>>> = Arc::default();
+    let executors: ExecutorCount = {
+        let state = Arc::clone(&state);
+        Arc::new(move || {
+            state
+                .get()
+                .map_or(1, |state| alive_executors(state.as_ref(), timeout))
+        })
+    };
     let config = SchedulerConfig {
         bind_host: options.bind.ip().to_string(),
         bind_port: options.bind.port(),
@@ -40,12 +51,15 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
         override_config_producer: Some(Arc::new(cluster_config)),
         override_session_builder: Some(Arc::new(cluster_state)),
         override_logical_codec: Some(Arc::new(NodefusionLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(NodefusionPhysicalCodec::default())),
+        override_physical_codec: Some(Arc::new(NodefusionPhysicalCodec::counting_executors(
+            executors,
+        ))),
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|error| cluster_error(&options.bind, error))?;
+    let _ = state.set(cluster.cluster_state());
     eprintln!(
         "nodefusion scheduler starting on {} (executors are taken for dead after {timeout} s \
          of silence)",
@@ -54,6 +68,20 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
     start_server(cluster, options.bind, Arc::new(config))
         .await
         .map_err(|error| cluster_error(&options.bind, error))
+}
+
+/// The executors of `state` heard from within `timeout` seconds (at least one: a job
+/// planned with none waits for one).
+fn alive_executors(state: &dyn ClusterState, timeout: u64) -> usize {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let alive = state
+        .executor_heartbeats()
+        .values()
+        .filter(|heartbeat| now.saturating_sub(heartbeat.timestamp) <= timeout)
+        .count();
+    alive.max(1)
 }
 
 /// A failure of the scheduler at `bind`.

@@ -91,6 +91,9 @@ pub struct NodeSpec {
     /// `batch_size` rows, batch i in partition i % N), so that a row's position in the
     /// input is known.
     pub dealt_input: bool,
+    /// On a cluster, the executors that run the node at once, as its scheduler counted
+    /// them: each process keeps its share of the providers' rate limits.
+    pub executors: Option<usize>,
 }
 
 /// The rows a stateful or per-batch call computes: batch `index` of the partition, or
@@ -906,15 +909,17 @@ impl ExecutionPlan for NodeExec {
     ) -> Result<SendableRecordBatchStream> {
         let partitions = self.input.properties().partitioning.partition_count();
         let run = self.run_state(partitions, &context)?;
-        let providers = Arc::new(
-            context
-                .session_config()
-                .options()
-                .extensions
-                .get::<SessionOptions>()
-                .map(|options| options.providers.clone())
-                .unwrap_or_default(),
-        );
+        let providers = context
+            .session_config()
+            .options()
+            .extensions
+            .get::<SessionOptions>()
+            .map(|options| options.providers.clone())
+            .unwrap_or_default();
+        let providers = Arc::new(match self.spec.executors {
+            Some(executors) if executors > 1 => providers.shared_among(executors),
+            _ => providers,
+        });
         let input = rechunk_stream(
             self.input.execute(partition, context)?,
             self.spec.settings.batch_size.rows(),
@@ -1004,6 +1009,7 @@ mod tests {
             output: Arc::new(Field::new("same", DataType::Int64, true)),
             settings: NodeSettings::default().with_builtins(),
             dealt_input: false,
+            executors: None,
         };
         let node = NodeExec::new(DataSourceExec::from_data_source(source), Arc::new(spec));
         assert_eq!(node.properties().output_ordering(), Some(&ordering));

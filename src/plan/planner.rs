@@ -95,6 +95,7 @@ fn plan_node_call(
         output,
         settings: call.settings(),
         dealt_input: call.dealt_input(),
+        executors: None,
     };
     Ok(Arc::new(NodeExec::new(input, Arc::new(spec))))
 }

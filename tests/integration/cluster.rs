@@ -573,3 +573,71 @@ async fn a_spread_plan_gives_the_local_rows_in_order_for_any_number_of_parts() {
         }
     }
 }
+
+/// Two executors calling one provider: its requests per minute are split between them (the
+/// scheduler counts the executors), so together they stay under the server's limit; each
+/// alone at the whole limit would go over it by two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_executors_share_a_provider_s_rate_limit() {
+    use crate::support::llm_server::{KEY_VARIABLE, LlmServer};
+    const KEY: &str = "sk-cluster-test-0d8b";
+    let dir = tempfile::tempdir().unwrap();
+    // The server takes 10 requests a second (20 at once after a pause: a server slowed
+    // down by a busy machine answers a backlog at once), and says nothing of its limits in
+    // headers. The provider's 400 a minute, split, is 6.7 a second in all; unsplit, 13.3.
+    let server = LlmServer::start(
+        &["--rpm", "600", "--burst-seconds", "2", "--no-limit-headers"],
+        Some(KEY),
+    );
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    for part in 0..4 {
+        let select = format!(
+            "SELECT value AS id, 'Question {part}.' || value AS prompt FROM generate_series(1, 25) ORDER BY value"
+        );
+        crate::support::parquet_from_sql(&prompts.join(format!("part-{part}.parquet")), &select)
+            .await;
+    }
+    let pipeline = dir.path().join("answers.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"[input]
+path = "{prompts}"
+[output]
+path = "answers.parquet"
+[defaults]
+partitions = 4
+[providers.local]
+base_url = "{url}"
+api_key_env = "{KEY_VARIABLE}"
+model = "gpt-4o-mini"
+rpm = 400
+burst_seconds = 1
+[[nodes]]
+name = "answer"
+function = "llm"
+inputs = ["prompt"]
+output = "answer"
+max_concurrency = 8
+cache = "off"
+params = {{ provider = "local", max_tokens = 8, temperature = 0 }}
+"#,
+            prompts = prompts.display(),
+            url = server.url
+        ),
+    )
+    .unwrap();
+    let cluster = Cluster::start_with(dir.path(), 2, 2, vec![(KEY_VARIABLE, KEY.to_string())]);
+    let run = Command::new(env!("CARGO_BIN_EXE_nodefusion"))
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--cluster", &cluster.url])
+        .env(KEY_VARIABLE, KEY)
+        .output()
+        .unwrap();
+    assert_success(&run, &cluster);
+    assert_eq!(server.count("served"), 100);
+    assert_eq!(server.count("rate_limited"), 0, "{}", cluster.logs());
+}

@@ -243,6 +243,26 @@ impl Providers {
         Providers { named }
     }
 
+    /// These providers as one of `processes` processes that call them at once sees them
+    /// (the executors of a cluster): each one's requests and tokens per minute divided
+    /// among the processes (at least one each), so that together they stay under the
+    /// provider's limits.
+    pub fn shared_among(&self, processes: usize) -> Providers {
+        let share =
+            |limit: Option<u64>| limit.map(|limit| (limit / processes.max(1) as u64).max(1));
+        let named = self
+            .named
+            .iter()
+            .map(|(name, provider)| {
+                let mut shared = provider.clone();
+                shared.limits.rpm = share(provider.limits.rpm);
+                shared.limits.tpm = share(provider.limits.tpm);
+                (name.clone(), shared)
+            })
+            .collect();
+        Providers { named }
+    }
+
     /// Provider `name`, or for `None` the default one; with its name. The error lists the
     /// providers there are.
     pub fn resolve(&self, name: Option<&str>) -> Result<(String, Provider), String> {
@@ -267,5 +287,28 @@ impl Providers {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_limits_are_divided_among_the_processes_and_never_reach_zero() {
+        let mut providers = Providers::default();
+        providers.set("local", "rpm", "1200").unwrap();
+        providers.set("local", "tpm", "3").unwrap();
+        providers
+            .set("free", "base_url", "http://127.0.0.1:1/v1")
+            .unwrap();
+        let shared = providers.shared_among(4);
+        let limits = |providers: &Providers, name: &str| {
+            let (_, provider) = providers.iter().find(|(found, _)| *found == name).unwrap();
+            (provider.limits.rpm, provider.limits.tpm)
+        };
+        assert_eq!(limits(&shared, "local"), (Some(300), Some(1)));
+        assert_eq!(limits(&shared, "free"), (None, None));
+        assert_eq!(providers.shared_among(1), providers);
     }
 }
