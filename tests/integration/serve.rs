@@ -1,11 +1,11 @@
 //! `nodefusion serve` as a real process on a free port: OpenAI's response shape in float
 //! and base64, vectors equal to `embed()` in SQL, every refusal in OpenAI's error shape, the
-//! character cap before tokenizing,
-//! overload answered by quick 429s while admitted requests all succeed, a disconnected
-//! client's queued texts dropped, a graceful drain on SIGTERM, 64 concurrent clients each
-//! getting their own texts' vectors, the result cache, `embed_remote` in a pipeline
-//! pointed at the server giving `embed`'s vectors, and the official openai Python client
-//! (base64 by default) getting the same vectors and reading the errors.
+//! character cap before tokenizing, overload answered by quick 429s while admitted requests
+//! all succeed, a disconnected client's queued texts dropped, a graceful drain on SIGTERM,
+//! 64 concurrent clients each getting their own texts' vectors, the result cache,
+//! `embed_remote` in a pipeline pointed at the server giving `embed`'s vectors, and the
+//! official openai Python client (base64 by default) getting the same vectors and reading
+//! the errors.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
