@@ -44,15 +44,7 @@ for peer in st infinity; do
 done
 
 # One release build (the bench profile) of the load generator and the nodefusion binary.
-executables=$(cargo bench --no-run --bench serve_load --message-format=json |
-    python3 -c 'import json, sys
-paths = {}
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("executable"):
-        paths[message["target"]["name"]] = message["executable"]
-print(paths["serve_load"], paths["nodefusion"])')
-read -r load nodefusion <<<"$executables"
+read -r load nodefusion <<<"$(benches/shared/bench_executables.sh serve_load)"
 model=sentence-transformers/all-MiniLM-L6-v2
 directory=$("$nodefusion" model pull "$model" | sed 's/^[^:]*: //')
 # Infinity's optimum engine runs an ONNX export of the model (exported once, with the
