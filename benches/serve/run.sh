@@ -67,7 +67,7 @@ measure() {
     if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " == *" $system "* ]]; then
         return
     fi
-    echo "== $system" >&2
+    echo "== $system (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     "$@" >"$bench_dir/serve-$system.log" 2>&1 &
     local server=$!
     until curl -sf "$ready" >/dev/null; do
