@@ -33,15 +33,7 @@ fi
 
 # One build: the bench profile builds the runner and, beside it, the nodefusion binary
 # (with the same features, so DataFusion compiles once). Their paths from cargo's messages:
-executables=$(cargo bench --no-run --bench nodefusion_runner --message-format=json |
-    python3 -c 'import json, sys
-paths = {}
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("executable"):
-        paths[message["target"]["name"]] = message["executable"]
-print(paths["nodefusion_runner"], paths["nodefusion"])')
-read -r runner nodefusion <<<"$executables"
+read -r runner nodefusion <<<"$(benches/shared/bench_executables.sh nodefusion_runner)"
 "$nodefusion" model pull >/dev/null
 # The Python package, into the environment, in the same profile: it reuses that build.
 MATURIN_PEP517_ARGS="--profile bench" "$venv/bin/pip" install --quiet --progress-bar off ./python

@@ -193,8 +193,8 @@ struct Timed {
 
 /// `clients` clients sending requests of `count` texts back to back. Each client's first
 /// request is the warm-up (they all start at once, a burst); from when the last of them is
-/// answered, the requests answered in the next `seconds` (or 1.5 times the slowest warm-up
-/// request, if longer, so that a window holds whole requests) are counted. Requests in
+/// answered, the requests answered in the next `seconds` (or the warm-up round's time, if
+/// longer, so that a window holds whole requests) are counted. Requests in
 /// flight at the end are awaited, so that the next configuration starts on an idle server.
 async fn closed_loop(options: &Options, texts: &Arc<Texts>, clients: usize, count: usize) {
     let client = reqwest::Client::new();
@@ -236,7 +236,7 @@ async fn closed_loop(options: &Options, texts: &Arc<Texts>, clients: usize, coun
         notified.await;
     }
     let from = Instant::now();
-    let window = Duration::from_secs_f64(options.seconds).max((from - first).mul_f64(1.5));
+    let window = Duration::from_secs_f64(options.seconds).max(from - first);
     tokio::time::sleep(window).await;
     let until = Instant::now();
     stop.store(true, Ordering::Relaxed);

@@ -11,6 +11,7 @@ SYSTEMS = ["nodefusion", "sentence-transformers", "infinity"]
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 present = [s for s in SYSTEMS if any(r["system"] == s for r in rows)]
+peers = [s for s in present if s != "nodefusion"]
 
 
 def find(system, **case):
@@ -20,72 +21,70 @@ def find(system, **case):
     return None
 
 
-def cell(row, key, digits=1):
-    return "-" if row is None else f"{row[key]:,.{digits}f}"
-
-
 def success(row):
-    return "-" if row is None else f"{100 * row['success_rate']:.0f} %"
+    return f"{100 * row['success_rate']:.0f} %"
 
 
-closed = sorted(
-    {(r["chars"], r["texts"], r["clients"]) for r in rows if r["mode"] == "closed"}
-)
-peers = [s for s in present if s != "nodefusion"]
-print("Closed loop, texts/s (success rate where below 100 %), and nodefusion's ratio:\n")
-print(
-    "| chars | texts/request | clients | "
-    + " | ".join(present)
-    + " | "
-    + " | ".join(f"vs {p}" for p in peers)
-    + " | nodefusion tokens/s |"
-)
-print("| ---: | ---: | ---: | " + "---: | " * (len(present) + len(peers) + 1))
-for chars, texts, clients in closed:
-    found = {s: find(s, mode="closed", chars=chars, texts=texts, clients=clients) for s in present}
-    cells = []
-    for system in present:
-        row = found[system]
-        text = cell(row, "texts_per_second")
-        if row is not None and row["success_rate"] < 1:
-            text += f" ({success(row)})"
-        cells.append(text)
-    ours = found.get("nodefusion")
-    for peer in peers:
-        theirs = found[peer]
+def throughput(row):
+    text = f"{row['texts_per_second']:,.1f}"
+    return text if row["success_rate"] >= 1 else f"{text} ({success(row)})"
+
+
+def latency(row):
+    return f"{row['p50_ms']:,.0f} / {row['p99_ms']:,.0f}"
+
+
+def open_latency(row):
+    return f"{success(row)}: {row['p50_ms']:,.0f} / {row['p95_ms']:,.0f} / {row['p99_ms']:,.0f}"
+
+
+def table(title, keys, cases, mode, columns):
+    """Prints a table: one row per case (the values of `keys`), one column per (name, cell)
+    of `columns`, where cell(found) gives the text from the rows found for each system."""
+    print(f"\n{title}\n")
+    print("| " + " | ".join(keys + [name for name, _ in columns]) + " |")
+    print("| " + "---: | " * len(keys) + " | ".join("---" for _ in columns) + " |")
+    for case in cases:
+        found = {s: find(s, mode=mode, **dict(zip(keys, case))) for s in present}
+        cells = [str(value) for value in case] + [cell(found) for _, cell in columns]
+        print("| " + " | ".join(cells) + " |")
+
+
+def per_system(show):
+    return [(s, lambda found, s=s: "-" if found[s] is None else show(found[s])) for s in present]
+
+
+def ratio(peer):
+    def cell(found):
+        ours, theirs = found.get("nodefusion"), found[peer]
         if ours and theirs and theirs["texts_per_second"] > 0:
-            cells.append(f"{ours['texts_per_second'] / theirs['texts_per_second']:.2f}x")
-        else:
-            cells.append("-")
-    cells.append(cell(ours, "tokens_per_second", 0))
-    print(f"| {chars} | {texts} | {clients} | " + " | ".join(cells) + " |")
+            return f"{ours['texts_per_second'] / theirs['texts_per_second']:.2f}x"
+        return "-"
 
-print("\nClosed loop, latency p50 / p99 in ms:\n")
-print("| chars | texts/request | clients | " + " | ".join(present) + " |")
-print("| ---: | ---: | ---: | " + "---: | " * len(present))
-for chars, texts, clients in closed:
-    cells = []
-    for system in present:
-        row = find(system, mode="closed", chars=chars, texts=texts, clients=clients)
-        cells.append("-" if row is None else f"{row['p50_ms']:,.0f} / {row['p99_ms']:,.0f}")
-    print(f"| {chars} | {texts} | {clients} | " + " | ".join(cells) + " |")
+    return (f"vs {peer}", cell)
 
-opened = sorted({(r["chars"], r["texts"], r["rate"]) for r in rows if r["mode"] == "open"})
+
+closed_keys = ["chars", "texts", "clients"]
+closed = sorted({tuple(r[k] for k in closed_keys) for r in rows if r["mode"] == "closed"})
+table(
+    "Closed loop, texts/s (success rate where below 100 %) and nodefusion's ratio:",
+    closed_keys,
+    closed,
+    "closed",
+    per_system(throughput)
+    + [ratio(peer) for peer in peers]
+    + [("nodefusion tokens/s", lambda f: "-" if f.get("nodefusion") is None
+        else f"{f['nodefusion']['tokens_per_second']:,.0f}")],
+)
+table("Closed loop, latency p50 / p99 in ms:", closed_keys, closed, "closed", per_system(latency))
+open_keys = ["chars", "texts", "rate"]
+opened = sorted({tuple(r[k] for k in open_keys) for r in rows if r["mode"] == "open"})
 if opened:
-    print(
-        "\nOpen loop (requests sent at a fixed rate; latency from each request's due time), "
-        "success rate and p50 / p95 / p99 in ms:\n"
+    table(
+        "Open loop (requests sent at a fixed rate per second; latency from each request's due "
+        "time): success rate, p50 / p95 / p99 in ms:",
+        open_keys,
+        opened,
+        "open",
+        per_system(open_latency),
     )
-    print("| chars | texts/request | requests/s | " + " | ".join(present) + " |")
-    print("| ---: | ---: | ---: | " + "--- | " * len(present))
-    for chars, texts, rate in opened:
-        cells = []
-        for system in present:
-            row = find(system, mode="open", chars=chars, texts=texts, rate=rate)
-            cells.append(
-                "-"
-                if row is None
-                else f"{success(row)}: {row['p50_ms']:,.0f} / {row['p95_ms']:,.0f} / "
-                f"{row['p99_ms']:,.0f}"
-            )
-        print(f"| {chars} | {texts} | {rate:g} | " + " | ".join(cells) + " |")

@@ -44,25 +44,9 @@ for peer in st infinity; do
 done
 
 # One release build (the bench profile) of the load generator and the nodefusion binary.
-executables=$(cargo bench --no-run --bench serve_load --message-format=json |
-    python3 -c 'import json, sys
-paths = {}
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("executable"):
-        paths[message["target"]["name"]] = message["executable"]
-print(paths["serve_load"], paths["nodefusion"])')
-read -r load nodefusion <<<"$executables"
+read -r load nodefusion <<<"$(benches/shared/bench_executables.sh serve_load)"
 model=sentence-transformers/all-MiniLM-L6-v2
 directory=$("$nodefusion" model pull "$model" | sed 's/^[^:]*: //')
-# Infinity's optimum engine runs an ONNX export of the model (exported once, with the
-# transformers library's outputs, which it reads; the sentence-transformers files beside).
-onnx="$venvs/minilm-onnx"
-if [ ! -f "$onnx/model.onnx" ]; then
-    "$venvs/infinity/bin/optimum-cli" export onnx --model "$directory" --task feature-extraction \
-        --library-name transformers "$onnx" >"$bench_dir/onnx-export.log" 2>&1
-    cp -r "$directory"/{modules.json,1_Pooling,sentence_bert_config.json} "$onnx/"
-fi
 
 if $quick; then
     grid=(--closed 1,8,64 --texts 8 --chars 500 --seconds 5)
@@ -83,7 +67,7 @@ measure() {
     if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " == *" $system "* ]]; then
         return
     fi
-    echo "== $system" >&2
+    echo "== $system (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     "$@" >"$bench_dir/serve-$system.log" 2>&1 &
     local server=$!
     until curl -sf "$ready" >/dev/null; do
@@ -104,13 +88,12 @@ measure nodefusion "$base/ready" "$base/v1/embeddings" -- \
     "$nodefusion" serve --model "$model" --bind "127.0.0.1:$port"
 measure sentence-transformers "$base/health" "$base/v1/embeddings" -- \
     "$venvs/st/bin/python" benches/serve/st_server.py "$directory" "$port"
-# Infinity: its optimum engine (ONNX Runtime), the faster of the two that install here (see
-# BENCHMARKS.md), mean pooling as the model says (its default for this export is CLS), its
-# default batch size, telemetry off. It runs in the export's directory: infinity-emb 0.0.78
-# hands optimum 2.1 the ONNX file's whole path where optimum matches a file name.
+# Infinity on its torch engine (sentence-transformers), the faster of the two CPU engines
+# that install here (optimum, ONNX Runtime, was measured 2-4x slower: BENCHMARKS.md), its
+# default batch size, telemetry off.
 measure infinity "$base/health" "$base/embeddings" -- \
-    env -C "$onnx" DO_NOT_TRACK=1 INFINITY_ANONYMOUS_USAGE_STATS=0 \
-    "$venvs/infinity/bin/infinity_emb" v2 --model-id . --served-model-name "$model" \
-    --engine optimum --pooling-method mean --device cpu --port "$port"
+    env DO_NOT_TRACK=1 INFINITY_ANONYMOUS_USAGE_STATS=0 \
+    "$venvs/infinity/bin/infinity_emb" v2 --model-id "$directory" --served-model-name "$model" \
+    --engine torch --device cpu --port "$port"
 
 python3 benches/serve/report.py "$results"

@@ -1,10 +1,11 @@
 //! `nodefusion serve` as a real process on a free port: OpenAI's response shape in float
-//! and base64, vectors equal to `embed()` in SQL, every refusal in OpenAI's error shape,
-//! overload answered by quick 429s while admitted requests all succeed, a disconnected
-//! client's queued texts dropped, a graceful drain on SIGTERM, 64 concurrent clients each
-//! getting their own texts' vectors, the result cache, `embed_remote` in a pipeline
-//! pointed at the server giving `embed`'s vectors, and the official openai Python client
-//! (base64 by default) getting the same vectors and reading the errors.
+//! and base64, vectors equal to `embed()` in SQL, every refusal in OpenAI's error shape, the
+//! character cap before tokenizing, overload answered by quick 429s while admitted requests
+//! all succeed, a disconnected client's queued texts dropped, a graceful drain on SIGTERM,
+//! 64 concurrent clients each getting their own texts' vectors, the result cache,
+//! `embed_remote` in a pipeline pointed at the server giving `embed`'s vectors, and the
+//! official openai Python client (base64 by default) getting the same vectors and reading
+//! the errors.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -182,6 +183,8 @@ async fn every_refusal_is_in_openai_shape_and_says_what_is_wrong() {
         "4",
         "--max-body-bytes",
         "2000",
+        "--max-input-chars",
+        "40",
     ]);
     let cases: [(&str, &str, u16, &str); 9] = [
         (
@@ -257,6 +260,12 @@ async fn every_refusal_is_in_openai_shape_and_says_what_is_wrong() {
             .await,
         8.0
     );
+    // A long text is cut to --max-input-chars before tokenizing: 40 characters of words,
+    // about ten tokens, where the whole text would fill the model's window.
+    let long = &texts(3, 1, 1500);
+    let cut = embeddings(&server, long, "float").await;
+    let tokens = cut["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!((5..=20).contains(&tokens), "{tokens} tokens");
 }
 
 #[tokio::test]
