@@ -10,7 +10,6 @@ not called: its value is null.
 """
 
 import asyncio
-import ctypes
 import inspect
 import os
 import random
@@ -29,13 +28,6 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 class Cancelled(Exception):
     """The run was cancelled (Ctrl-C, or a failure elsewhere): the runner stops between
     rows."""
-
-
-def interrupt(ident, raise_):
-    """Raises `Cancelled` in the Python code of the thread `ident` at its next instruction
-    (`raise_`), or takes back such an exception not yet raised."""
-    exception = ctypes.py_object(Cancelled) if raise_ else None
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), exception)
 
 
 def exception_text(error, frames=FRAMES):

@@ -1,8 +1,10 @@
-//! [`NativeDataFrame`]: a query's result, lazy: planned, computed when read. Read through
-//! the Arrow PyCapsule interface (`__arrow_c_stream__`, streamed batch by batch), or all at
-//! once as a pyarrow table; the Python class `nodefusion.DataFrame` adds the rest.
+//! [`NativeDataFrame`]: a query's result, lazy: planned, computed when read (or a
+//! pipeline's, computed already). Read through the Arrow PyCapsule interface
+//! (`__arrow_c_stream__`, streamed batch by batch), or all at once as a pyarrow table; the
+//! Python class `nodefusion.DataFrame` adds the rest.
 
 use arrow_pyarrow::{IntoPyArrow, Table};
+use datafusion::arrow::array::{RecordBatch, RecordBatchIterator};
 use datafusion::dataframe::DataFrame;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -17,12 +19,25 @@ use crate::runtime::wait;
 #[pyclass(frozen, name = "DataFrame", module = "nodefusion._native")]
 pub struct NativeDataFrame {
     frame: DataFrame,
+    /// The rows, when they are computed already (`frame` reads them).
+    computed: Option<Vec<RecordBatch>>,
 }
 
 impl NativeDataFrame {
-    /// The result `frame`.
+    /// The result `frame`, computed when read.
     pub fn new(frame: DataFrame) -> Self {
-        Self { frame }
+        Self {
+            frame,
+            computed: None,
+        }
+    }
+
+    /// The rows `batches`, which `frame` reads.
+    pub fn computed(frame: DataFrame, batches: Vec<RecordBatch>) -> Self {
+        Self {
+            frame,
+            computed: Some(batches),
+        }
     }
 }
 
@@ -49,7 +64,10 @@ impl NativeDataFrame {
     fn to_arrow<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let frame = self.frame.clone();
         let schema = frame.schema().inner().clone();
-        let batches = wait(py, frame.collect())?.map_err(|error| python_error(py, error))?;
+        let batches = match &self.computed {
+            Some(batches) => batches.clone(),
+            None => wait(py, frame.collect())?.map_err(|error| python_error(py, error))?,
+        };
         Table::try_new(batches, schema)
             .map_err(|error| PyValueError::new_err(error.to_string()))?
             .into_pyarrow(py)
@@ -64,6 +82,11 @@ impl NativeDataFrame {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
+        if let Some(batches) = &self.computed {
+            let schema = self.frame.schema().inner().clone();
+            let reader = RecordBatchIterator::new(batches.clone().into_iter().map(Ok), schema);
+            return stream_capsule(py, Box::new(reader));
+        }
         let frame = self.frame.clone();
         let stream = wait(py, frame.execute_stream())?.map_err(|error| python_error(py, error))?;
         stream_capsule(py, Box::new(DetachedStream::new(stream)))

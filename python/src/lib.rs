@@ -6,8 +6,9 @@
 //!   the PyCapsule interface, [`arrow`]);
 //! - pipelines: [`pipeline::NativePipeline`], built from Python nodes or read from a file;
 //! - Python nodes: [`python_function::PythonFunction`], an isolated node function whose
-//!   instances run on a thread of their own ([`thread_instance`], through the Python
-//!   [`runner`]) or in a worker process ([`process_instance`], [`worker_messages`]);
+//!   instances run on a thread of their own ([`thread_instance`], on the pool of
+//!   [`python_threads`], through the Python [`runner`]) or in a worker process
+//!   ([`process_instance`], [`worker_messages`]);
 //!   pipeline files' `python = ...` nodes are imported by [`loader`];
 //! - the `nodefusion` command ([`cli`]); calls wait on the package's runtime detached from
 //!   the interpreter, Ctrl-C stopping them ([`runtime`]); errors as exceptions ([`errors`]).
@@ -21,6 +22,7 @@ mod loader;
 mod pipeline;
 mod process_instance;
 mod python_function;
+mod python_threads;
 mod runner;
 mod runtime;
 mod session;
@@ -47,8 +49,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<session::NativeSession>()?;
     module.add_class::<dataframe::NativeDataFrame>()?;
     module.add_class::<pipeline::NativePipeline>()?;
-    module.add_class::<thread_instance::CancelFlag>()?;
+    module.add_class::<runner::CancelFlag>()?;
     module.add_function(wrap_pyfunction!(cli::run_command, module)?)?;
-    module.add_function(wrap_pyfunction!(thread_instance::join_threads, module)?)?;
+    module.add_function(wrap_pyfunction!(python_threads::join_threads, module)?)?;
     Ok(())
 }

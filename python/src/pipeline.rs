@@ -217,10 +217,11 @@ impl NativePipeline {
         let (batches, summary) =
             wait(py, compiled.collect_with_summary())?.map_err(|error| python_error(py, error))?;
         let ctx = context(py)?;
-        let frame = MemTable::try_new(compiled.output_schema(), vec![batches])
+        let frame = MemTable::try_new(compiled.output_schema(), vec![batches.clone()])
             .and_then(|table| ctx.read_table(Arc::new(table)))
             .map_err(|error| python_error(py, error))?;
-        Ok((NativeDataFrame::new(frame), summary_dict(py, &summary)?))
+        let rows = NativeDataFrame::computed(frame, batches);
+        Ok((rows, summary_dict(py, &summary)?))
     }
 
     /// Runs the pipeline from its file's input (or `input`, a path) into its file's output

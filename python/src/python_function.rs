@@ -26,6 +26,7 @@ pub struct PythonFunction {
     signature: Signature,
     return_type: DataType,
     is_async: bool,
+    stateful: bool,
     node: Arc<Py<PyAny>>,
 }
 
@@ -41,7 +42,7 @@ impl fmt::Debug for PythonFunction {
 
 impl PythonFunction {
     /// The function of `node`, a `nodefusion.Node`: its `name`, `origin`, `parameters`,
-    /// `return_type` (a pyarrow type) and `is_async`.
+    /// `return_type` (a pyarrow type), `is_async` and `is_class`.
     pub fn of_node(node: &Bound<'_, PyAny>) -> PyResult<Self> {
         let parameters: Vec<String> = node.getattr("parameters")?.extract()?;
         let signature = Signature::any(parameters.len(), Volatility::Volatile)
@@ -53,6 +54,7 @@ impl PythonFunction {
             signature,
             return_type: DataType::from_pyarrow_bound(&node.getattr("return_type")?)?,
             is_async: node.getattr("is_async")?.extract()?,
+            stateful: node.getattr("is_class")?.extract()?,
             node: Arc::new(node.clone().unbind()),
         })
     }
@@ -87,7 +89,7 @@ impl IsolatedFunction for PythonFunction {
         let node = Arc::clone(&self.node);
         Ok(match isolation.process {
             true => Box::new(ProcessInstance::start(node, isolation.clone()).await?),
-            false => Box::new(ThreadInstance::start(node, isolation.clone()).await?),
+            false => Box::new(ThreadInstance::start(node, self.stateful, isolation.clone()).await?),
         })
     }
 

@@ -2,6 +2,9 @@
 //! (`nodefusion/_runner.py`): called once per batch with one pyarrow array per argument,
 //! it returns the values and the rows that failed, or the failure of the whole batch.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use datafusion::arrow::array::{Array, ArrayData, ArrayRef, make_array};
 use datafusion::common::{DataFusionError, Result};
@@ -10,7 +13,18 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::errors::exception_text;
-use crate::thread_instance::CancelFlag;
+
+/// The runner's view of its instance's cancel flag: true once the run is cancelled.
+#[derive(Debug)]
+#[pyclass(frozen)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+#[pymethods]
+impl CancelFlag {
+    fn __bool__(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// A node's runner, built on the thread that calls it.
 pub struct Runner {
@@ -25,19 +39,19 @@ fn failed(py: Python<'_>, error: &PyErr) -> DataFusionError {
 
 impl Runner {
     /// The runner of `node` (a `nodefusion.Node`) for an instance with the settings
-    /// `isolation`; `cancel` stops it between rows.
+    /// `isolation`; `cancel`, once true, stops it between rows.
     pub fn new(
         py: Python<'_>,
         node: &Py<PyAny>,
         isolation: &IsolationOptions,
-        cancel: Option<CancelFlag>,
+        cancel: Arc<AtomicBool>,
     ) -> Result<Self> {
         let build = || -> PyResult<Py<PyAny>> {
             let options = PyDict::new(py);
             options.set_item("max_concurrency", isolation.max_concurrency)?;
             options.set_item("timeout", isolation.timeout.as_secs_f64())?;
             options.set_item("max_retries", isolation.max_retries)?;
-            options.set_item("cancelled", cancel)?;
+            options.set_item("cancelled", CancelFlag(cancel))?;
             Ok(node
                 .bind(py)
                 .call_method1("make_runner", (options,))?
