@@ -44,6 +44,7 @@ NODEFUSION = "nodefusion"
 NODEFUSION_SQL = "nodefusion-sql"  # the overhead chain written as SQL expression nodes
 NODEFUSION_COMPILED = "nodefusion-compiled"  # the overhead chain compiled once, run again
 NODEFUSION_PLANNED = "nodefusion-planned"  # the overhead chain under a new name: planned each run
+TEXT_BUILTINS_PIPELINE = ROOT / "pipelines" / "text_builtins.toml"
 REPLY_TIMEOUT_SECONDS = 900
 QUICK_BUDGET = 10.0
 
@@ -91,6 +92,15 @@ def builtins_cases(quick, inputs):
     return [
         {"workload": "builtins", "input": str(inputs.docs(rows, characters=200)), "rows": rows}
         for rows in ([20_000] if quick else [100_000, 1_000_000])
+    ]
+
+
+def text_builtins_cases(quick, inputs):
+    # nodefusion: the `nodefusion` command running the pipeline file, the whole process timed.
+    return [
+        {**case, "workload": "text_builtins", "nodefusion": inputs.nodefusion,
+         "pipeline": str(TEXT_BUILTINS_PIPELINE)}
+        for case in builtins_cases(quick, inputs)
     ]
 
 
@@ -224,6 +234,21 @@ WORKLOADS = [
         "here and must match nodefusion's row for row.",
         [NODEFUSION, "duckdb", "datafusion-python", "daft"],
         builtins_cases, lambda r: f"{r['rows']:,} sentences", lambda r: r["rows"], "rows",
+        {"kind": "bars", "y": "seconds"}, budget=60.0,
+    ),
+    Workload(
+        "text_builtins", "A pipeline file of DataFusion's built-ins, run by the command",
+        "`pipelines/text_builtins.toml`: `norm = regexp_replace(lower(text), '[^a-z0-9 ]', "
+        "'', 'g')` -> `wc` (nodefusion: `word_count`; the others: their count of `[a-z0-9]+` "
+        "matches) -> `summary = CAST(wc AS VARCHAR) || '|' || left(norm, 24)` over generated "
+        "200-character sentences (`nodefusion gen-docs --chars 200 --seed 42`), read from "
+        "Parquet, `id`, `text`, `norm`, `wc` and `summary` written to Parquet, each system "
+        "with its default compression. nodefusion is the whole `nodefusion run` process "
+        "(start, planning, the run, the commit); the others run in their process, the time "
+        "of the job alone. Every output is read back here and must match nodefusion's row "
+        "for row.",
+        [NODEFUSION, "duckdb", "datafusion-python", "daft"],
+        text_builtins_cases, lambda r: f"{r['rows']:,} sentences", lambda r: r["rows"], "rows",
         {"kind": "bars", "y": "seconds"}, budget=60.0,
     ),
     Workload(
@@ -475,12 +500,13 @@ def verified(reply, reference):
 
 def portable(request):
     """The request as results record it: input files by name, not by this machine's path."""
-    return {key: Path(value).name if key == "input" else value
+    paths = ("input", "nodefusion", "pipeline")
+    return {key: Path(value).name if key in paths else value
             for key, value in request.items()}
 
 
 def with_output(request, system, directory):
-    if request["workload"] not in ("text", "builtins", "cluster"):
+    if request["workload"] not in ("text", "builtins", "text_builtins", "cluster"):
         return request
     name = f"{request['workload']}_{system}.parquet"
     return {**request, "output": str(Path(directory) / name)}

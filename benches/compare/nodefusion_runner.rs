@@ -30,6 +30,8 @@
 //!   Parquet to Parquet (the harness reads the output back);
 //! - `{"workload": "builtins", "input": P, "output": P}`: `lower` and `regexp_replace` ->
 //!   `word_count` -> a summary string (`concat`, `left`), Parquet to Parquet;
+//! - `{"workload": "text_builtins", "input": P, "output": P, "nodefusion": B, "pipeline":
+//!   F}`: the command `B run F` over the input into the output, the whole process timed;
 //! - `{"workload": "stateful", "mode": "per_batch" | "per_partition", "rows": N,
 //!   "batch_size": B}`: a resource that takes 0.5 s to set up;
 //! - `{"workload": "batch_size", "input": P, "batch_size": B}`: normalize -> word count;
@@ -260,6 +262,24 @@ async fn builtins_job(ctx: &SessionContext, request: &Value) -> Outcome {
         ))
         .outputs(["id", "words", "summary"]);
     parquet_job(ctx, request, pipeline).await
+}
+
+/// A pipeline file run by the `nodefusion` command over the request's input into its
+/// output: the whole process timed, as a user runs it.
+fn command_job(request: &Value) -> Outcome {
+    let output = text(request, "output")?;
+    let started = Instant::now();
+    let finished = std::process::Command::new(text(request, "nodefusion")?)
+        .args(["run", text(request, "pipeline")?, "--quiet"])
+        .args(["--input", text(request, "input")?, "--output", output])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|error| format!("cannot start nodefusion: {error}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !finished.status.success() {
+        return Err(String::from_utf8_lossy(&finished.stderr).into_owned());
+    }
+    Ok(json!({"seconds": seconds, "output": output}))
 }
 
 /// Compiles `pipeline` over the request's input and writes it to the request's output.
@@ -513,6 +533,7 @@ async fn answer(ctx: &SessionContext, request: &Value, style: NodeStyle) -> Outc
         "overhead" => overhead(ctx, request, style).await,
         "text" => text_job(ctx, request).await,
         "builtins" => builtins_job(ctx, request).await,
+        "text_builtins" => command_job(request),
         "stateful" => stateful_resource(ctx, request).await,
         "batch_size" => batch_size_sweep(ctx, request).await,
         "io" => io_calls(ctx, request).await,

@@ -256,38 +256,67 @@ def daft_text(system, request):
     return {"seconds": seconds, "output": request["output"]}
 
 
-# The `builtins` workload: `lower` + `regexp_replace` -> a word count -> a summary string.
+# The workloads of SQL built-ins: `lower` + `regexp_replace` -> a word count -> a summary
+# string. `builtins` writes `id`, `words` and a summary made by SQL's `concat` (which skips
+# nulls); `text_builtins` (pipelines/text_builtins.toml) writes the text beside every
+# column it computes, its summary made by `||` (null in, null out).
 BUILTIN_CLEAN = "[^a-z0-9 ]"
 BUILTIN_WORD = "[a-z0-9]+"
+BUILTIN_SHAPES = {
+    "builtins": {
+        "clean": "clean", "words": "words", "columns": ["id", "words", "summary"],
+        "summary": "concat(CAST(words AS VARCHAR), ' words: ', left(clean, 24))",
+    },
+    "text_builtins": {
+        "clean": "norm", "words": "wc", "columns": ["id", "text", "norm", "wc", "summary"],
+        "summary": "CAST(wc AS VARCHAR) || '|' || left(norm, 24)",
+    },
+}
+
+
+def daft_summary(workload, words, clean):
+    """The summary column of a built-ins workload as Daft expressions."""
+    from daft import DataType, lit
+
+    words = words.cast(DataType.string())
+    head = clean.str.left(24)
+    if workload == "builtins":
+        # SQL's concat skips nulls (a null text gives ' words: '); Daft's + gives null.
+        return words.fill_null("") + lit(" words: ") + head.fill_null("")
+    return words + lit("|") + head
 
 
 def daft_builtins(system, request):
     import daft
     from daft import DataType
 
+    workload = request["workload"]
+    shape = BUILTIN_SHAPES[workload]
+    clean, words = daft.col(shape["clean"]), daft.col(shape["words"])
+
     def job():
         frame = daft.read_parquet(request["input"])
-        clean = daft.col("text").str.lower().str.replace(BUILTIN_CLEAN, "", regex=True)
-        frame = frame.with_column("clean", clean)
-        words = daft.col("clean").str.extract_all(BUILTIN_WORD).list.length()
-        frame = frame.with_column("words", words.cast(DataType.int64()))
-        # SQL's concat skips nulls (a null text gives ' words: '); Daft's + gives null.
-        summary = (daft.col("words").cast(DataType.string()).fill_null("")
-                   + daft.lit(" words: ") + daft.col("clean").str.left(24).fill_null(""))
-        frame = frame.with_column("summary", summary).select("id", "words", "summary")
-        frame.write_parquet(request["output"], write_mode="overwrite")
+        normalized = daft.col("text").str.lower().str.replace(BUILTIN_CLEAN, "", regex=True)
+        frame = frame.with_column(shape["clean"], normalized)
+        count = clean.str.extract_all(BUILTIN_WORD).list.length().cast(DataType.int64())
+        frame = frame.with_column(shape["words"], count)
+        frame = frame.with_column("summary", daft_summary(workload, words, clean))
+        frame.select(*shape["columns"]).write_parquet(request["output"], write_mode="overwrite")
 
     seconds, _ = timed(job)
     return {"seconds": seconds, "output": request["output"]}
 
 
-def sql_builtins_query(source, word_count):
-    """The `builtins` workload as SQL over `source`; `word_count` counts in column `clean`."""
+def sql_builtins_query(source, word_count, workload):
+    """A built-ins workload as SQL over `source`; `word_count(column)` counts its words."""
+    shape = BUILTIN_SHAPES[workload]
+    clean, words = shape["clean"], shape["words"]
+    columns = ", ".join(f"{shape['summary']} AS summary" if column == "summary" else column
+                        for column in shape["columns"])
     return (
-        "SELECT id, words, concat(CAST(words AS VARCHAR), ' words: ', left(clean, 24)) "
-        f"AS summary FROM (SELECT id, clean, {word_count} AS words FROM ("
-        f"SELECT id, regexp_replace(lower(text), '{BUILTIN_CLEAN}', '', 'g') AS clean "
-        f"FROM {source}))"
+        f"SELECT {columns} FROM (SELECT id, text, {clean}, {word_count(clean)} AS {words} "
+        f"FROM (SELECT id, text, regexp_replace(lower(text), '{BUILTIN_CLEAN}', '', 'g') "
+        f"AS {clean} FROM {source}))"
     )
 
 
@@ -412,9 +441,11 @@ def duckdb_run(system, request):
         seconds, values = timed(lambda: connection.sql(query).to_arrow_table()["v"])
         return int_answer(seconds, values)
     source = f"read_parquet('{request['input']}')"
-    if request["workload"] == "builtins":
-        words = f"CAST(len(regexp_extract_all(clean, '{BUILTIN_WORD}')) AS BIGINT)"
-        query = sql_builtins_query(source, words)
+    if request["workload"] in BUILTIN_SHAPES:
+        def words(column):
+            return f"CAST(len(regexp_extract_all({column}, '{BUILTIN_WORD}')) AS BIGINT)"
+
+        query = sql_builtins_query(source, words, request["workload"])
     else:
         query = sql_text_query(source)
     statement = f"COPY ({query}) TO '{request['output']}' (FORMAT parquet)"
@@ -435,9 +466,11 @@ def datafusion_run(system, request):
 
     def job():
         ctx.register_parquet("docs", request["input"])
-        if request["workload"] == "builtins":
-            words = f"CAST(regexp_count(clean, '{BUILTIN_WORD}') AS BIGINT)"
-            query = sql_builtins_query("docs", words)
+        if request["workload"] in BUILTIN_SHAPES:
+            def words(column):
+                return f"CAST(regexp_count({column}, '{BUILTIN_WORD}') AS BIGINT)"
+
+            query = sql_builtins_query("docs", words, request["workload"])
         else:
             query = sql_text_query("docs")
         ctx.sql(f"COPY ({query}) TO '{request['output']}' STORED AS PARQUET").collect()
@@ -553,7 +586,10 @@ SYSTEMS = {
     "hypernodes-seq": HYPERNODES,
     "hypernodes-dask": HYPERNODES,
     "hypernodes-daft": {"overhead": hypernodes_overhead, "text": hypernodes_text},
-    "daft": {"overhead": daft_overhead, "text": daft_text, "builtins": daft_builtins},
+    "daft": {
+        "overhead": daft_overhead, "text": daft_text, "builtins": daft_builtins,
+        "text_builtins": daft_builtins,
+    },
     "daft-udf": {
         "overhead": daft_overhead,
         "text": daft_text,
@@ -562,9 +598,13 @@ SYSTEMS = {
         "io": daft_io,
         "embed": daft_class_embed,
     },
-    "duckdb": {"overhead": duckdb_run, "text": duckdb_run, "builtins": duckdb_run},
+    "duckdb": {
+        "overhead": duckdb_run, "text": duckdb_run, "builtins": duckdb_run,
+        "text_builtins": duckdb_run,
+    },
     "datafusion-python": {
         "overhead": datafusion_run, "text": datafusion_run, "builtins": datafusion_run,
+        "text_builtins": datafusion_run,
     },
     "sentence-transformers": {"embed": sentence_transformers_embed},
     "python-threads": {"io": threads_io},

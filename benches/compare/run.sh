@@ -8,8 +8,9 @@
 # --setup   creates the virtual environment of pinned peers (benches/compare/requirements.txt)
 #           at $NODEFUSION_BENCH_VENV (default target/bench-venv); needs python3 and PyPI
 # --quick   a reduced set of cases, about 5 minutes
-# --only    overhead | text | builtins | stateful | batch_size | io | embed | cluster | py_overhead |
-#           py_batch | py_stateful | py_cpu (repeatable; py_*: Python nodes, issue 28)
+# --only    overhead | text | builtins | text_builtins | stateful | batch_size | io | embed |
+#           cluster | py_overhead | py_batch | py_stateful | py_cpu (repeatable; py_*: Python
+#           nodes, issue 28)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

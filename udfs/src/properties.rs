@@ -1,10 +1,10 @@
 //! Property tests of the built-in functions that compute a row from its arguments alone
-//! (text and vector functions, `token_count`, `regexp_replace`) over generated Arrow arrays: any text (empty,
+//! (text and vector functions, `token_count`, `regexp_replace`, `lower`) over generated Arrow arrays: any text (empty,
 //! whitespace, punctuation, any Unicode), NULLs, every string layout (`Utf8`, `LargeUtf8`,
 //! `Utf8View`), slices with an offset, empty arrays; vectors with NaN and infinities, of
 //! equal or different lengths. For each: no panic, and the same rows whatever the layout and
 //! wherever the batch is split; `word_count` counts what `str::split_whitespace` does, and
-//! `regexp_replace` gives DataFusion's own rows. `embed` and `http_get` have property tests of their own in
+//! `regexp_replace` and `lower` give DataFusion's own rows. `embed` and `http_get` have property tests of their own in
 //! the integration tests (they need the model and a local service); the LLM functions are
 //! tested there against the local OpenAI-compatible server at several concurrencies, batch
 //! sizes and partition counts.
@@ -61,6 +61,21 @@ fn outcome(
         .map_err(|error| error.strip_backtrace())?;
     assert_eq!(result.len(), rows_in, "{name}: one result per row");
     Ok(rows(&result))
+}
+
+/// The rows DataFusion's own `builtin` gives for `column` followed by `constants`.
+fn datafusions_rows(
+    builtin: &ScalarUDF,
+    column: &ArrayRef,
+    constants: &[ScalarValue],
+) -> Vec<String> {
+    let args = std::iter::once(ColumnarValue::Array(Arc::clone(column)))
+        .chain(constants.iter().cloned().map(ColumnarValue::Scalar))
+        .collect();
+    let expected = call(builtin.inner().as_ref(), args, column.len())
+        .and_then(|value| value.into_array(column.len()))
+        .unwrap();
+    rows(&expected)
 }
 
 /// The same outcome for the whole of `columns` and for the two parts of every split.
@@ -226,15 +241,26 @@ proptest! {
                 ScalarValue::Utf8(Some(value.to_string())).cast_to(column.data_type()).unwrap()
             };
             let constants = [constant(pattern), constant(replacement), constant("g")];
-            let args = std::iter::once(ColumnarValue::Array(Arc::clone(&column)))
-                .chain(constants.iter().cloned().map(ColumnarValue::Scalar))
-                .collect();
-            let expected = call(builtin.inner().as_ref(), args, column.len())
-                .and_then(|value| value.into_array(column.len()))
-                .unwrap();
+            let expected = datafusions_rows(&builtin, &column, &constants);
             let columns = [column];
-            prop_assert_eq!(outcome("regexp_replace", &columns, &constants), Ok(rows(&expected)));
+            prop_assert_eq!(outcome("regexp_replace", &columns, &constants), Ok(expected));
             same_for_every_split("regexp_replace", &columns, &constants);
+        }
+    }
+
+    #[test]
+    fn lower_gives_datafusions_rows(
+        values in prop::collection::vec(
+            prop::option::weighted(0.85, prop_oneof![text(), "[ΣΑΟσς .A'-]{0,16}"]),
+            0..24,
+        ),
+    ) {
+        let builtin = datafusion::functions::string::lower();
+        for column in layouts(&values) {
+            let expected = datafusions_rows(&builtin, &column, &[]);
+            let columns = [column];
+            prop_assert_eq!(outcome("lower", &columns, &[]), Ok(expected));
+            same_for_every_split("lower", &columns, &[]);
         }
     }
 

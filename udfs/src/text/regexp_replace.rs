@@ -6,18 +6,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, GenericStringArray, OffsetSizeTrait};
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
 };
 
-use nodefusion_function::arrays::StringColumn;
-
 use super::byte_class_replacement::ByteClassReplacement;
+use super::rewritten_rows::rewritten_rows;
 
 /// The `regexp_replace` function: DataFusion's, with a byte-table path for classes.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -67,57 +64,6 @@ fn byte_class_form(args: &[ColumnarValue]) -> Option<(&ArrayRef, ByteClassReplac
     ))
 }
 
-/// Every row of `text` with `replacement` applied, in `text`'s own string layout.
-fn replaced_column(text: &ArrayRef, replacement: &ByteClassReplacement) -> Result<ArrayRef> {
-    let column = StringColumn::try_new("regexp_replace", text)?;
-    match text.data_type() {
-        DataType::LargeUtf8 => Ok(Arc::new(replaced_strings::<i64>(
-            &column,
-            text,
-            replacement,
-        )?)),
-        DataType::Utf8 => Ok(Arc::new(replaced_strings::<i32>(
-            &column,
-            text,
-            replacement,
-        )?)),
-        _ => {
-            let strings = replaced_strings::<i32>(&column, text, replacement)?;
-            Ok(cast(&strings, &DataType::Utf8View)?)
-        }
-    }
-}
-
-/// The rows of `column` (the strings of `text`) with `replacement` applied, with offsets
-/// of type `O`.
-fn replaced_strings<O: OffsetSizeTrait>(
-    column: &StringColumn,
-    text: &ArrayRef,
-    replacement: &ByteClassReplacement,
-) -> Result<GenericStringArray<O>> {
-    let mut values = Vec::with_capacity(column.value_bytes());
-    let mut offsets = Vec::with_capacity(text.len() + 1);
-    offsets.push(O::zero());
-    for row in 0..text.len() {
-        if let Some(value) = column.get(row) {
-            replacement.replace_into(value.as_bytes(), &mut values);
-        }
-        let Some(offset) = O::from_usize(values.len()) else {
-            return exec_err!(
-                "regexp_replace: the replaced texts of one batch exceed the offsets of {}; \
-                 lower the batch size",
-                text.data_type()
-            );
-        };
-        offsets.push(offset);
-    }
-    Ok(GenericStringArray::try_new(
-        OffsetBuffer::new(offsets.into()),
-        Buffer::from_vec(values),
-        text.nulls().cloned(),
-    )?)
-}
-
 impl ScalarUDFImpl for RegexpReplace {
     fn name(&self) -> &str {
         self.builtin.name()
@@ -137,9 +83,11 @@ impl ScalarUDFImpl for RegexpReplace {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         match byte_class_form(&args.args) {
-            Some((text, replacement)) => {
-                Ok(ColumnarValue::Array(replaced_column(text, &replacement)?))
-            }
+            Some((text, replacement)) => Ok(ColumnarValue::Array(rewritten_rows(
+                self.name(),
+                text,
+                |value, out| replacement.replace_into(value.as_bytes(), out),
+            )?)),
             None => self.builtin.invoke_with_args(args),
         }
     }
