@@ -2,7 +2,7 @@
 //! sentences (the document generator's, about half of them with a non-ASCII word), in bytes
 //! per second of input: nodefusion's `word_count`, `normalize_text` and `chunk_text`, and
 //! `lower` and `regexp_replace` as a pipeline's SQL node calls them (nodefusion's
-//! `regexp_replace` against DataFusion's own), and `token_count`'s counting with the default
+//! `lower` and `regexp_replace` against DataFusion's own), and `token_count`'s counting with the default
 //! model's tokenizer (nodefusion's byte path for ASCII texts, the tokenizer itself for the
 //! others) against Hugging Face's `encode` of every text.
 //!
@@ -100,6 +100,7 @@ fn text_functions(c: &mut Criterion) {
                 ColumnarValue::Scalar(ScalarValue::Int64(Some(16))),
             ],
         ),
+        ("lower (nodefusion)", function("lower"), vec![]),
         ("lower (DataFusion)", lower, vec![]),
         (
             "regexp_replace [^a-z0-9 ] (nodefusion)",

@@ -300,9 +300,13 @@ WORKLOADS = [
 ]
 
 
+NODEFUSION_KEPT = "nodefusion-kept"  # a Python pipeline built once, run again (instances kept)
 PYTHON_NODES = (
     "nodefusion here is its Python package (`pip install ./python`, the bench profile), "
-    "running the same Python node bodies as the others (benches/compare/python_nodes.py)."
+    "running the same Python node bodies as the others (benches/compare/python_nodes.py), "
+    "the pipeline built and run each time; `nodefusion-kept` runs one pipeline again, which "
+    "keeps its Python nodes' instances between runs (a stateful object built once, a "
+    "worker's function unpickled once)."
 )
 
 WORKLOADS += [
@@ -313,7 +317,7 @@ WORKLOADS += [
         "time: nodefusion `@node` functions through `Pipeline.map`; hypernodes `@node` "
         "functions through `Pipeline.map` (SeqEngine); Daft `@daft.func` row-wise UDFs. "
         + PYTHON_NODES,
-        [NODEFUSION, "hypernodes-seq", "daft-udf"],
+        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-seq", "daft-udf"],
         py_overhead_cases, lambda r: f"{r['nodes']} nodes, {r['rows']:,} items",
         lambda r: r["rows"] * r["nodes"], "rows",
         {"kind": "lines", "x": "rows", "panel": "nodes", "y": "seconds"}, python=True,
@@ -324,7 +328,7 @@ WORKLOADS += [
         "memory: nodefusion `@node(batch=True)` (batches of 8,192 on 2 partitions); hypernodes "
         "a `DualNode` (SeqEngine calls its batch function once, on every row); Daft "
         "`@daft.func.batch`. " + PYTHON_NODES,
-        [NODEFUSION, "hypernodes-seq", "daft-udf"],
+        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-seq", "daft-udf"],
         py_batch_cases, lambda r: f"{r['rows']:,} strings", lambda r: r["rows"], "rows",
         {"kind": "bars", "y": "seconds"}, python=True,
     ),
@@ -335,7 +339,7 @@ WORKLOADS += [
         "instance each, built on threads of their own); hypernodes `@stateful` in a "
         "`DualNode` (one instance, one call on every row); Daft `@daft.cls` with a batch "
         "method (in this process; Daft picks the instances). " + PYTHON_NODES,
-        [NODEFUSION, "hypernodes-seq", "daft-udf"],
+        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-seq", "daft-udf"],
         py_stateful_cases, lambda r: f"{r['rows']:,} rows, batches of {r['batch_size']:,}",
         lambda r: r["rows"], "rows",
         {"kind": "bars", "y": "seconds"}, python=True,
@@ -346,7 +350,7 @@ WORKLOADS += [
         "partitions (or workers) in processes: nodefusion `isolation=\"process\"` (batches "
         "of 100); hypernodes on Dask's process scheduler; Daft `@daft.cls(use_process=True, "
         "max_concurrency=partitions)`. " + PYTHON_NODES,
-        [NODEFUSION, "hypernodes-dask", "daft-udf"],
+        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-dask", "daft-udf"],
         py_cpu_cases, lambda r: f"{r['rows']:,} rows, {r['partitions']} partitions",
         None, "rows",
         {"kind": "bars", "y": "seconds"}, budget=60.0, python=True,

@@ -1,7 +1,8 @@
 """The Python-node workloads of the comparison harness (issue 28): the same node bodies,
 written once below, on nodefusion's Python package, hypernodes 0.4.8 and Daft. peers.py
 answers their requests for the systems `nodefusion` (in these workloads: the package,
-installed in the harness's virtual environment by run.sh), `hypernodes-seq`,
+installed in the harness's virtual environment by run.sh), `nodefusion-kept` (the same
+pipeline run again, its Python nodes' instances kept between runs), `hypernodes-seq`,
 `hypernodes-dask` (`py_cpu`) and `daft-udf`.
 
 | workload | the node bodies | nodefusion | hypernodes | Daft |
@@ -16,6 +17,7 @@ it over a table already in memory.
 """
 
 import functools
+import json
 import time
 
 import pyarrow as pa
@@ -99,47 +101,47 @@ def timed(work):
 # nodefusion (the Python package)
 
 
-def nodefusion_run(system, request):
+def nodefusion_pipeline(request):
+    """The pipeline of `request`, and the settings of its run."""
     import nodefusion
 
     workload = request["workload"]
     if workload == "py_overhead":
-        table = numbers(request["rows"])
+        nodes = [
+            nodefusion.node(ROW_BODIES[index % 3], name=f"v{index}", returns=pa.int64(),
+                            inputs=["x" if index == 0 else f"v{index - 1}"])
+            for index in range(request["nodes"])
+        ]
+        return nodefusion.Pipeline(nodes, outputs=[f"v{request['nodes'] - 1}"]), {}
+    if workload == "py_batch":
+        node = nodefusion.node(upper, name="upper", batch=True, returns=pa.string())
+        return nodefusion.Pipeline([node], outputs=["upper"]), {}
+    if workload == "py_stateful":
+        node = nodefusion.node(Slow, name="y", batch=True, returns=pa.int64())
+        return nodefusion.Pipeline([node], outputs=["y"]), {
+            "batch_size": request["batch_size"], "partitions": 2,
+        }
+    node = nodefusion.node(busy, name="y", inputs=["x"], returns=pa.int64(), isolation="process")
+    return nodefusion.Pipeline([node], outputs=["y"]), {
+        "batch_size": request["batch_size"], "partitions": request["partitions"],
+    }
 
-        def job():
-            nodes = [
-                nodefusion.node(ROW_BODIES[index % 3], name=f"v{index}", returns=pa.int64(),
-                                inputs=["x" if index == 0 else f"v{index - 1}"])
-                for index in range(request["nodes"])
-            ]
-            last = f"v{request['nodes'] - 1}"
-            return nodefusion.Pipeline(nodes, outputs=[last]).map(table).to_arrow()[last]
 
-    elif workload == "py_batch":
-        table = strings(request["input"])
+# nodefusion-kept: the pipeline of each case, built once and run again (its Python nodes'
+# instances kept between runs: a stateful object built once, a worker's function unpickled
+# once).
+KEPT = {}
 
-        def job():
-            node = nodefusion.node(upper, name="upper", batch=True, returns=pa.string())
-            return nodefusion.Pipeline([node], outputs=["upper"]).map(table).to_arrow()["upper"]
 
-    elif workload == "py_stateful":
-        table = numbers(request["rows"])
+def nodefusion_run(system, request):
+    table = strings(request["input"]) if request["workload"] == "py_batch" else numbers(request["rows"])
+    case = json.dumps(request, sort_keys=True)
+    if system == "nodefusion-kept" and case not in KEPT:
+        KEPT[case] = nodefusion_pipeline(request)
 
-        def job():
-            node = nodefusion.node(Slow, name="y", batch=True, returns=pa.int64())
-            pipeline = nodefusion.Pipeline([node], outputs=["y"])
-            result = pipeline.map(table, batch_size=request["batch_size"], partitions=2)
-            return result.to_arrow()["y"]
-
-    else:
-        table = numbers(request["rows"])
-
-        def job():
-            node = nodefusion.node(busy, name="y", returns=pa.int64(), isolation="process")
-            pipeline = nodefusion.Pipeline([node], outputs=["y"])
-            result = pipeline.map(table, batch_size=request["batch_size"],
-                                  partitions=request["partitions"])
-            return result.to_arrow()["y"]
+    def job():
+        pipeline, settings = KEPT[case] if system == "nodefusion-kept" else nodefusion_pipeline(request)
+        return pipeline.map(table, **settings).to_arrow()[pipeline.outputs[0]]
 
     seconds, values = timed(job)
     return answer(seconds, values)
@@ -269,7 +271,7 @@ WORKLOADS = ("py_overhead", "py_batch", "py_stateful", "py_cpu")
 
 def handlers(system, hypernode):
     """The handlers of `system` for these workloads (`hypernode`: peers.py's node maker)."""
-    if system == "nodefusion":
+    if system in ("nodefusion", "nodefusion-kept"):
         return {workload: nodefusion_run for workload in WORKLOADS}
     if system == "daft-udf":
         return {workload: daft_run for workload in WORKLOADS}

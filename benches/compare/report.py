@@ -169,7 +169,9 @@ def write(results_dir, markdown):
         "Geometric mean over the cases both ran of the system's time over nodefusion's "
         "(`nodefusion-sql`, `nodefusion-planned` and `nodefusion-compiled` are nodefusion too: "
         "the overhead chain written as SQL expression nodes instead of Rust closures, planned "
-        "for every run instead of finding its kept plan, and compiled once and run again):",
+        "for every run instead of finding its kept plan, and compiled once and run again; in "
+        "the `py_*` workloads, nodefusion is its Python package and `nodefusion-kept` one "
+        "Python pipeline run again, its nodes' instances kept):",
         "",
         "| workload | system | time vs nodefusion | cases |",
         "| --- | --- | ---: | ---: |",

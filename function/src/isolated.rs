@@ -6,7 +6,8 @@
 //!
 //! A call returns the batch's values and the rows it failed on ([`Computed`]), so that a
 //! function that calls its code row by row names the failing rows itself instead of the
-//! operator calling it again one row at a time.
+//! operator calling it again one row at a time. A function may keep its instances between
+//! runs (`init` then hands one back, [`IsolatedInstance::reused`]).
 
 use std::time::Duration;
 
@@ -92,7 +93,14 @@ pub trait IsolatedInstance: Send {
 
     /// Releases the thread or process; called once when the operator is done with the
     /// instance at the end of a run (an instance dropped without it must release them too).
+    /// The function may keep the instance for its next runs instead.
     async fn teardown(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether the function kept this instance from a run before rather than building it:
+    /// not counted among the instances built.
+    fn reused(&self) -> bool {
+        false
     }
 }

@@ -3,7 +3,9 @@ function (row-wise, batch or async) or a stateful class a node whose inputs are 
 parameters, by name; `nodefusion.builtin` and `nodefusion.expression` make nodes of
 nodefusion's native functions and of SQL expressions."""
 
+import hashlib
 import inspect
+import marshal
 
 import pyarrow as pa
 
@@ -37,6 +39,18 @@ def _setting_text(key, value):
 
 def _settings(settings):
     return {key: _setting_text(key, value) for key, value in settings.items() if value is not None}
+
+
+def _code_hash(function, *more):
+    """A hash of the code of `function` (a function or a class: its source where Python
+    has it, else its compiled code) and of `more`: results kept in the cache are kept
+    under it."""
+    try:
+        text = inspect.getsource(function).encode()
+    except (OSError, TypeError):
+        code = getattr(function, "__code__", None)
+        text = marshal.dumps(code) if code is not None else repr(function).encode()
+    return hashlib.sha256(text + repr(more).encode()).hexdigest()[:16]
 
 
 class Node:
@@ -90,6 +104,7 @@ class Node:
         self.return_type = self._return_type(returns, annotations.get("return"))
         module = getattr(function, "__module__", None) or "__main__"
         self.origin = f"{module}:{getattr(function, '__qualname__', self.name)}"
+        self.code_hash = _code_hash(function, sorted(self.init.items()), str(self.return_type))
 
     def _return_type(self, returns, annotation):
         if returns is not None:
@@ -269,11 +284,26 @@ def expression(sql, *, output, name=None, **settings):
     return Expression(sql, output=output, name=name, **settings)
 
 
+def from_hypernodes(item):
+    """A hypernodes node as a nodefusion node: a `@hypernodes.node` runs its function row
+    by row, a `DualNode` its batch function (typed by its singular function's return
+    annotation)."""
+    output = item.output_name
+    if not isinstance(output, str):
+        raise TypeError(f"hypernodes node with the outputs {output}: a nodefusion node has one output")
+    if hasattr(item, "singular") and hasattr(item, "batch"):
+        returns = arrow_type(annotations_of(item.singular).get("return"))
+        return Node(item.batch, output=output, batch=True, returns=returns)
+    return Node(item.func, output=output)
+
+
 def as_node(item):
-    """A pipeline's item as a node: a `Node`, `Builtin` or `Expression`, or a function or
-    class, decorated on the spot."""
+    """A pipeline's item as a node: a `Node`, `Builtin` or `Expression`, a hypernodes node,
+    or a function or class, decorated on the spot."""
     if isinstance(item, (Node, NativeNode)):
         return item
+    if type(item).__module__.split(".")[0] == "hypernodes":
+        return from_hypernodes(item)
     if callable(item):
         return Node(item)
     raise TypeError(f"a pipeline's nodes are nodefusion nodes or functions, not {item!r}")

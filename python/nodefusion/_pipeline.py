@@ -64,9 +64,14 @@ def _settings(settings):
 
 class Pipeline:
     """A pipeline: nodes (`@nodefusion.node` functions and classes, `nodefusion.builtin`,
-    `nodefusion.expression`, or plain annotated functions) wired by column name, each
-    node's inputs its parameters' names. `defaults` are node settings for every node
-    (`batch_size=1024`, `isolation="process"`); a node's own win."""
+    `nodefusion.expression`, hypernodes nodes, or plain annotated functions) wired by column
+    name, each node's inputs its parameters' names. `defaults` are node settings for every
+    node (`batch_size=1024`, `isolation="process"`); a node's own win.
+
+    A pipeline keeps its Python nodes' instances between its runs with the same settings (a
+    stateful object built once, a worker process's function unpickled once) until it is
+    closed (`close()`, or the end of a `with` block, which wait for stateful objects'
+    `close`), or dropped."""
 
     def __init__(self, nodes, *, name="pipeline", outputs=None, partitions=None, **defaults):
         self.nodes = [as_node(item) for item in nodes]
@@ -76,6 +81,7 @@ class Pipeline:
         self.defaults = defaults
         self._file = None
         self._set = []
+        self._kept = None  # (settings, the native pipeline that keeps instances)
 
     @classmethod
     def from_file(cls, path, set=None):
@@ -98,13 +104,31 @@ class Pipeline:
             if outputs is not None:
                 raise TypeError("a pipeline file's outputs are its [output] columns")
             return _native.Pipeline.from_file(self._file, overrides)
-        return _native.Pipeline.of_nodes(
-            self.name,
-            [node.describe() for node in self.nodes],
-            _settings(settings),
-            partitions,
-            outputs if outputs is not None else self.outputs,
-        )
+        key = (tuple(_settings(settings)), partitions, tuple(outputs or self.outputs or ()))
+        if self._kept is None or self._kept[0] != key:
+            self.close()
+            native = _native.Pipeline.of_nodes(
+                self.name,
+                [node.describe() for node in self.nodes],
+                _settings(settings),
+                partitions,
+                outputs if outputs is not None else self.outputs,
+            )
+            self._kept = (key, native)
+        return self._kept[1]
+
+    def close(self):
+        """Closes the instances the pipeline's Python nodes keep between runs (a stateful
+        object's `close` runs), waiting until they are."""
+        if self._kept is not None:
+            self._kept[1].close()
+            self._kept = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
 
     def map(self, data, *, batch_size=None, partitions=None, outputs=None, **settings):
         """Runs the pipeline over `data` (pyarrow, pandas, polars, a dict of columns, a

@@ -1,7 +1,9 @@
-"""The worker process of a node with `isolation = "process"`: `python -m nodefusion.worker`,
-spawned by the node's instance, one per instance. It receives the node pickled (and the
-parent's `sys.path`, so that the same modules import), builds its runner (a stateful
-class's object lives here), then computes the batches it is sent until told to exit.
+"""The worker process of nodes with `isolation = "process"`: `python -m nodefusion.worker`,
+spawned by the package, serving one instance at a time and kept between them. For each
+instance it receives the node pickled (and the parent's `sys.path`, so that the same
+modules import), builds its runner (a stateful class's object lives here), computes the
+batches it is sent, and closes the runner when the instance ends; it exits when its input
+closes (the parent is gone) or it is told to.
 
 Messages (see `python/src/worker_messages.rs`) come on standard input and go out on what
 was standard output; standard output itself is sent to standard error, so that whatever
@@ -54,30 +56,46 @@ def values_body(values):
     return sink.getvalue().to_pybytes()
 
 
-def serve(requests, replies):
-    """Builds the runner from the `init` message, then answers batches until `exit`."""
-    message = receive(requests)
-    if message is None:
-        return 0
-    header, body = message
+def start(header, body):
+    """The runner an `init` message asks for."""
     sys.path[:] = header["path"]
-    try:
-        node = pickle.loads(body)
-        runner = node.make_runner(header["options"])
-    except Exception as error:
-        send(replies, {"kind": "error", "message": exception_text(error)})
-        return 1
-    send(replies, {"kind": "ready"})
+    node = pickle.loads(body)
+    return node.make_runner(header["options"])
+
+
+def compute(runner, body):
+    """The reply to a `batch` message: its header and body."""
+    if runner is None:
+        return {"kind": "failed", "message": "the worker has no instance"}, b""
+    values, failures = runner(arguments_of(body))
+    if values is None:
+        return {"kind": "failed", "message": failures}, b""
+    return {"kind": "result", "failures": failures}, values_body(values)
+
+
+def serve(requests, replies):
+    """Answers messages until the input closes or `exit`."""
+    runner = None
     while (message := receive(requests)) is not None:
         header, body = message
-        if header["kind"] == "exit":
-            break
-        values, failures = runner(arguments_of(body))
-        if values is None:
-            send(replies, {"kind": "failed", "message": failures})
+        kind = header["kind"]
+        if kind == "init":
+            try:
+                runner = start(header, body)
+                send(replies, {"kind": "ready"})
+            except Exception as error:
+                send(replies, {"kind": "error", "message": exception_text(error)})
+        elif kind == "batch":
+            send(replies, *compute(runner, body))
+        elif kind == "end":
+            if runner is not None:
+                runner.close()
+            runner = None
+            send(replies, {"kind": "ended"})
         else:
-            send(replies, {"kind": "result", "failures": failures}, values_body(values))
-    runner.close()
+            break
+    if runner is not None:
+        runner.close()
     return 0
 
 

@@ -8,7 +8,8 @@
 //! - Python nodes: [`python_function::PythonFunction`], an isolated node function whose
 //!   instances run on a thread of their own ([`thread_instance`], on the pool of
 //!   [`python_threads`], through the Python [`runner`]) or in a worker process
-//!   ([`process_instance`], [`worker_messages`]);
+//!   ([`process_instance`], on the pool of [`worker_processes`], [`worker_messages`]),
+//!   kept between runs ([`kept_instances`]);
 //!   pipeline files' `python = ...` nodes are imported by [`loader`];
 //! - the `nodefusion` command ([`cli`]); calls wait on the package's runtime detached from
 //!   the interpreter, Ctrl-C stopping them ([`runtime`]); errors as exceptions ([`errors`]).
@@ -18,6 +19,7 @@ mod arrow;
 mod cli;
 mod dataframe;
 mod errors;
+mod kept_instances;
 mod loader;
 mod pipeline;
 mod process_instance;
@@ -29,6 +31,7 @@ mod session;
 mod summary;
 mod thread_instance;
 mod worker_messages;
+mod worker_processes;
 
 use pyo3::prelude::*;
 

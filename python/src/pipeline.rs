@@ -17,6 +17,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use crate::arrow::read_batches;
 use crate::dataframe::NativeDataFrame;
 use crate::errors::python_error;
+use crate::kept_instances::{KeptInstances, wait_closed};
 use crate::python_function::PythonFunction;
 use crate::runtime::wait;
 use crate::summary::summary_dict;
@@ -54,16 +55,25 @@ fn scalar(node: &str, name: &str, value: &Bound<'_, PyAny>) -> PyResult<ScalarVa
 
 /// A node from its description: `kind` (`python`, with `node`, a `nodefusion.Node`;
 /// `builtin`, with `function` and `params`; `sql`, with `expression`), `name`, `inputs`,
-/// `output` and `settings` (text values).
-fn node_of(py: Python<'_>, spec: &Bound<'_, PyDict>) -> PyResult<Node> {
+/// `output` and `settings` (text values); for a Python node, the instances its function
+/// keeps between runs.
+fn node_of(
+    py: Python<'_>,
+    spec: &Bound<'_, PyDict>,
+) -> PyResult<(Node, Option<Arc<KeptInstances>>)> {
     let item = |key: &str| -> PyResult<Bound<'_, PyAny>> {
         spec.get_item(key)?
             .ok_or_else(|| PyValueError::new_err(format!("a node description without '{key}'")))
     };
     let name: String = item("name")?.extract()?;
     let kind: String = item("kind")?.extract()?;
+    let mut kept = None;
     let mut node = match kind.as_str() {
-        "python" => Node::udf(&name, PythonFunction::of_node(&item("node")?)?.into_udf()),
+        "python" => {
+            let function = PythonFunction::of_node(&item("node")?)?;
+            kept = Some(function.kept());
+            Node::udf(&name, function.into_udf())
+        }
         "builtin" => Node::function(&name, item("function")?.extract::<String>()?),
         "sql" => Node::sql(&name, item("expression")?.extract::<String>()?),
         other => {
@@ -98,17 +108,27 @@ fn node_of(py: Python<'_>, spec: &Bound<'_, PyDict>) -> PyResult<Node> {
             )
         })?;
     }
-    Ok(node)
+    Ok((node, kept))
 }
 
-/// A pipeline, with the input and output of its file if it has one.
-#[derive(Debug)]
+/// A pipeline, with the input and output of its file if it has one, and the instances its
+/// Python nodes keep between its runs.
 #[pyclass(frozen, name = "Pipeline", module = "nodefusion._native")]
 pub struct NativePipeline {
     pipeline: Pipeline,
     input: Option<Input>,
     output: Option<Output>,
     file: Option<PathBuf>,
+    kept: Vec<Arc<KeptInstances>>,
+}
+
+impl std::fmt::Debug for NativePipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativePipeline")
+            .field("pipeline", &self.pipeline)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NativePipeline {
@@ -155,8 +175,11 @@ impl NativePipeline {
         outputs: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let mut pipeline = Pipeline::new(name);
+        let mut kept = Vec::new();
         for spec in &nodes {
-            pipeline = pipeline.node(node_of(py, spec)?);
+            let (node, instances) = node_of(py, spec)?;
+            pipeline = pipeline.node(node);
+            kept.extend(instances);
         }
         for (key, value) in defaults {
             pipeline = pipeline.setting(&key, &value).map_err(|error| {
@@ -180,6 +203,7 @@ impl NativePipeline {
             input: None,
             output: None,
             file: None,
+            kept,
         })
     }
 
@@ -197,7 +221,15 @@ impl NativePipeline {
             input: spec.input,
             output: spec.output,
             file: Some(spec.file),
+            kept: Vec::new(),
         })
+    }
+
+    /// Closes the instances the pipeline's Python nodes keep between runs (a stateful
+    /// object's `close` runs), and waits until they are.
+    fn close(&self, py: Python<'_>) {
+        let closed: Vec<_> = self.kept.iter().flat_map(|kept| kept.close()).collect();
+        py.detach(|| wait_closed(closed));
     }
 
     /// The pipeline's name.

@@ -1,15 +1,15 @@
 //! [`ProcessInstance`]: an instance of a Python node in a worker process of its own
-//! (`python -m nodefusion.worker`, spawned, never forked), for CPU-bound Python across
-//! cores. The node goes to it pickled once; each batch goes as Arrow IPC, only the columns
-//! the node reads, and comes back the same way (`worker_messages`). The stateful object
-//! lives in the worker. A worker that dies on a batch is started again and the batch tried
-//! once more; dying again fails the batch, saying how it died. Dropped (a cancelled run),
-//! the instance kills its worker.
+//! (`python -m nodefusion.worker`, from the pool of [`Worker`]s), for CPU-bound Python
+//! across cores. The node goes to it pickled once; each batch goes as Arrow IPC, only the
+//! columns the node reads, and comes back the same way (`worker_messages`). The stateful
+//! object lives in the worker. A worker that dies on a batch is replaced and the batch
+//! tried once more; dying again fails the batch, saying how it died. Torn down, the
+//! instance is kept by its function for a later run ([`KeptInstances`]); closed, its runner
+//! is closed and the worker goes back to the pool. Dropped (a cancelled run), the instance
+//! kills its worker.
 
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::ArrayRef;
@@ -17,17 +17,16 @@ use datafusion::common::{DataFusionError, Result, exec_datafusion_err};
 use nodefusion_function::{Computed, IsolatedInstance, IsolationOptions, RowFailure};
 use pyo3::prelude::*;
 use serde_json::{Value, json};
-use tokio::io::BufReader;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::oneshot;
 
 use crate::arrow::plain;
 use crate::errors::exception_text;
-use crate::worker_messages::{arguments_body, receive, send, values_of};
+use crate::kept_instances::{KeptInstance, KeptInstances, release};
+use crate::runtime::runtime;
+use crate::worker_messages::{arguments_body, values_of};
+use crate::worker_processes::{Worker, message_of, on_package_runtime};
 
-/// How long a worker may take to exit once asked to, or once its output closed.
-const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// What starting a worker takes: the interpreter, and the `init` message.
+/// What building an instance in a worker takes: the interpreter, and the `init` message.
 struct WorkerSetup {
     python: PathBuf,
     init: Value,
@@ -65,97 +64,13 @@ impl WorkerSetup {
             pickled_node,
         })
     }
-}
 
-/// A running worker process.
-struct Worker {
-    child: Child,
-    input: ChildStdin,
-    output: BufReader<ChildStdout>,
-}
-
-/// The text of a message's `message`.
-fn message_of(header: &Value) -> String {
-    header["message"].as_str().unwrap_or_default().to_string()
-}
-
-impl Worker {
-    /// Starts a worker and waits until it has built the node's runner.
-    async fn start(setup: &WorkerSetup) -> Result<Self> {
-        let mut child = Command::new(&setup.python)
-            .args(["-m", "nodefusion.worker"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|error| {
-                exec_datafusion_err!(
-                    "cannot start a worker process ({} -m nodefusion.worker): {error}",
-                    setup.python.display()
-                )
-            })?;
-        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(exec_datafusion_err!("a worker process without pipes"));
-        };
-        let mut worker = Self {
-            child,
-            input,
-            output: BufReader::new(output),
-        };
-        let started = async {
-            send(&mut worker.input, &setup.init, &setup.pickled_node).await?;
-            receive(&mut worker.output).await
-        };
-        match started.await {
-            Ok((header, _)) if header["kind"] == "ready" => Ok(worker),
-            Ok((header, _)) => Err(DataFusionError::Execution(message_of(&header))),
-            Err(_) => Err(exec_datafusion_err!(
-                "its worker process died while starting ({})",
-                worker.death().await
-            )),
-        }
-    }
-
-    /// Sends a batch and receives the reply; an error when the worker died meanwhile.
-    async fn compute(&mut self, arguments: &[u8]) -> std::io::Result<(Value, Vec<u8>)> {
-        send(&mut self.input, &json!({"kind": "batch"}), arguments).await?;
-        receive(&mut self.output).await
-    }
-
-    /// How the worker ended, once its pipes closed (killed if it has not within
-    /// [`EXIT_GRACE`]).
-    async fn ended(mut self) -> std::result::Result<ExitStatus, String> {
-        match tokio::time::timeout(EXIT_GRACE, self.child.wait()).await {
-            Ok(Ok(status)) => Ok(status),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                Err("it stopped answering and was killed".to_string())
-            }
-        }
-    }
-
-    /// How the worker ended, in words.
-    async fn death(self) -> String {
-        match self.ended().await {
-            Ok(status) => status.to_string(),
-            Err(reason) => reason,
-        }
-    }
-
-    /// Asks the worker to exit, and waits for it.
-    async fn exit(mut self) -> Result<()> {
-        let _ = send(&mut self.input, &json!({"kind": "exit"}), &[]).await;
-        match self.ended().await {
-            Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(exec_datafusion_err!(
-                "its worker process did not exit cleanly ({status})"
-            )),
-            Err(reason) => Err(exec_datafusion_err!(
-                "its worker process did not exit ({reason})"
-            )),
-        }
+    /// A worker from the pool with the instance's runner built in it.
+    async fn worker(self: Arc<Self>) -> Result<Worker> {
+        let worker = Worker::take(&self.python)?;
+        worker
+            .init(&self.python, &self.init, &self.pickled_node)
+            .await
     }
 }
 
@@ -184,24 +99,61 @@ fn computed(header: &Value, body: Vec<u8>) -> Result<Computed> {
 
 /// An instance of a Python node in a worker process of its own.
 pub struct ProcessInstance {
-    setup: WorkerSetup,
+    isolation: IsolationOptions,
+    setup: Arc<WorkerSetup>,
     worker: Option<Worker>,
+    kept: Weak<KeptInstances>,
+    reused: bool,
+}
+
+/// A batch on `worker`: its reply, and the worker if it is still alive, else how it died.
+async fn compute(
+    mut worker: Worker,
+    body: Arc<Vec<u8>>,
+) -> std::result::Result<(Worker, Value, Vec<u8>), String> {
+    match worker.ask(&json!({"kind": "batch"}), &body).await {
+        Ok((header, values)) => Ok((worker, header, values)),
+        Err(_) => Err(worker.death().await),
+    }
 }
 
 impl ProcessInstance {
-    /// Starts the worker of `node` (a `nodefusion.Node`) and waits until its runner is
-    /// built there.
-    pub async fn start(node: Arc<Py<PyAny>>, isolation: IsolationOptions) -> Result<Self> {
+    /// A worker of `node` (a `nodefusion.Node`) with its runner built there, kept by
+    /// `kept` between runs.
+    pub async fn start(
+        node: Arc<Py<PyAny>>,
+        isolation: IsolationOptions,
+        kept: Weak<KeptInstances>,
+    ) -> Result<Self> {
+        let options = isolation.clone();
         let setup = tokio::task::spawn_blocking(move || {
-            Python::attach(|py| WorkerSetup::of(py, &node, &isolation))
+            Python::attach(|py| WorkerSetup::of(py, &node, &options))
         })
         .await
         .map_err(|error| exec_datafusion_err!("preparing the worker process: {error}"))??;
-        let worker = Worker::start(&setup).await?;
+        let setup = Arc::new(setup);
+        let worker = on_package_runtime(Arc::clone(&setup).worker()).await??;
         Ok(Self {
+            isolation,
             setup,
             worker: Some(worker),
+            kept,
+            reused: false,
         })
+    }
+
+    /// Closes the instance: its runner closed (the receiver hears when), its worker back
+    /// in the pool.
+    pub fn close(mut self) -> oneshot::Receiver<()> {
+        let (closed, was_closed) = oneshot::channel();
+        if let (Some(worker), Ok(runtime)) = (self.worker.take(), runtime()) {
+            let python = self.setup.python.clone();
+            runtime.spawn(async move {
+                worker.end(&python).await;
+                let _ = closed.send(());
+            });
+        }
+        was_closed
     }
 }
 
@@ -209,19 +161,19 @@ impl ProcessInstance {
 impl IsolatedInstance for ProcessInstance {
     async fn process(&mut self, args: &[ArrayRef]) -> Result<Computed> {
         let arguments = args.iter().map(plain).collect::<Result<Vec<_>, _>>()?;
-        let body = arguments_body(&arguments)?;
+        let body = Arc::new(arguments_body(&arguments)?);
         let mut deaths = Vec::new();
         while deaths.len() < 2 {
-            let mut worker = match self.worker.take() {
+            let worker = match self.worker.take() {
                 Some(worker) => worker,
-                None => Worker::start(&self.setup).await?,
+                None => on_package_runtime(Arc::clone(&self.setup).worker()).await??,
             };
-            match worker.compute(&body).await {
-                Ok((header, values)) => {
+            match on_package_runtime(compute(worker, Arc::clone(&body))).await? {
+                Ok((worker, header, values)) => {
                     self.worker = Some(worker);
                     return computed(&header, values);
                 }
-                Err(_) => deaths.push(worker.death().await),
+                Err(death) => deaths.push(death),
             }
         }
         Err(exec_datafusion_err!(
@@ -233,9 +185,22 @@ impl IsolatedInstance for ProcessInstance {
     }
 
     async fn teardown(&mut self) -> Result<()> {
-        match self.worker.take() {
-            Some(worker) => worker.exit().await,
-            None => Ok(()),
-        }
+        let Some(worker) = self.worker.take() else {
+            return Ok(());
+        };
+        let kept = Self {
+            isolation: self.isolation.clone(),
+            setup: Arc::clone(&self.setup),
+            worker: Some(worker),
+            kept: Weak::clone(&self.kept),
+            reused: true,
+        };
+        let instance = KeptInstance::Process(Box::new(kept));
+        release(&self.kept, self.isolation.clone(), instance);
+        Ok(())
+    }
+
+    fn reused(&self) -> bool {
+        self.reused
     }
 }

@@ -22,6 +22,7 @@ use nodefusion_function::{Computed, IsolationOptions};
 use pyo3::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::kept_instances::close_all_kept;
 use crate::runner::Runner;
 
 /// Idle threads kept at most; a thread over it ends when its instance does.
@@ -62,15 +63,20 @@ pub struct PythonThread {
     state: Arc<State>,
 }
 
-/// The idle threads, and the threads alive with their end, for [`join_threads`].
+/// The idle threads, and the threads alive with their end, for [`join_threads`]; once it
+/// ran, no thread goes back to the pool.
 static IDLE: Mutex<Vec<PythonThread>> = Mutex::new(Vec::new());
+static CLOSING: AtomicBool = AtomicBool::new(false);
 static LIVE: Mutex<usize> = Mutex::new(0);
 static ENDED: Condvar = Condvar::new();
 
-/// Ends the idle threads and waits until every thread has ended, at most `timeout`
-/// seconds; whether they all have. The package calls it at the interpreter's exit.
+/// Closes the kept instances, ends the idle threads and waits until every thread has
+/// ended, at most `timeout` seconds; whether they all have. The package calls it at the
+/// interpreter's exit.
 #[pyfunction]
 pub fn join_threads(py: Python<'_>, timeout: f64) -> bool {
+    CLOSING.store(true, Ordering::SeqCst);
+    drop(close_all_kept());
     if let Ok(mut idle) = IDLE.lock() {
         idle.clear();
     }
@@ -204,6 +210,7 @@ impl PythonThread {
     pub fn put_back(self) {
         if let Ok(mut idle) = IDLE.lock()
             && idle.len() < MOST_IDLE
+            && !CLOSING.load(Ordering::SeqCst)
         {
             idle.push(self);
         }

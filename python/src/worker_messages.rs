@@ -1,6 +1,7 @@
 //! The messages between a node's instance and its worker process (`nodefusion/worker.py`):
 //! each a JSON header and a body of bytes, both length-prefixed (a u32 and a u64,
-//! little-endian). Batches travel as Arrow IPC streams of one record batch.
+//! little-endian). Batches travel as Arrow IPC streams of one record batch. A worker
+//! serves instance after instance (`init` ... `end`) until its input closes.
 //!
 //! | from | header `kind` | body |
 //! | --- | --- | --- |
@@ -8,7 +9,8 @@
 //! | worker | `ready`, or `error` (`message`) | none |
 //! | instance | `batch` | the arguments, columns `0`, `1`, ... |
 //! | worker | `result` (`failures`: `[row, message]` pairs), or `failed` (`message`) | the values, column `values` |
-//! | instance | `exit` | none |
+//! | instance | `end` (the instance ended: its runner closed) | none |
+//! | worker | `ended` | none |
 
 use std::io::Cursor;
 use std::sync::Arc;

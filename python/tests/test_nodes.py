@@ -133,7 +133,7 @@ def test_a_node_without_a_type_is_refused_when_decorated():
             return text
 
 
-def test_a_stateful_class_is_built_once_per_instance_and_its_close_runs():
+def test_a_stateful_class_is_built_once_per_instance_kept_between_runs_and_closed():
     events = []
 
     @nodefusion.node(output="tagged", max_concurrency=2)
@@ -149,10 +149,15 @@ def test_a_stateful_class_is_built_once_per_instance_and_its_close_runs():
             events.append(("close", threading.get_ident()))
 
     table = documents(400)
-    result = nodefusion.Pipeline([Tagger]).map(table, batch_size=16, partitions=4)
+    with nodefusion.Pipeline([Tagger]) as pipeline:
+        result = pipeline.map(table, batch_size=16, partitions=4)
+        again = pipeline.map(table, batch_size=16, partitions=4)
+        assert not [event for event in events if event[0] == "close"]
     inits = [event for event in events if event[0] == "init"]
     assert len(inits) == 2
     assert result.summary.node("Tagger").instances == 2
+    assert again.summary.node("Tagger").instances == 0
+    assert again.to_pydict() == result.to_pydict()
     assert sorted(e for e in events if e[0] == "close") == sorted(("close", ident) for _, ident in inits)
     texts = table.column("text").to_pylist()
     assert result.to_pydict()["tagged"] == [None if t is None else "#" + t for t in texts]
@@ -266,3 +271,39 @@ def test_a_python_node_with_batch_size_auto_picks_its_call_size():
     result = nodefusion.Pipeline([sized]).map({"n": list(range(3000))}, partitions=1)
     assert result.to_pydict()["sized"] == list(range(3000))
     assert max(sizes) <= 1024 and sum(sizes) == 3000
+
+
+def test_cache_readwrite_keeps_a_python_nodes_results_for_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("NODEFUSION_CACHE", str(tmp_path))
+    calls = []
+
+    @nodefusion.node(cache="readwrite")
+    def counted(text: str) -> int:
+        calls.append(text)
+        return len(text)
+
+    table = {"text": ["a", "bb", "a", "ccc"]}
+    first = nodefusion.Pipeline([counted]).map(table)
+    assert len(calls) == 4
+    second = nodefusion.Pipeline([counted]).map(table)
+    assert second.to_pydict() == first.to_pydict() == {"text": table["text"], "counted": [1, 2, 1, 3]}
+    assert len(calls) == 4
+
+
+def test_hypernodes_nodes_run_as_nodefusion_nodes():
+    import hypernodes
+
+    @hypernodes.node(output_name="loud")
+    def loud(text: str) -> str:
+        return text.upper()
+
+    def one(text: str) -> int:
+        return len(text)
+
+    def many(text: pa.Array) -> pa.Array:
+        return pc.utf8_length(text)
+
+    lengths = hypernodes.DualNode(output_name="length", singular=one, batch=many)
+    result = nodefusion.Pipeline([loud, lengths]).map({"text": ["ab", "c"]}).to_arrow()
+    assert result.to_pydict() == {"text": ["ab", "c"], "loud": ["AB", "C"], "length": [2, 1]}
+    assert result.schema.field("length").type == pa.int64()

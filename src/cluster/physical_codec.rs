@@ -20,7 +20,7 @@ use datafusion_proto::physical_plan::{
     PhysicalExtensionCodec, PhysicalPlanDecodeContext, PhysicalProtoConverterExtension,
 };
 use datafusion_proto::protobuf;
-use nodefusion_function::{InitOptions, operator_function};
+use nodefusion_function::{InitOptions, OperatorFunction, operator_function};
 use nodefusion_udfs::retrieval::{decode_top_k_exec, encode_top_k_exec};
 
 use super::messages::{
@@ -77,6 +77,14 @@ impl NodefusionPhysicalCodec {
         spec: &NodeSpec,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<NodeExecMessage> {
+        if let OperatorFunction::Isolated(function) = &spec.function {
+            return plan_err!(
+                "node '{}' runs {}, which a cluster's executors cannot run (they have no \
+                 Python): run the pipeline here, or give the node a native equal",
+                spec.node,
+                function.origin()
+            );
+        }
         let arguments = spec
             .arguments
             .iter()

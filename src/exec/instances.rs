@@ -173,8 +173,16 @@ impl InstancePool {
                 .await
                 .map(Instance::Isolated),
         };
-        init_time.add_duration(started.elapsed());
+        // An isolated function may hand back an instance it kept from a run before.
+        let reused = matches!(&instance, Ok(Instance::Isolated(isolated)) if isolated.reused());
+        if !reused {
+            init_time.add_duration(started.elapsed());
+        }
         match instance {
+            Ok(instance) if reused => Ok(Checkout {
+                owner: partition,
+                instance,
+            }),
             Ok(instance) => {
                 built.add(1);
                 if sharing.is_some() {
