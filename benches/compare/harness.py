@@ -37,6 +37,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 import report
+import s3
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent / "peers.py"
@@ -162,9 +163,13 @@ def cluster_cases(quick, inputs):
     texts = 256 if quick else 1024
     # Row groups of an eighth of the texts, so that the four parts are four ranges of them.
     embed_input = inputs.texts(500, texts, group_rows=texts // 8)
-    embed = {"workload": "cluster", "job": "embed", "texts": "500 chars", "input": embed_input,
-             "rows": texts, "batch_size": 32}
-    cases = [{"workload": "cluster", "job": "text", "input": docs, "rows": rows}, embed]
+    on_s3 = {"storage": "s3"}
+    text = {"workload": "cluster", "job": "text", "rows": rows, **on_s3,
+            "input": inputs.uploaded(docs)}
+    embed = {"workload": "cluster", "job": "embed", "texts": "500 chars", "rows": texts,
+             "batch_size": 32, **on_s3, "input": inputs.uploaded(embed_input)}
+    # The same jobs with a local output: on a cluster the rows come back to the client.
+    cases = [text, embed, {**text, "storage": "local", "input": docs}]
     if not quick:
         # Recovery where the nodes are the work: an executor lost 2 s into `embed`.
         cases.append({**embed, "kill_after": 2.0})
@@ -173,9 +178,12 @@ def cluster_cases(quick, inputs):
 
 def cluster_label(request):
     killed = f", an executor killed {request['kill_after']:g} s in" if "kill_after" in request else ""
+    storage = (", input and output on S3" if request["storage"] == "s3"
+               else ", local input and output")
     if request["job"] == "embed":
-        return f"embed, {request['rows']:,} texts of 500 chars, batch {request['batch_size']}{killed}"
-    return f"text, {request['rows']:,} documents{killed}"
+        return (f"embed, {request['rows']:,} texts of 500 chars, batch {request['batch_size']}"
+                f"{storage}{killed}")
+    return f"text, {request['rows']:,} documents{storage}{killed}"
 
 
 def embed_cases(quick, inputs):
@@ -362,16 +370,19 @@ CLUSTER_2 = "nodefusion-cluster-2"  # a cluster of two executors (1 slot each) o
 
 WORKLOADS.append(
     Workload(
-        "cluster", "The same jobs on a Ballista cluster on this machine (issue 14)",
+        "cluster", "The same jobs on a Ballista cluster on this machine (issues 14 and 31)",
         "The text job (normalize -> word count -> `is_short`, Parquet to Parquet) and `embed` "
         "as a pipeline node, cut into 4 parts, run by nodefusion here (`nodefusion`) and on "
         "a cluster of `nodefusion cluster` processes on 127.0.0.1: one executor of 2 slots, "
         "or two executors of 1 slot (scheduler and executors started by the runner, 1 s "
-        "heartbeats, executors taken for dead after 5 s of silence). The rows come back to "
-        "the runner's Parquet sink; every output is read back and must match the local run's. "
-        "Recovery: the first of two executors is killed with SIGKILL 2 s into `embed` (and "
-        "replaced after it, outside the time); the local run beside it is not disturbed. "
-        "Peak memory is the client's alone.",
+        "heartbeats, executors taken for dead after 5 s of silence). Input and output on an "
+        "S3 server on 127.0.0.1 (moto's, a separate process on the same 2 cores): on a "
+        "cluster each executor reads its parts from the bucket and writes their files into "
+        "the output's staging, the client commits. With local input and output, the rows "
+        "come back to the runner's Parquet sink. Every output is read back and must match "
+        "the local run's. Recovery: the first of two executors is killed with SIGKILL 2 s "
+        "into `embed` (and replaced after it, outside the time); the local run beside it is "
+        "not disturbed. Peak memory is the client's alone.",
         [NODEFUSION, CLUSTER_1, CLUSTER_2],
         cluster_cases, cluster_label, None, "rows",
         {"kind": "bars", "y": "seconds"}, budget=120.0,
@@ -382,10 +393,11 @@ WORKLOADS.append(
 class Inputs:
     """The generated inputs, made once and shared by every system."""
 
-    def __init__(self, directory, nodefusion, service_url):
+    def __init__(self, directory, nodefusion, service_url, s3_server):
         self.directory = Path(directory)
         self.nodefusion = nodefusion
         self.service_url = service_url
+        self.s3_server = s3_server
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def docs(self, rows, characters=None):
@@ -412,6 +424,10 @@ class Inputs:
             pq.write_table(pa.table({"text": pa.array(chosen, pa.string())}), path,
                            row_group_size=group_rows)
         return str(path)
+
+    def uploaded(self, path):
+        """The URL of a copy of `path` in the S3 server's bucket."""
+        return self.s3_server.upload(path)
 
 
 class System:
@@ -464,7 +480,10 @@ class System:
 def output_checksum(path):
     """Rows and a checksum of a job's Parquet output, read back from its file(s): every
     column by name, integers as int64 and strings as string whatever each writer chose."""
-    table = ds.dataset(path).to_table()
+    if path.startswith("s3://"):
+        table = ds.dataset(path.removeprefix("s3://"), filesystem=s3.filesystem()).to_table()
+    else:
+        table = ds.dataset(path).to_table()
     columns = {}
     for name in sorted(table.column_names):
         column = table[name]
@@ -512,8 +531,10 @@ def portable(request):
 def with_output(request, system, directory):
     if request["workload"] not in ("text", "builtins", "text_builtins", "cluster"):
         return request
-    name = f"{request['workload']}_{system}.parquet"
-    return {**request, "output": str(Path(directory) / name)}
+    name = f"{request['workload']}_{system}"
+    if request.get("storage") == "s3":
+        return {**request, "output": s3.output_url(name)}
+    return {**request, "output": str(Path(directory) / f"{name}.parquet")}
 
 
 def complete(reply):
@@ -676,7 +697,10 @@ def main():
         parser.error("--repeats: at least 5")
 
     service, service_url = start_service(arguments.runner)
-    inputs = Inputs(arguments.data, arguments.nodefusion, service_url)
+    # The storage cases' server, started before every system so that they inherit its
+    # variables.
+    s3_server = s3.S3Server() if not arguments.only or "cluster" in arguments.only else None
+    inputs = Inputs(arguments.data, arguments.nodefusion, service_url, s3_server)
     scratch = Path(arguments.data) / "out"
     scratch.mkdir(parents=True, exist_ok=True)
     results_dir = Path(arguments.results)
@@ -728,6 +752,8 @@ def main():
             print(f"wrote {path}", flush=True)
     finally:
         service.kill()
+        if s3_server:
+            s3_server.close()
     report.write(results_dir, ROOT / "BENCHMARKS.md")
     print("wrote BENCHMARKS.md", flush=True)
 

@@ -79,6 +79,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         summary = write => summary,
         _ = interrupt.recv() => {
             progress.finish();
+            if remote.is_some() {
+                nodefusion::cluster::cancel_waited_jobs().await;
+            }
             let target = output.path();
             let resumable = remote.is_none() && compiled.writes_in_units(&output).await.unwrap_or(false);
             let local = output.location().ok().and_then(|at| at.local_path().map(Path::to_path_buf));

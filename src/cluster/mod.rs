@@ -30,4 +30,4 @@ pub use pipeline::cluster_runner;
 pub use scheduler::{SchedulerOptions, run_scheduler};
 pub use session::{cluster_config, cluster_state, with_cluster_codecs};
 pub use spread::{spread, spread_writing};
-pub use submit::run_job;
+pub use submit::{cancel_waited_jobs, run_job};

@@ -9,11 +9,12 @@
 //! ```text
 //! ProjectionExec            drops __part
 //!   SortPreservingMergeExec [__part]       stage 2: one task, parts in order
-//!     ProjectionExec ...    every node     stage 1: one task per part, on any executor
-//!       RechunkExec
-//!         UnionExec
-//!           ProjectionExec: ..., k AS __part   one branch per part k
-//!             DataSourceExec: the files (or byte ranges) of part k
+//!     ProjectionExec        view types cast to plain ones (see `spread`)
+//!       ProjectionExec ...  every node     stage 1: one task per part, on any executor
+//!         RechunkExec
+//!           UnionExec
+//!             ProjectionExec: ..., k AS __part   one branch per part k
+//!               DataSourceExec: the files (or byte ranges) of part k
 //! ```
 //!
 //! Every operator's output is the compiled plan's with `__part` last, so the compiled
@@ -55,7 +56,11 @@ pub fn spread(
     let Some(spread) = spread_parts(plan, parts)? else {
         return Ok(None);
     };
-    let current = spread.plan;
+    // Plain types before the stage boundary: Ballista's shuffle writes Arrow IPC, which
+    // writes a sliced view array with every data buffer of the array it was sliced from, so
+    // each 512-row batch of a node carried its whole parent batch's text (16x the bytes at
+    // 8,192-row reads, a cost per batch). A cast copies only the slice's values.
+    let current = columns_to_write(spread.plan, &[])?;
     let part = PhysicalSortExpr::new_default(Arc::new(part_column(&current)?));
     let ordering = LexOrdering::new([part])
         .ok_or_else(|| internal_datafusion_err!("an ordering by the part column"))?;

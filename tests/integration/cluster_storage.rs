@@ -257,8 +257,9 @@ async fn an_interrupted_client_cancels_a_job_that_streams_rows_back() {
     assert!(signalled.success());
     let ended = finish(run).await;
     assert!(!ended.status.success());
-    // The task running runs to its end (Ballista's executor does not stop a running
-    // task's partitions), then nothing: the job was cancelled, no other task starts.
+    // The tasks the executor holds run to their end (Ballista's executor does not stop a
+    // running task's partitions, nor one it has queued), then nothing: the job was
+    // cancelled, no other task starts.
     let mut calls = log.requests();
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
