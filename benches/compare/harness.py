@@ -310,7 +310,7 @@ WORKLOADS = [
 
 NODEFUSION_KEPT = "nodefusion-kept"  # a Python pipeline built once, run again (instances kept)
 PYTHON_NODES = (
-    "nodefusion here is its Python package (`pip install ./python`, the bench profile), "
+    "nodefusion here is its Python package (`pip install ./python`, the release profile), "
     "running the same Python node bodies as the others (benches/compare/python_nodes.py), "
     "the pipeline built and run each time; `nodefusion-kept` runs one pipeline again, which "
     "keeps its Python nodes' instances between runs (a stateful object built once, a "
@@ -436,8 +436,12 @@ class System:
     def __init__(self, name, command):
         self.name = name
         self.failure = None
+        # The harness's modules importable by the peers' own worker processes too (Daft's
+        # `use_process` workers unpickle the nodes of python_nodes.py).
+        path = os.pathsep.join(filter(None, [str(PEERS.parent), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": path},
         )
 
     def ask(self, request):
@@ -493,8 +497,11 @@ def output_checksum(path):
             column = column.cast(pa.string())
         columns[name] = column
     table = pa.table(columns)
-    if "id" in table.column_names:
-        table = table.sort_by("id")
+    # Rows in a known order: a local run's directory output deals its batches among its
+    # files (DataFusion's sink), so a directory read back is in no particular order.
+    key = next((name for name in ("id", "text") if name in table.column_names), None)
+    if key:
+        table = table.sort_by(key)
     digest = hashlib.sha256()
     for column in table.columns:
         for value in column.to_pylist():

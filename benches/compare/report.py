@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ["overhead", "text", "builtins", "stateful", "batch_size", "io", "embed", "cluster",
-         "py_overhead", "py_batch", "py_stateful", "py_cpu"]
+ORDER = ["overhead", "text", "builtins", "text_builtins", "stateful", "batch_size", "io", "embed",
+         "cluster", "py_overhead", "py_batch", "py_stateful", "py_cpu"]
 
 
 def seconds_text(value):

@@ -36,8 +36,10 @@ fi
 # (with the same features, so DataFusion compiles once). Their paths from cargo's messages:
 read -r runner nodefusion <<<"$(benches/shared/bench_executables.sh nodefusion_runner)"
 "$nodefusion" model pull >/dev/null
-# The Python package, into the environment, in the same profile: it reuses that build.
-MATURIN_PEP517_ARGS="--profile bench" "$venv/bin/pip" install --quiet --progress-bar off ./python
+# The Python package, into the environment, in the release profile (the settings the bench
+# profile inherits, so it reuses that build; maturin builds with `cargo rustc`, where
+# `--profile bench` would make the library a bench harness executable).
+MATURIN_PEP517_ARGS="--profile release" "$venv/bin/pip" install --quiet --progress-bar off ./python
 
 exec "$venv/bin/python" benches/compare/harness.py --runner "$runner" \
     --nodefusion "$nodefusion" ${harness_arguments[@]+"${harness_arguments[@]}"}
