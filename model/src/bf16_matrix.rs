@@ -3,14 +3,18 @@
 //! `f32`), in the frame of [`crate::packed_matrix`]: the weights rounded to bf16 once at
 //! load, the activations a block of rows at a time as the product runs, sums in `f32`.
 
+use crate::amx_tiles::{TILE_BLOCK_ROWS, add_tile_block, tiles_supported};
 use crate::packed_matrix::{
-    Avx512Extension, Block, PackedMatrix, PairFormat, Target, avx512_supported, lane_mask,
+    Avx512Extension, BLOCK_ROWS, Block, PackedMatrix, PairFormat, Target, add_register_block,
+    avx512_supported, lane_mask,
 };
 
 /// The bf16 format: values rounded to the nearest bfloat16, sums added to the output as
-/// they are.
+/// they are; on AMX tiles where the CPU has them ([`crate::amx_tiles`]), else on AVX-512.
 #[derive(Debug, Clone, Copy)]
-pub struct Bf16;
+pub struct Bf16 {
+    tiles: bool,
+}
 
 /// A matrix rounded to bf16 and packed for [`PackedMatrix::multiply_add`].
 pub type Bf16Matrix = PackedMatrix<Bf16>;
@@ -36,7 +40,9 @@ impl PairFormat for Bf16 {
     }
 
     fn for_weights(_values: &[f32], _inner: usize, _columns: usize) -> Self {
-        Self
+        Self {
+            tiles: tiles_supported(),
+        }
     }
 
     fn convert_weight(&self, value: f32, _column: usize) -> u16 {
@@ -52,6 +58,25 @@ impl PairFormat for Bf16 {
     unsafe fn micro_kernel<const ROWS: usize>(&self, block: Block, target: Target) {
         // SAFETY: this function's contract.
         unsafe { micro_kernel::<ROWS>(block, target) }
+    }
+
+    fn block_rows(&self) -> usize {
+        if self.tiles {
+            TILE_BLOCK_ROWS
+        } else {
+            BLOCK_ROWS
+        }
+    }
+
+    unsafe fn add_block(&self, rows: usize, block: Block, target: Target) {
+        // SAFETY: this function's contract; the tiles only where they were granted.
+        unsafe {
+            if self.tiles {
+                add_tile_block(rows, block, target);
+            } else {
+                add_register_block(self, rows, block, target);
+            }
+        }
     }
 }
 
@@ -150,7 +175,7 @@ unsafe fn micro_kernel<const ROWS: usize>(_block: Block, _target: Target) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packed_matrix::check_products;
+    use crate::packed_matrix::{check_products, test_values};
 
     fn bf16_value(value: f32) -> f32 {
         f32::from_bits((to_bf16(value) as u32) << 16)
@@ -188,5 +213,29 @@ mod tests {
                 })
                 .collect()
         });
+    }
+
+    #[test]
+    fn tiles_and_vector_instructions_give_the_same_sums() {
+        if !bf16_supported() || !tiles_supported() {
+            eprintln!("skipped: this CPU has no AMX tiles or AVX-512 BF16");
+            return;
+        }
+        for (rows, inner, columns) in [(1, 32, 32), (33, 33, 70), (100, 384, 64), (17, 1536, 40)] {
+            let left = test_values(rows * inner, 4);
+            let mut matrix = Bf16Matrix::pack(&test_values(inner * columns, 5), inner, columns);
+            let mut on_tiles = vec![0.0; rows * columns];
+            matrix.multiply_add(&left, &mut on_tiles, 2);
+            matrix.format_mut().tiles = false;
+            let mut on_vectors = vec![0.0; rows * columns];
+            matrix.multiply_add(&left, &mut on_vectors, 2);
+            let allowed = 1e-4 * (1.0 + inner as f32).sqrt();
+            for (at, (tiles, vectors)) in on_tiles.iter().zip(&on_vectors).enumerate() {
+                assert!(
+                    (tiles - vectors).abs() <= allowed,
+                    "{rows}x{inner}x{columns} at {at}: {tiles} on tiles, {vectors} on vectors"
+                );
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@
 //! Its arithmetic is the hot path of embedding: it is the crate compiled with optimisations
 //! even in development builds.
 
+mod amx_tiles;
 mod arithmetic;
 mod bert;
 mod bf16_matrix;

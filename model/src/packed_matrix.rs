@@ -23,7 +23,7 @@ pub(crate) const PANEL_COLUMNS: usize = 32;
 
 /// Rows of sums one call of the micro-kernel keeps in registers (2 x 8 = 16 of the 32
 /// vector registers, leaving room for the weights and the broadcast activations).
-const BLOCK_ROWS: usize = 8;
+pub(crate) const BLOCK_ROWS: usize = 8;
 
 /// Rows of the left-hand matrix converted together, and handed to one parallel task.
 const ROWS_PER_TASK: usize = 64;
@@ -31,7 +31,7 @@ const ROWS_PER_TASK: usize = 64;
 /// Sixteen pairs of 16-bit values: one vector of the packed weights, aligned for the loads.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C, align(64))]
-pub(crate) struct PairVector([u16; 32]);
+pub(crate) struct PairVector(pub(crate) [u16; 32]);
 
 /// How a product's values become 16 bits and how its micro-kernel sums them.
 pub(crate) trait PairFormat: Sized + Sync {
@@ -60,6 +60,47 @@ pub(crate) trait PairFormat: Sized + Sync {
     /// `ROWS * pairs` pairs, `block.factors` `ROWS` factors, `block.weights` `2 * pairs`
     /// vectors and `target.output` `ROWS - 1` rows of `row_stride` and then `width` values.
     unsafe fn micro_kernel<const ROWS: usize>(&self, block: Block, target: Target);
+
+    /// Rows one call of [`Self::add_block`] takes at most.
+    fn block_rows(&self) -> usize {
+        BLOCK_ROWS
+    }
+
+    /// Adds `rows` (1 to [`Self::block_rows`]) rows of `block.activations` times one panel of
+    /// weights to `target`: [`Self::micro_kernel`] unless the format has a wider kernel.
+    ///
+    /// # Safety
+    /// As [`Self::micro_kernel`], with `rows` rows.
+    unsafe fn add_block(&self, rows: usize, block: Block, target: Target) {
+        // SAFETY: this function's contract.
+        unsafe { add_register_block(self, rows, block, target) }
+    }
+}
+
+/// [`PairFormat::add_block`] on the format's register micro-kernel ([`BLOCK_ROWS`] rows at
+/// most).
+///
+/// # Safety
+/// As [`PairFormat::micro_kernel`], with `rows` rows.
+pub(crate) unsafe fn add_register_block<F: PairFormat>(
+    format: &F,
+    rows: usize,
+    block: Block,
+    target: Target,
+) {
+    // SAFETY: this function's contract, for `rows` rows.
+    unsafe {
+        match rows {
+            8 => format.micro_kernel::<8>(block, target),
+            7 => format.micro_kernel::<7>(block, target),
+            6 => format.micro_kernel::<6>(block, target),
+            5 => format.micro_kernel::<5>(block, target),
+            4 => format.micro_kernel::<4>(block, target),
+            3 => format.micro_kernel::<3>(block, target),
+            2 => format.micro_kernel::<2>(block, target),
+            _ => format.micro_kernel::<1>(block, target),
+        }
+    }
 }
 
 /// A `inner x columns` matrix converted and packed in format `F`, for
@@ -129,6 +170,12 @@ impl<F: PairFormat> PackedMatrix<F> {
         }
     }
 
+    /// The format the matrix was packed in, to change how it computes in a test.
+    #[cfg(test)]
+    pub(crate) fn format_mut(&mut self) -> &mut F {
+        &mut self.format
+    }
+
     /// The inner dimension (rows of the packed matrix).
     pub fn inner(&self) -> usize {
         self.inner
@@ -194,7 +241,7 @@ impl<F: PairFormat> PackedMatrix<F> {
             let weights = &self.vectors[panel * pairs * 2..(panel + 1) * pairs * 2];
             let mut row = 0;
             while row < rows {
-                let rows_here = (rows - row).min(BLOCK_ROWS);
+                let rows_here = (rows - row).min(self.format.block_rows());
                 let target = Target {
                     output: &mut output[row * self.columns + first_column..],
                     row_stride: self.columns,
@@ -210,19 +257,7 @@ impl<F: PairFormat> PackedMatrix<F> {
                 // SAFETY: `block` holds `rows_here` rows of `pairs` pairs and their factors,
                 // the panel's `pairs` vector pairs, and `target` `rows_here` rows of `width`
                 // columns.
-                unsafe {
-                    let format = &self.format;
-                    match rows_here {
-                        8 => format.micro_kernel::<8>(block, target),
-                        7 => format.micro_kernel::<7>(block, target),
-                        6 => format.micro_kernel::<6>(block, target),
-                        5 => format.micro_kernel::<5>(block, target),
-                        4 => format.micro_kernel::<4>(block, target),
-                        3 => format.micro_kernel::<3>(block, target),
-                        2 => format.micro_kernel::<2>(block, target),
-                        _ => format.micro_kernel::<1>(block, target),
-                    }
-                }
+                unsafe { self.format.add_block(rows_here, block, target) };
                 row += rows_here;
             }
         }
