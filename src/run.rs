@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::config::TableParquetOptions;
+use datafusion::common::config::{ConfigNonZeroUsize, TableParquetOptions};
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use datafusion::execution::TaskContext;
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
 use datafusion::physical_plan::{
@@ -442,7 +444,7 @@ impl CompiledPipeline {
             None => Arc::clone(&plan),
         };
         let sink = self.sink_plan(Arc::clone(&last), output, &staging).await?;
-        let task_ctx = self.task_context();
+        let task_ctx = in_order_sink_context(self.session_state())?;
         let run = SpawnedTask::spawn(collect(sink, task_ctx)).join();
         tokio::pin!(run);
         let mut ticker = tokio::time::interval(Duration::from_millis(100));
@@ -544,6 +546,18 @@ impl CompiledPipeline {
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )?)
     }
+}
+
+/// The task context of `state` for a pipeline's sink: one file written at a time, so that
+/// a directory output's files, in name order, hold the rows in the pipeline's order
+/// (DataFusion's sink deals batches round-robin among `minimum_parallel_output_files`, 4 by
+/// default, when it writes a directory). Columns are still encoded in parallel within the
+/// file; a new file starts every `soft_max_rows_per_output_file` rows (50 million).
+fn in_order_sink_context(state: &SessionState) -> Result<Arc<TaskContext>> {
+    let task = TaskContext::from(state);
+    let mut config = task.session_config().clone();
+    config.options_mut().execution.minimum_parallel_output_files = ConfigNonZeroUsize::try_new(1)?;
+    Ok(Arc::new(task.with_session_config(config)))
 }
 
 /// The summary of a finished run of `plan`, the plan of the pipeline `pipeline` whose

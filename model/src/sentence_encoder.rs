@@ -15,7 +15,7 @@ use crate::{ModelError, Result};
 
 /// The most tokens one forward pass of the encoder takes: large enough for efficient matrix
 /// products, small enough that the activations stay in a few tens of megabytes.
-pub const TOKENS_PER_FORWARD: usize = 8192;
+pub const TOKENS_PER_FORWARD: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 struct PoolingConfig {

@@ -97,6 +97,33 @@ async fn written_values_read_back_identically_by_a_second_reader() {
 }
 
 #[tokio::test]
+async fn a_directory_output_reads_back_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 30_000, 5).to_string_lossy());
+    let target = dir.path().join("out");
+    let compiled = pipeline()
+        .compile(&new_context().unwrap(), &input)
+        .await
+        .unwrap();
+    compiled.write(&Output::parquet(&target)).await.unwrap();
+    // Every file in name order, as readers list a directory.
+    let mut files: Vec<_> = files_below(&target)
+        .into_iter()
+        .filter(|file| {
+            file.extension()
+                .is_some_and(|extension| extension == "parquet")
+        })
+        .collect();
+    files.sort();
+    let ids: Vec<String> = files
+        .iter()
+        .flat_map(|file| read_records(&target.join(file)))
+        .map(|record| record.0.to_string())
+        .collect();
+    assert_eq!(ids, column_text(&expected_rows(&input).await, "id"));
+}
+
+#[tokio::test]
 async fn output_is_zstd_by_default_with_the_row_group_size_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let input = Input::path(docs_file(dir.path(), "docs.parquet", 250, 3).to_string_lossy());
