@@ -9,8 +9,8 @@
 //!
 //! Rust has no stable AMX intrinsics, so the instructions are inline assembly, and Linux lends
 //! a process the tile registers only once it asks (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), which
-//! [`tiles_supported`] does, once. `NODEFUSION_AMX=0` turns the tiles off (the AVX-512 kernel
-//! then runs: for comparisons).
+//! [`tiles_supported`] does, once. `NODEFUSION_AMX=0` (or `off`) turns the tiles off (the
+//! AVX-512 kernel then runs: for comparisons).
 
 use std::sync::OnceLock;
 
@@ -28,12 +28,16 @@ const TILE_PAIRS: usize = 16;
 /// Bytes from one row of a weight tile to the next: the two half panels' vectors of a pair.
 const WEIGHT_TILE_STRIDE: usize = 2 * 64;
 
-/// Whether this process may use the AMX bf16 tiles: the CPU has them, `NODEFUSION_AMX` is not
-/// `0`, and the kernel granted the tile registers.
+/// Whether this process may use the AMX bf16 tiles: the CPU has them, `NODEFUSION_AMX` does
+/// not turn them off (`0`, `false`, `off` or `no`, any case), and the kernel granted the tile
+/// registers.
 pub(crate) fn tiles_supported() -> bool {
     static SUPPORTED: OnceLock<bool> = OnceLock::new();
     *SUPPORTED.get_or_init(|| {
-        std::env::var_os("NODEFUSION_AMX").is_none_or(|value| value != "0") && request_tiles()
+        let turned_off = std::env::var("NODEFUSION_AMX").is_ok_and(|value| {
+            ["0", "false", "off", "no"].contains(&value.trim().to_ascii_lowercase().as_str())
+        });
+        !turned_off && request_tiles()
     })
 }
 
