@@ -142,6 +142,30 @@ pub struct NodeError {
     pub cause: String,
 }
 
+/// The rows of a job that succeeded elsewhere could not be fetched (the executor that held
+/// them died, say): running the job again may succeed. It travels through DataFusion
+/// inside an external error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ResultsLost {
+    /// What was lost, and where.
+    pub message: String,
+}
+
+impl ResultsLost {
+    /// The lost results that caused `error`, if lost results did.
+    pub fn cause_of(error: &DataFusionError) -> Option<&ResultsLost> {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = cause {
+            if let Some(lost) = current.downcast_ref::<ResultsLost>() {
+                return Some(lost);
+            }
+            cause = current.source();
+        }
+        None
+    }
+}
+
 impl From<NodeError> for DataFusionError {
     fn from(error: NodeError) -> Self {
         DataFusionError::External(Box::new(error))

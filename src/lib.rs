@@ -40,7 +40,7 @@ mod state_cache;
 mod units;
 
 pub use compile::{CompiledPipeline, NodeOperators};
-pub use error::{Error, FailedRow, NodeError, Result};
+pub use error::{Error, FailedRow, NodeError, Result, ResultsLost};
 pub use io::{
     DEFAULT_COMPRESSION, DEFAULT_ROW_GROUP_ROWS, FileFormat, Input, Location, Output, Staging,
     StoreLocation, WriteMode,
@@ -50,5 +50,5 @@ pub use pipeline::{
     Node, NodeBody, NodeKind, Pipeline, PipelineGraph, PythonBody, PythonFunction, PythonFunctions,
     ResolvedCall, ResolvedNode, install_python_functions,
 };
-pub use run::{NodeTiming, PartsJob, RemoteRunner, RunSummary, ServiceUsage};
+pub use run::{ClusterRun, NodeTiming, PartsJob, RemoteRunner, RowsBack, RunSummary, ServiceUsage};
 pub use session::new_context;

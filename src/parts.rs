@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::compile::CompiledPipeline;
 use crate::error::{Error, Result};
 use crate::io::{Location, Output, run_mark};
-use crate::run::{NodeTiming, RemoteRunner, RunSummary};
+use crate::run::{ClusterRun, NodeTiming, RemoteRunner, RunSummary};
 
 /// Where and how a cluster's executors write the parts of an output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,10 @@ impl CompiledPipeline {
             nodes,
             files,
             cleared,
-            cluster: Some(remote.name.clone()),
+            cluster: Some(ClusterRun {
+                cluster: remote.name.clone(),
+                executors_wrote: true,
+            }),
         }))
     }
 }

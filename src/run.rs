@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -15,7 +15,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
-use datafusion::physical_plan::metrics::{MetricValue, MetricsSet};
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
 };
@@ -23,8 +23,8 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use serde::{Deserialize, Serialize};
 
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
-use crate::error::{Error, Result};
-use crate::exec::{FIRST_FAILURE, FirstFailure, RechunkExec, TUNED_BATCH_SIZE};
+use crate::error::{Error, Result, ResultsLost};
+use crate::exec::{FirstFailure, RechunkExec, TUNED_BATCH_SIZE};
 use crate::io::{Location, Output, Staging, is_read_error};
 use crate::parts::PartsTarget;
 use crate::plan::{columns_to_write, plain_columns};
@@ -164,17 +164,6 @@ fn of_partition(metrics: &MetricsSet, partition: Option<usize>) -> MetricsSet {
     kept
 }
 
-/// The first failure an operator's metrics keep.
-fn first_failure(metrics: &MetricsSet) -> Option<String> {
-    metrics.iter().find_map(|metric| match metric.value() {
-        MetricValue::Custom { name, value } if name == FIRST_FAILURE => value
-            .as_any()
-            .downcast_ref::<FirstFailure>()
-            .and_then(FirstFailure::reason),
-        _ => None,
-    })
-}
-
 impl NodeTiming {
     /// The figures of `operators`, the operators computing `node`: their compute time,
     /// instances, failures and retries summed, the rows the last one put out; of the
@@ -184,24 +173,33 @@ impl NodeTiming {
         operators: &[Arc<dyn ExecutionPlan>],
         partition: Option<usize>,
     ) -> Self {
-        let figures = |operator: &Arc<dyn ExecutionPlan>| {
-            operator
-                .metrics()
-                .map(|metrics| of_partition(&metrics, partition).aggregate_by_name())
-        };
+        let figures: Vec<MetricsSet> = operators
+            .iter()
+            .map(|operator| {
+                operator
+                    .metrics()
+                    .map(|metrics| of_partition(&metrics, partition))
+                    .unwrap_or_default()
+            })
+            .collect();
+        Self::of_metrics(node, &figures)
+    }
+
+    /// The figures of `node` from the metrics of its operators, in plan order (leaf first).
+    pub fn of_metrics(node: &str, operators: &[MetricsSet]) -> Self {
+        let operators: Vec<MetricsSet> = operators
+            .iter()
+            .map(MetricsSet::aggregate_by_name)
+            .collect();
         let mut timing = NodeTiming {
             node: node.to_string(),
             rows: operators
                 .last()
-                .and_then(figures)
-                .and_then(|metrics| metrics.output_rows())
+                .and_then(MetricsSet::output_rows)
                 .unwrap_or_default(),
             ..NodeTiming::default()
         };
-        for operator in operators {
-            let Some(metrics) = figures(operator) else {
-                continue;
-            };
+        for metrics in &operators {
             let value = |name: &str| metrics.sum_by_name(name).map_or(0, |v| v.as_usize());
             let nanos = |name: &str| Duration::from_nanos(value(name) as u64);
             // The node operator's `compute_time` and a projection's `elapsed_compute` (a
@@ -214,7 +212,7 @@ impl NodeTiming {
             timing.failed_rows += value("failed_rows");
             timing.retries += value("retries");
             if timing.first_failure.is_none() {
-                timing.first_failure = first_failure(&metrics);
+                timing.first_failure = FirstFailure::of(metrics);
             }
             let usage = &mut timing.usage;
             usage.requests += value("requests");
@@ -247,9 +245,18 @@ pub struct RunSummary {
     pub files: Vec<Location>,
     /// What interrupted runs had left beside the output, and what was done with it.
     pub cleared: Vec<String>,
-    /// The cluster the run ran on, if not here; its nodes' figures stay on its executors
-    /// (`nodes` is empty) unless the executors wrote the output and reported them.
-    pub cluster: Option<String>,
+    /// The cluster the run ran on, if not here.
+    pub cluster: Option<ClusterRun>,
+}
+
+/// How a run ran on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRun {
+    /// The cluster, as the user named it.
+    pub cluster: String,
+    /// Whether its executors wrote the output (else the rows came back to be written
+    /// here).
+    pub executors_wrote: bool,
 }
 
 /// Runs a compiled plan (whose nodes are where the [`NodeOperators`] say) elsewhere, each
@@ -266,11 +273,24 @@ pub type PartsJob = Box<
 >;
 
 /// Makes the operator that runs a plan elsewhere and streams its rows back.
-pub type RemoteJob = Box<
-    dyn Fn(Arc<dyn ExecutionPlan>) -> datafusion::common::Result<Arc<dyn ExecutionPlan>>
-        + Send
-        + Sync,
->;
+pub type RemoteJob =
+    Box<dyn Fn(Arc<dyn ExecutionPlan>) -> datafusion::common::Result<RowsBack> + Send + Sync>;
+
+/// A plan run elsewhere whose rows come back here: the operator that streams them, and the
+/// figures of the pipeline's nodes there, set once the job has succeeded where they could
+/// be had.
+#[derive(Debug)]
+pub struct RowsBack {
+    /// The operator streaming the rows.
+    pub plan: Arc<dyn ExecutionPlan>,
+    /// The nodes' figures, in the pipeline's order.
+    pub nodes: Arc<OnceLock<Vec<NodeTiming>>>,
+}
+
+/// How many times a run whose rows come back from elsewhere runs its job in all, where
+/// the rows of a job that succeeded are lost before they are all here (the executor that
+/// held them died).
+const JOB_ATTEMPTS: usize = 3;
 
 /// Where a run's plan runs when not in this process: a cluster's name, for the summary,
 /// the operator that runs a plan there and streams its rows back, and the job whose
@@ -354,16 +374,16 @@ impl fmt::Display for RunSummary {
         for line in &self.cleared {
             writeln!(f, "  {line}")?;
         }
-        match &self.cluster {
-            Some(cluster) if self.nodes.is_empty() => writeln!(
-                f,
-                "  ran on the cluster at {cluster} (the nodes' figures stay on its executors)"
-            )?,
-            Some(cluster) => writeln!(
-                f,
-                "  ran on the cluster at {cluster}; its executors wrote the output"
-            )?,
-            None => {}
+        if let Some(run) = &self.cluster {
+            let written = match run.executors_wrote {
+                true => "its executors wrote the output",
+                false => "its rows came back here to be written",
+            };
+            write!(f, "  ran on the cluster at {}; {written}", run.cluster)?;
+            if self.nodes.is_empty() {
+                write!(f, " (the nodes' figures stayed on its executors)")?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }
@@ -423,7 +443,10 @@ impl CompiledPipeline {
         Ok((batches, summary))
     }
 
-    /// Runs the whole input at once into `output` (see [`Self::write_observed_on`]).
+    /// Runs the whole input at once into `output` (see [`Self::write_observed_on`]). Where
+    /// the rows come back from `remote` and are lost on the way (the executor holding them
+    /// died after the job succeeded), what was written is dropped and the job runs again,
+    /// up to [`JOB_ATTEMPTS`] times in all.
     pub(crate) async fn write_whole(
         &self,
         output: &Output,
@@ -437,11 +460,44 @@ impl CompiledPipeline {
         }
         let started = Instant::now();
         self.check_partition_columns(output)?;
+        let mut attempt = 1;
+        loop {
+            match self
+                .write_attempt(output, &mut observe, remote, started)
+                .await
+            {
+                Err(Error::DataFusion(error)) if attempt < JOB_ATTEMPTS => {
+                    let Some(lost) = ResultsLost::cause_of(&error) else {
+                        return Err(Error::DataFusion(error));
+                    };
+                    eprintln!(
+                        "nodefusion: {lost}; running the job again (attempt {} of {JOB_ATTEMPTS})",
+                        attempt + 1
+                    );
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One run of the whole input into a new staging location of `output`, committed
+    /// when it succeeds (see [`Self::write_whole`]); `started` is when the run began.
+    async fn write_attempt(
+        &self,
+        output: &Output,
+        observe: &mut impl FnMut(usize),
+        remote: Option<&RemoteRunner>,
+        started: Instant,
+    ) -> Result<RunSummary> {
         let staging = output.stage(self.session_state().runtime_env()).await?;
         let plan = self.instance()?;
-        let last = match remote {
-            Some(remote) => (remote.job)(Arc::clone(&plan))?,
-            None => Arc::clone(&plan),
+        let (last, remote_nodes) = match remote {
+            Some(remote) => {
+                let rows_back = (remote.job)(Arc::clone(&plan))?;
+                (rows_back.plan, Some(rows_back.nodes))
+            }
+            None => (Arc::clone(&plan), None),
         };
         let sink = self.sink_plan(Arc::clone(&last), output, &staging).await?;
         let task_ctx = in_order_sink_context(self.session_state())?;
@@ -479,12 +535,15 @@ impl CompiledPipeline {
             files,
             cleared,
         );
-        if let Some(remote) = remote {
+        if let (Some(remote), Some(nodes)) = (remote, remote_nodes) {
             summary.rows_out = output_rows(&last);
             // A pipeline's nodes add columns, never rows.
             summary.rows_in = summary.rows_out;
-            summary.nodes.clear();
-            summary.cluster = Some(remote.name.clone());
+            summary.nodes = nodes.get().cloned().unwrap_or_default();
+            summary.cluster = Some(ClusterRun {
+                cluster: remote.name.clone(),
+                executors_wrote: false,
+            });
         }
         Ok(summary)
     }

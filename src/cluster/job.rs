@@ -3,10 +3,12 @@
 //! cancels the job if this stream is dropped before the job ends) and streams back the
 //! rows of the job's output partitions from the executors that hold them, so that the
 //! client's own Parquet sink writes them (into staging, committed only when the job has
-//! succeeded).
+//! succeeded). Rows that cannot be fetched are a [`ResultsLost`] error (the run may run
+//! the job again); the figures of the pipeline's nodes are asked of the scheduler once the
+//! job has succeeded.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ballista::prelude::SessionConfigExt;
 use ballista_core::client::BallistaClient;
@@ -25,8 +27,12 @@ use datafusion::physical_plan::{
 use datafusion::prelude::SessionConfig;
 use futures::{StreamExt, TryStreamExt};
 
+use super::node_figures::node_figures;
 use super::session::with_cluster_codecs;
+use super::spread::NodeOperatorsSent;
 use super::submit::run_job;
+use crate::error::ResultsLost;
+use crate::run::NodeTiming;
 
 /// `plan` (one output partition) as a job of a cluster.
 #[derive(Debug)]
@@ -38,18 +44,25 @@ pub struct ClusterJobExec {
     name: String,
     /// The session's configuration, whose key/values travel with the job.
     config: SessionConfig,
+    /// The pipeline's nodes, with their operators in `plan`.
+    nodes: Vec<NodeOperatorsSent>,
+    /// The nodes' figures, once the job has succeeded.
+    figures: Arc<OnceLock<Vec<NodeTiming>>>,
     metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
 }
 
 impl ClusterJobExec {
     /// `plan` run on the cluster `name` whose scheduler is at `scheduler`
-    /// (`http://HOST:PORT`), with the options of `config`.
+    /// (`http://HOST:PORT`), with the options of `config`; the figures of `nodes` (a
+    /// pipeline's, with their operators in `plan`) are kept in `figures`.
     pub fn new(
         plan: Arc<dyn ExecutionPlan>,
         scheduler: String,
         name: String,
         config: &SessionConfig,
+        nodes: Vec<NodeOperatorsSent>,
+        figures: Arc<OnceLock<Vec<NodeTiming>>>,
     ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(plan.schema()),
@@ -62,6 +75,8 @@ impl ClusterJobExec {
             scheduler,
             name,
             config: with_cluster_codecs(config.clone().upgrade_for_ballista()),
+            nodes,
+            figures,
             metrics: ExecutionPlanMetricsSet::new(),
             properties,
         }
@@ -114,16 +129,23 @@ impl ExecutionPlan for ClusterJobExec {
             return internal_err!("ClusterJobExec has one partition, asked for {partition}");
         }
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let (plan, scheduler, name, config) = (
+        let (plan, scheduler, name, config, nodes, figures) = (
             Arc::clone(&self.plan),
             self.scheduler.clone(),
             self.name.clone(),
             self.config.clone(),
+            self.nodes.clone(),
+            Arc::clone(&self.figures),
         );
         let job = futures::stream::once(async move {
-            let locations = run_job(&scheduler, &name, plan, &config).await?;
+            let job = run_job(&scheduler, &name, plan, &config).await?;
             let grpc = GrpcClientConfig::from(&config.ballista_config());
-            let fetches = locations.into_iter().map(move |location| {
+            if !nodes.is_empty()
+                && let Some(found) = node_figures(&scheduler, &grpc, &job.id, &nodes).await
+            {
+                let _ = figures.set(found);
+            }
+            let fetches = job.locations.into_iter().map(move |location| {
                 let (grpc, name) = (grpc.clone(), name.clone());
                 futures::stream::once(fetch(location, grpc, name)).try_flatten()
             });
@@ -144,7 +166,8 @@ impl ExecutionPlan for ClusterJobExec {
 }
 
 /// The rows of the job's output partition at `location`, from the executor that holds it
-/// (the cluster is `name` in errors).
+/// (the cluster is `name` in errors); a [`ResultsLost`] error where that executor cannot
+/// give them, when asked or while they stream.
 async fn fetch(
     location: PartitionLocation,
     grpc: GrpcClientConfig,
@@ -160,6 +183,7 @@ async fn fetch(
         .partition_id
         .ok_or_else(|| failed("a result partition without its id".into()))?;
     let port = u16::try_from(executor.port).unwrap_or_default();
+    let host = format!("{}:{port}", executor.host);
     let mut client = BallistaClient::try_new(
         &executor.host,
         port,
@@ -172,8 +196,8 @@ async fn fetch(
         0,
     )
     .await
-    .map_err(|error| failed(format!("executor {}:{port}: {error}", executor.host)))?;
-    client
+    .map_err(|error| results_lost(&name, &host, error))?;
+    let rows = client
         .fetch_partition(
             &executor.id,
             &partition.into(),
@@ -182,5 +206,15 @@ async fn fetch(
             true,
         )
         .await
-        .map_err(|error| failed(format!("executor {}:{port}: {error}", executor.host)))
+        .map_err(|error| results_lost(&name, &host, error))?;
+    let schema = rows.schema();
+    let streamed = rows.map_err(move |error| results_lost(&name, &host, error));
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, streamed)))
+}
+
+/// The rows of a job on the cluster `name` that executor `host` (`HOST:PORT`) cannot give.
+fn results_lost(name: &str, host: &str, error: impl fmt::Display) -> DataFusionError {
+    DataFusionError::External(Box::new(ResultsLost {
+        message: format!("cluster at {name}: the job's results are lost: executor {host}: {error}"),
+    }))
 }

@@ -8,16 +8,17 @@
 use std::sync::Arc;
 
 use ballista::prelude::SessionConfigExt;
+use datafusion::physical_plan::ExecutionPlan;
 use futures::FutureExt;
 
 use super::address::reach_scheduler;
 use super::job::ClusterJobExec;
 use super::session::with_cluster_codecs;
-use super::spread::{spread, spread_writing};
+use super::spread::{NodeOperatorsSent, PlanSent, spread, spread_writing};
 use super::submit::run_job;
-use crate::compile::CompiledPipeline;
+use crate::compile::{CompiledPipeline, chain_from_leaf};
 use crate::error::Result;
-use crate::run::RemoteRunner;
+use crate::run::{RemoteRunner, RowsBack};
 
 /// The runner of `compiled`'s plan on the cluster at `url` (`df://HOST:PORT`), for
 /// [`CompiledPipeline::write_observed_on`]; an error if the scheduler is out of reach.
@@ -26,16 +27,37 @@ pub async fn cluster_runner(url: &str, compiled: &CompiledPipeline) -> Result<Re
     let name = url.to_string();
     let config = compiled.session_state().config().clone();
     let parts = compiled.graph().defaults.effective_partitions();
+    let node_operators = compiled.node_operators().to_vec();
     let job = {
         let (scheduler, name, config) = (scheduler.clone(), name.clone(), config.clone());
-        Box::new(move |plan| {
-            let plan = spread(&plan, parts)?.unwrap_or(plan);
-            Ok(Arc::new(ClusterJobExec::new(
-                plan,
+        Box::new(move |plan: Arc<dyn ExecutionPlan>| {
+            let sent = match spread(&plan, parts, &node_operators)? {
+                Some(spread) => spread,
+                None => {
+                    let chain = chain_from_leaf(&plan);
+                    let nodes = node_operators
+                        .iter()
+                        .map(|node| NodeOperatorsSent {
+                            node: node.node.clone(),
+                            operators: chain.get(node.positions.clone()).unwrap_or(&[]).to_vec(),
+                        })
+                        .collect();
+                    PlanSent { plan, nodes }
+                }
+            };
+            let figures = Arc::default();
+            let plan = Arc::new(ClusterJobExec::new(
+                sent.plan,
                 scheduler.clone(),
                 name.clone(),
                 &config,
-            )) as _)
+                sent.nodes,
+                Arc::clone(&figures),
+            ));
+            Ok(RowsBack {
+                plan,
+                nodes: figures,
+            })
         })
     };
     let job_config = with_cluster_codecs(config.upgrade_for_ballista());

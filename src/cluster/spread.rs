@@ -46,16 +46,38 @@ use crate::plan::columns_to_write;
 /// The column that carries a row's part through the nodes to the merge.
 const PART_COLUMN: &str = "__part";
 
-/// `plan` (a compiled pipeline's, from its scan up) spread over at most `parts` parts of its
-/// input, merged back in input order; `None` when it cannot be (its input is not files, or
-/// is one part, or a column is named like the part column).
+/// The operators computing one node in a plan sent to a cluster, leaf first.
+#[derive(Debug, Clone)]
+pub struct NodeOperatorsSent {
+    /// The node's name.
+    pub node: String,
+    /// Its operators in the plan sent.
+    pub operators: Vec<Arc<dyn ExecutionPlan>>,
+}
+
+/// A compiled pipeline's plan as sent to a cluster, with the operators computing each of
+/// its nodes in it.
+#[derive(Debug)]
+pub struct PlanSent {
+    /// The plan.
+    pub plan: Arc<dyn ExecutionPlan>,
+    /// Each node's operators in it, in the pipeline's order.
+    pub nodes: Vec<NodeOperatorsSent>,
+}
+
+/// `plan` (a compiled pipeline's, from its scan up, whose nodes `nodes` says where they
+/// are) spread over at most `parts` parts of its input, merged back in input order, with
+/// the operators computing each node in it; `None` when it cannot be (its input is not
+/// files, or is one part, or a column is named like the part column).
 pub fn spread(
     plan: &Arc<dyn ExecutionPlan>,
     parts: usize,
-) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    nodes: &[NodeOperators],
+) -> Result<Option<PlanSent>> {
     let Some(spread) = spread_parts(plan, parts)? else {
         return Ok(None);
     };
+    let nodes = spread.operators_of(nodes);
     // Plain types before the stage boundary: Ballista's shuffle writes Arrow IPC, which
     // writes a sliced view array with every data buffer of the array it was sliced from, so
     // each 512-row batch of a node carried its whole parent batch's text (16x the bytes at
@@ -67,10 +89,8 @@ pub fn spread(
     let merged: Arc<dyn ExecutionPlan> = Arc::new(SortPreservingMergeExec::new(ordering, current));
     let width = merged.schema().fields().len() - 1;
     let without_part = columns_of(&merged, width);
-    Ok(Some(Arc::new(ProjectionExec::try_new(
-        without_part,
-        merged,
-    )?)))
+    let plan = Arc::new(ProjectionExec::try_new(without_part, merged)?);
+    Ok(Some(PlanSent { plan, nodes }))
 }
 
 /// `plan` (a compiled pipeline's, whose nodes `nodes` says where they are) spread over at
@@ -86,6 +106,7 @@ pub fn spread_writing(
     let Some(spread) = spread_parts(plan, parts)? else {
         return Ok(None);
     };
+    let sent = spread.operators_of(nodes);
     // The part column stays, last: the writer takes its file's name from it.
     let input = columns_to_write(spread.plan, &[])?;
     let chain = chain_from_leaf(&input);
@@ -94,16 +115,11 @@ pub fn spread_writing(
             .iter()
             .position(|found| std::ptr::addr_eq(Arc::as_ptr(found), Arc::as_ptr(operator)))
     };
-    let nodes = nodes
-        .iter()
-        .map(|node| {
-            let positions = node
-                .positions
-                .clone()
-                .filter_map(|index| spread.standing_for.get(index)?.as_ref())
-                .filter_map(position)
-                .collect();
-            (node.node.clone(), positions)
+    let nodes = sent
+        .into_iter()
+        .map(|sent| {
+            let positions = sent.operators.iter().filter_map(position).collect();
+            (sent.node, positions)
         })
         .collect();
     let writer = PartWriterExec::new(input, target, nodes);
@@ -120,6 +136,24 @@ struct Spread {
     /// The operator of `plan` standing for each operator of the compiled chain (none for
     /// the scan, the scatter and the gather).
     standing_for: Vec<Option<Arc<dyn ExecutionPlan>>>,
+}
+
+impl Spread {
+    /// The operators standing for those of each of `nodes` (positions in the compiled
+    /// chain).
+    fn operators_of(&self, nodes: &[NodeOperators]) -> Vec<NodeOperatorsSent> {
+        nodes
+            .iter()
+            .map(|node| NodeOperatorsSent {
+                node: node.node.clone(),
+                operators: node
+                    .positions
+                    .clone()
+                    .filter_map(|index| self.standing_for.get(index)?.clone())
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 /// `plan` cut into at most `parts` parts of its input; `None` as for [`spread`].

@@ -1,5 +1,5 @@
-//! [`run_job`]: a physical plan run as a job of a cluster, waited for until it ends; where
-//! its output partitions are, on success. The job is cancelled on the scheduler when the
+//! [`run_job`]: a physical plan run as a job of a cluster, waited for until it ends; the
+//! job's id and where its output partitions are, on success ([`FinishedJob`]). The job is cancelled on the scheduler when the
 //! wait is dropped before its end (the run was interrupted, or failed here), so that no job
 //! runs on that nobody waits for; [`cancel_waited_jobs`] cancels every job still waited
 //! for at once, for a process about to exit (a drop's cancel may not run before it does).
@@ -73,15 +73,24 @@ impl Drop for Submitting {
     }
 }
 
+/// A job that succeeded.
+#[derive(Debug)]
+pub struct FinishedJob {
+    /// Its id on the scheduler.
+    pub id: String,
+    /// Where its output partitions are.
+    pub locations: Vec<PartitionLocation>,
+}
+
 /// Runs `plan` on the cluster whose scheduler is at `scheduler` (`http://HOST:PORT`; the
 /// cluster is `name` in errors) with the options of `config`, and waits until the job has
-/// succeeded (where its output partitions are), or failed (an error with the job's own).
+/// succeeded, or failed (an error with the job's own).
 pub async fn run_job(
     scheduler: &str,
     name: &str,
     plan: Arc<dyn ExecutionPlan>,
     config: &SessionConfig,
-) -> Result<Vec<PartitionLocation>> {
+) -> Result<FinishedJob> {
     let cluster = name.to_string();
     let failed = move |message: String| {
         DataFusionError::Execution(format!("cluster at {cluster}: {message}"))
@@ -161,7 +170,10 @@ pub async fn run_job(
         match status {
             Some(job_status::Status::Successful(job)) => {
                 waiting.ended = true;
-                return Ok(job.partition_location);
+                return Ok(FinishedJob {
+                    id: job_id,
+                    locations: job.partition_location,
+                });
             }
             Some(job_status::Status::Failed(failure)) => {
                 waiting.ended = true;

@@ -1,86 +1,55 @@
 //! [`FirstFailure`]: why the first row a node nulled under `on_error = "null"` failed, kept
-//! as a metric so that `EXPLAIN ANALYZE` and the run summary can say it.
+//! as a metric so that `EXPLAIN ANALYZE` and the run summary can say it. The reason is the
+//! name of a count (`first_failure: REASON`, of 1), registered when the failure happens: a
+//! plain count crosses a cluster's task reports to its scheduler (Ballista drops every
+//! metric of a task that has a custom one).
 
-use std::any::Any;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use datafusion::physical_plan::metrics::{
-    CustomMetricValue, ExecutionPlanMetricsSet, MetricBuilder, MetricValue,
-};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 
-/// The name of the metric.
-pub const FIRST_FAILURE: &str = "first_failure";
+/// What the name of the metric starts with, before `: REASON`.
+const FIRST_FAILURE: &str = "first_failure";
 
-/// The first failure of a node's run: where and why.
-#[derive(Debug, Default)]
-pub struct FirstFailure(Mutex<Option<String>>);
+/// The first failure of a node's run, registered in the node operator's metrics.
+#[derive(Debug)]
+pub struct FirstFailure {
+    metrics: ExecutionPlanMetricsSet,
+    kept: Mutex<bool>,
+}
 
 impl FirstFailure {
-    /// A new, empty metric registered in `metrics`.
+    /// Keeps failures in `metrics`; none is kept yet.
     pub fn register(metrics: &ExecutionPlanMetricsSet) -> Arc<FirstFailure> {
-        let failure = Arc::new(FirstFailure::default());
-        MetricBuilder::new(metrics).build(MetricValue::Custom {
-            name: FIRST_FAILURE.into(),
-            value: Arc::clone(&failure) as Arc<dyn CustomMetricValue>,
-        });
-        failure
+        Arc::new(FirstFailure {
+            metrics: metrics.clone(),
+            kept: Mutex::new(false),
+        })
     }
 
     /// Keeps `reason` unless a failure is already kept.
     pub fn record(&self, reason: impl FnOnce() -> String) {
         let mut kept = self
-            .0
+            .kept
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if kept.is_none() {
-            *kept = Some(reason());
+        if !*kept {
+            *kept = true;
+            MetricBuilder::new(&self.metrics)
+                .global_counter(format!("{FIRST_FAILURE}: {}", reason()))
+                .add(1);
         }
     }
 
-    /// The failure kept, if any.
-    pub fn reason(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-}
-
-impl fmt::Display for FirstFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.reason() {
-            Some(reason) => write!(f, "{reason:?}"),
-            None => f.write_str("none"),
-        }
-    }
-}
-
-impl CustomMetricValue for FirstFailure {
-    fn new_empty(&self) -> Arc<dyn CustomMetricValue> {
-        Arc::new(FirstFailure::default())
-    }
-
-    fn aggregate(&self, other: Arc<dyn CustomMetricValue>) {
-        if let Some(other) = other.as_any().downcast_ref::<FirstFailure>()
-            && let Some(reason) = other.reason()
-        {
-            self.record(|| reason);
-        }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_usize(&self) -> usize {
-        usize::from(self.reason().is_some())
-    }
-
-    fn is_eq(&self, other: &Arc<dyn CustomMetricValue>) -> bool {
-        other
-            .as_any()
-            .downcast_ref::<FirstFailure>()
-            .is_some_and(|other| other.reason() == self.reason())
+    /// The failure kept in `metrics` (an operator's, or several aggregated), if any.
+    pub fn of(metrics: &MetricsSet) -> Option<String> {
+        let prefix = format!("{FIRST_FAILURE}: ");
+        metrics.iter().find_map(|metric| {
+            metric
+                .value()
+                .name()
+                .strip_prefix(&prefix)
+                .map(str::to_string)
+        })
     }
 }

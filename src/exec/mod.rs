@@ -35,7 +35,7 @@ use datafusion::physical_plan::ExecutionPlan;
 pub(crate) use cache::{CacheKey, ResultCache};
 pub use commit::CommitExec;
 pub use executor_sharing::share_across_tasks;
-pub use first_failure::{FIRST_FAILURE, FirstFailure};
+pub use first_failure::FirstFailure;
 pub use gather::GatherExec;
 pub use node::{NodeExec, NodeSpec, TUNED_BATCH_SIZE};
 pub use node_expression::NodeExpression;

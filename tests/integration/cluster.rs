@@ -187,7 +187,21 @@ async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
     let pipeline = job(dir.path(), &base, 1);
     let (cluster, remote, rows) =
         same_rows_here_and_on_a_cluster(dir.path(), &pipeline, 2, 1).await;
-    assert!(String::from_utf8_lossy(&remote.stdout).contains("36 rows out"));
+    let summary = String::from_utf8_lossy(&remote.stdout);
+    assert!(summary.contains("36 rows out"), "{summary}");
+    assert!(
+        summary.contains("its rows came back here to be written"),
+        "{summary}"
+    );
+    // Each node's figures, from the executors' reports to the scheduler.
+    for node in ["clean", "words", "fetch", "embed_title"] {
+        let line = summary
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{node} ")))
+            .unwrap_or_else(|| panic!("no figures of {node}: {summary}"));
+        assert!(line.contains(" 36 "), "{line}");
+    }
+    assert!(summary.contains("instances"), "{summary}");
     assert_eq!(rows.len(), 36);
 
     // SQL: a node call lifted out of the query (logical codec), text functions, and
@@ -289,6 +303,117 @@ async fn a_killed_executor_s_job_completes_on_another_with_the_same_rows() {
         "{} calls",
         log.requests() - calls
     );
+}
+
+/// Whether process `pid` holds an established TCP connection to port `port` (its sockets in
+/// `/proc/PID/fd`, their connections in `/proc/net/tcp`).
+fn connected_to(pid: u32, port: u16) -> bool {
+    let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            let inode = link.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_string())
+        })
+        .collect();
+    let remote = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.len() > 9
+                    && fields[2].ends_with(&remote)
+                    && fields[3] == "01"
+                    && sockets.iter().any(|socket| socket == fields[9])
+            })
+    })
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`, by the shell's own `kill`.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {pid}")])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// The job's rows come back from the executor that holds them after the job succeeded:
+/// killed while the client reads them, the job runs again on another executor and the
+/// output holds every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_killed_while_its_rows_come_back_costs_a_rerun_not_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (index, seed) in [3, 5, 7].into_iter().enumerate() {
+        docs_file(&input, &format!("part-{index}.parquet"), 4_000, seed);
+    }
+    let pipeline = dir.path().join("job.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+name = "rows_back"
+[input]
+path = "{input}"
+[output]
+path = "out.parquet"
+mode = "overwrite"
+[defaults]
+partitions = 2
+[[nodes]]
+name = "clean"
+function = "normalize_text"
+inputs = ["text"]
+output = "clean_text"
+[[nodes]]
+name = "words"
+function = "word_count"
+inputs = ["clean_text"]
+output = "words"
+"#,
+            input = input.display()
+        ),
+    )
+    .unwrap();
+    let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
+    assert!(local.status.success(), "{}", stderr(&local));
+
+    // The client is stopped as soon as it connects to the executor that holds the rows (to
+    // fetch them: the job has succeeded), the executor is killed, and the client goes on.
+    let mut cluster = Cluster::start(dir.path(), 1, 1);
+    let run = start_run(dir.path(), &pipeline, "cluster.parquet", Some(&cluster.url));
+    let port = cluster.executor_port(0);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !connected_to(run.id(), port) {
+        assert!(
+            Instant::now() < deadline,
+            "the client never fetched the rows"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    signal(run.id(), "STOP");
+    cluster.add_executor();
+    cluster.kill_executor(0);
+    signal(run.id(), "CONT");
+    let remote = finish(run).await;
+    assert_success(&remote, &cluster);
+    let message = stderr(&remote);
+    assert!(message.contains("the job's results are lost"), "{message}");
+    assert!(message.contains("running the job again"), "{message}");
+    assert_eq!(
+        parquet_rows(&dir.path().join("cluster.parquet")),
+        parquet_rows(&dir.path().join("local.parquet"))
+    );
+    let summary = String::from_utf8_lossy(&remote.stdout);
+    assert!(summary.contains("12000 rows out"), "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,11 +663,27 @@ async fn a_spread_plan_gives_the_local_rows_in_order_for_any_number_of_parts() {
                 .unwrap(),
         );
         assert_eq!(local.len(), 36);
-        assert!(spread(&compiled.instance().unwrap(), 1).unwrap().is_none());
+        let nodes = compiled.node_operators();
+        assert!(
+            spread(&compiled.instance().unwrap(), 1, nodes)
+                .unwrap()
+                .is_none()
+        );
         for parts in [2, 3, 5] {
-            let plan = spread(&compiled.instance().unwrap(), parts)
+            let sent = spread(&compiled.instance().unwrap(), parts, nodes)
                 .unwrap()
                 .unwrap();
+            let plan = sent.plan;
+            // Every node's operators are in the plan sent.
+            assert_eq!(sent.nodes.len(), nodes.len());
+            let shown_operators = displayable(plan.as_ref()).indent(false).to_string();
+            for node in &sent.nodes {
+                assert!(!node.operators.is_empty(), "{}", node.node);
+                for operator in &node.operators {
+                    let line = displayable(operator.as_ref()).one_line().to_string();
+                    assert!(shown_operators.contains(line.trim()), "{line}");
+                }
+            }
             let shown = displayable(plan.as_ref()).indent(false).to_string();
             assert!(
                 shown.contains("UnionExec") && shown.contains("SortPreservingMergeExec"),

@@ -19,6 +19,8 @@ pub struct Cluster {
     dir: PathBuf,
     scheduler: Child,
     executors: Vec<Option<Child>>,
+    /// The port each executor serves its results on.
+    executor_ports: Vec<u16>,
     slots: usize,
     environment: Vec<(&'static str, String)>,
 }
@@ -81,6 +83,7 @@ impl Cluster {
             dir: dir.to_path_buf(),
             scheduler,
             executors: Vec::new(),
+            executor_ports: Vec::new(),
             slots,
             environment,
         };
@@ -111,6 +114,12 @@ impl Cluster {
             .unwrap();
         wait_for_port(port + 1, &mut child);
         self.executors.push(Some(child));
+        self.executor_ports.push(port);
+    }
+
+    /// The port executor `index` serves its results on.
+    pub fn executor_port(&self, index: usize) -> u16 {
+        self.executor_ports[index]
     }
 
     /// Kills executor `index` with SIGKILL.
