@@ -346,8 +346,10 @@ WORKLOADS += [
         "50,000 rows in batches of 1,024: nodefusion a `@node` class on 2 partitions (an "
         "instance each, built on threads of their own); hypernodes `@stateful` in a "
         "`DualNode` (one instance, one call on every row); Daft `@daft.cls` with a batch "
-        "method (in this process; Daft picks the instances). " + PYTHON_NODES,
-        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-seq", "daft-udf"],
+        "method (in this process; Daft picks the instances); `python-loop` the same class "
+        "in a plain loop, one instance, no engine (the floor of one process). "
+        + PYTHON_NODES,
+        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-seq", "daft-udf", "python-loop"],
         py_stateful_cases, lambda r: f"{r['rows']:,} rows, batches of {r['batch_size']:,}",
         lambda r: r["rows"], "rows",
         {"kind": "bars", "y": "seconds"}, python=True,
@@ -357,8 +359,10 @@ WORKLOADS += [
         "Pure-Python arithmetic of about 0.5 ms a row over 4,000 integers, on 1 and 2 "
         "partitions (or workers) in processes: nodefusion `isolation=\"process\"` (batches "
         "of 100); hypernodes on Dask's process scheduler; Daft `@daft.cls(use_process=True, "
-        "max_concurrency=partitions)`. " + PYTHON_NODES,
-        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-dask", "daft-udf"],
+        "max_concurrency=partitions)`; `python-loop` the same function over every row in a "
+        "plain loop in one process, no engine (the floor of one process, at either partition "
+        "count). " + PYTHON_NODES,
+        [NODEFUSION, NODEFUSION_KEPT, "hypernodes-dask", "daft-udf", "python-loop"],
         py_cpu_cases, lambda r: f"{r['rows']:,} rows, {r['partitions']} partitions",
         None, "rows",
         {"kind": "bars", "y": "seconds"}, budget=60.0, python=True,

@@ -3,7 +3,8 @@ written once below, on nodefusion's Python package, hypernodes 0.4.8 and Daft. p
 answers their requests for the systems `nodefusion` (in these workloads: the package,
 installed in the harness's virtual environment by run.sh), `nodefusion-kept` (the same
 pipeline run again, its Python nodes' instances kept between runs), `hypernodes-seq`,
-`hypernodes-dask` (`py_cpu`) and `daft-udf`.
+`hypernodes-dask` (`py_cpu`), `daft-udf`, and `python-loop` (`py_stateful`, `py_cpu`: the
+same bodies in a plain loop in one process, no engine: the floor of one process).
 
 | workload | the node bodies | nodefusion | hypernodes | Daft |
 | --- | --- | --- | --- | --- |
@@ -266,6 +267,33 @@ def daft_run(system, request):
     return answer(seconds, values)
 
 
+# ---------------------------------------------------------------------------------------
+# The floor: the same bodies in a plain loop in this process, no engine
+
+
+def loop_run(system, request):
+    """`py_stateful`: one instance, then its call on every batch; `py_cpu`: the body on
+    every row in turn (one process, whatever the partitions)."""
+    values = numbers(request["rows"])["x"].combine_chunks()
+    if request["workload"] == "py_stateful":
+        batch_size = request["batch_size"]
+
+        def job():
+            slow = Slow()
+            return pa.concat_arrays([
+                slow(values.slice(start, batch_size))
+                for start in range(0, len(values), batch_size)
+            ])
+
+    else:
+
+        def job():
+            return pa.array([busy(x) for x in values.to_pylist()], pa.int64())
+
+    seconds, result = timed(job)
+    return answer(seconds, result)
+
+
 WORKLOADS = ("py_overhead", "py_batch", "py_stateful", "py_cpu")
 
 
@@ -275,6 +303,8 @@ def handlers(system, hypernode):
         return {workload: nodefusion_run for workload in WORKLOADS}
     if system == "daft-udf":
         return {workload: daft_run for workload in WORKLOADS}
+    if system == "python-loop":
+        return {"py_stateful": loop_run, "py_cpu": loop_run}
     run = functools.partial(hypernodes_run, hypernode=hypernode)
     if system == "hypernodes-dask":
         return {"py_cpu": run}

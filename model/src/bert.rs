@@ -131,13 +131,12 @@ impl Dense {
     fn forward(&self, input: &[f32], residual: Option<&[f32]>, threads: usize) -> Vec<f32> {
         let width = self.bias.len();
         let tokens = input.len() / self.weights.inner();
-        let mut output = match residual {
-            Some(residual) => residual
-                .chunks_exact(width)
-                .flat_map(|row| row.iter().zip(&self.bias).map(|(x, b)| x + b))
-                .collect(),
-            None => self.bias.repeat(tokens),
-        };
+        let mut output = self.bias.repeat(tokens);
+        if let Some(residual) = residual {
+            for (value, &added) in output.iter_mut().zip(residual) {
+                *value += added;
+            }
+        }
         match &self.weights {
             Weights::Fp32 { values, inner } => multiply(
                 View::rows(input, *inner),

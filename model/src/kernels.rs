@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::matrix::{Output, View, multiply};
+use crate::matrix::{Output, SharedOutput, View, multiply, multiply_shared};
 
 /// Defines `$name`, which runs the `#[inline(always)]` body `$portable` compiled for the
 /// widest vector instructions the CPU has.
@@ -189,7 +189,8 @@ dispatch_by_cpu! {
 /// `[tokens, hidden]`, every head's context, heads side by side. Each token attends to the
 /// tokens of its own sequence only, so sequences of different lengths need neither padding
 /// nor a mask. Each (sequence, head) is two matrix products on strided views of `qkv`
-/// (scores = Q Kᵀ / √d, context = softmax(scores) V), computed in parallel.
+/// (scores = Q Kᵀ / √d, context = softmax(scores) V, written straight into the head's
+/// columns of the result), computed in parallel.
 pub fn packed_attention(
     qkv: &[f32],
     lengths: &[usize],
@@ -215,10 +216,11 @@ pub fn packed_attention(
     let tasks: Vec<(usize, usize)> = (0..lengths.len())
         .flat_map(|sequence| (0..heads).map(move |head| (sequence, head)))
         .collect();
-    // Each task's `[length, head_size]` context block, in task order.
-    let blocks: Vec<Vec<f32>> = tasks
+    let mut context = vec![0f32; tokens * hidden];
+    let shared = SharedOutput::new(&mut context, hidden);
+    tasks
         .par_iter()
-        .map_init(Vec::new, |scores, &(sequence, head)| {
+        .for_each_init(Vec::new, |scores, &(sequence, head)| {
             let (start, length) = (starts[sequence], lengths[sequence]);
             let part = |index: usize| View {
                 values: &qkv[start * 3 * hidden + index * hidden + head * head_size..],
@@ -237,25 +239,19 @@ pub fn packed_attention(
                 1,
             );
             softmax_rows(scores, length);
-            let mut block = vec![0f32; length * head_size];
-            multiply(
-                View::rows(scores, length),
-                part(2),
-                Output::rows(&mut block, head_size),
-                1.0,
-                false,
-                1,
-            );
-            block
-        })
-        .collect();
-    let mut context = vec![0f32; tokens * hidden];
-    for (&(sequence, head), block) in tasks.iter().zip(&blocks) {
-        let rows = context[starts[sequence] * hidden..].chunks_exact_mut(hidden);
-        for (row, values) in rows.zip(block.chunks_exact(head_size)) {
-            row[head * head_size..(head + 1) * head_size].copy_from_slice(values);
-        }
-    }
+            // SAFETY: this task alone writes the head's columns of the sequence's rows.
+            unsafe {
+                multiply_shared(
+                    View::rows(scores, length),
+                    part(2),
+                    shared,
+                    start * hidden + head * head_size,
+                    1.0,
+                    false,
+                    1,
+                );
+            }
+        });
     context
 }
 

@@ -7,6 +7,8 @@
 //! is, so a head's columns inside a wider row, or a matrix read as its transpose, cost no
 //! copy.
 
+use std::marker::PhantomData;
+
 use gemm::Parallelism;
 
 /// A `rows x columns` matrix inside `values`: element `(row, column)` is at
@@ -70,6 +72,35 @@ impl<'a> Output<'a> {
     }
 }
 
+/// A row-major output matrix that parallel tasks share, each writing elements that no other
+/// task reads or writes (one head's columns of a sequence's rows, say): see
+/// [`multiply_shared`].
+#[derive(Debug, Clone, Copy)]
+pub struct SharedOutput<'a> {
+    values: *mut f32,
+    len: usize,
+    row_stride: usize,
+    borrowed: PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: the values are written only through `multiply_shared`, whose callers promise
+// that no two tasks touch the same element.
+unsafe impl Send for SharedOutput<'_> {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedOutput<'_> {}
+
+impl<'a> SharedOutput<'a> {
+    /// `values` as a matrix with rows `row_stride` apart, borrowed while tasks share it.
+    pub fn new(values: &'a mut [f32], row_stride: usize) -> Self {
+        Self {
+            values: values.as_mut_ptr(),
+            len: values.len(),
+            row_stride,
+            borrowed: PhantomData,
+        }
+    }
+}
+
 /// `output = (add ? output : 0) + scale * left x right`, on `threads` threads of the current
 /// rayon pool (one: on the calling thread).
 ///
@@ -77,25 +108,102 @@ impl<'a> Output<'a> {
 /// When the shapes do not agree or a view reaches past its slice: a caller's bug, never
 /// the data's.
 pub fn multiply(left: View, right: View, output: Output, scale: f32, add: bool, threads: usize) {
-    let (rows, inner, columns) = (left.rows, left.columns, right.columns);
-    assert_eq!(inner, right.rows, "matrix product of mismatched shapes");
+    check_output(&left, &right, output.values.len(), output.row_stride);
+    // SAFETY: the output fits its slice (checked), which is borrowed mutably, so nothing
+    // else reads or writes it meanwhile.
+    unsafe {
+        multiply_into(
+            left,
+            right,
+            output.values.as_mut_ptr(),
+            output.row_stride,
+            scale,
+            add,
+            threads,
+        )
+    }
+}
+
+/// [`multiply`] into the block of `output` whose first element is element `offset` of its
+/// values (rows as far apart as `output`'s).
+///
+/// # Safety
+/// While it runs, nothing else reads or writes the block's elements (other tasks sharing
+/// `output` write elsewhere).
+///
+/// # Panics
+/// As [`multiply`], and when the block reaches past `output`'s values.
+pub unsafe fn multiply_shared(
+    left: View,
+    right: View,
+    output: SharedOutput,
+    offset: usize,
+    scale: f32,
+    add: bool,
+    threads: usize,
+) {
+    let len = output
+        .len
+        .checked_sub(offset)
+        .expect("output offset inside its values");
+    check_output(&left, &right, len, output.row_stride);
+    // SAFETY: the block fits the values from `offset` on (checked), which `output` borrows
+    // mutably for its lifetime; the caller promises that nothing else touches the block.
+    unsafe {
+        multiply_into(
+            left,
+            right,
+            output.values.add(offset),
+            output.row_stride,
+            scale,
+            add,
+            threads,
+        )
+    }
+}
+
+/// Panics unless `left x right` agree in shape, lie inside their values, and fit an output
+/// of `len` values with rows `row_stride` apart.
+fn check_output(left: &View, right: &View, len: usize, row_stride: usize) {
+    let (rows, columns) = (left.rows, right.columns);
+    assert_eq!(
+        left.columns, right.rows,
+        "matrix product of mismatched shapes"
+    );
     assert!(
         left.fits() && right.fits(),
         "matrix view outside its values"
     );
     assert!(
-        rows == 0
-            || columns == 0
-            || (rows - 1) * output.row_stride + columns <= output.values.len(),
+        rows == 0 || columns == 0 || (rows - 1) * row_stride + columns <= len,
         "matrix product output too small"
     );
+}
+
+/// The product of [`multiply`] into the matrix at `output`, rows `row_stride` apart.
+///
+/// # Safety
+/// The shapes are checked ([`check_output`]) against the values at `output`, which nothing
+/// else reads or writes while this runs.
+unsafe fn multiply_into(
+    left: View,
+    right: View,
+    output: *mut f32,
+    row_stride: usize,
+    scale: f32,
+    add: bool,
+    threads: usize,
+) {
+    let (rows, inner, columns) = (left.rows, left.columns, right.columns);
     if rows == 0 || columns == 0 {
         return;
     }
     if inner == 0 {
         if !add {
-            for row in output.values.chunks_mut(output.row_stride).take(rows) {
-                row[..columns].fill(0.0);
+            for row in 0..rows {
+                // SAFETY: row `row` of the output lies inside its values (checked).
+                unsafe { std::slice::from_raw_parts_mut(output.add(row * row_stride), columns) }
+                    .fill(0.0);
             }
         }
         return;
@@ -105,16 +213,16 @@ pub fn multiply(left: View, right: View, output: Output, scale: f32, add: bool, 
     } else {
         Parallelism::None
     };
-    // SAFETY: the assertions above keep every element gemm reads or writes inside the
-    // slices, and `output` is borrowed mutably, so nothing else reads or writes it meanwhile.
+    // SAFETY: every element gemm reads or writes is inside the views and the output
+    // (checked), and nothing else touches the output meanwhile (the caller's promise).
     unsafe {
         gemm::gemm(
             rows,
             columns,
             inner,
-            output.values.as_mut_ptr(),
+            output,
             1,
-            output.row_stride as isize,
+            row_stride as isize,
             add,
             left.values.as_ptr(),
             left.column_stride as isize,
