@@ -120,7 +120,7 @@ pub fn multiply(left: View, right: View, output: Output, scale: f32, add: bool, 
             scale,
             add,
             threads,
-        )
+        );
     }
 }
 
@@ -158,7 +158,7 @@ pub unsafe fn multiply_shared(
             scale,
             add,
             threads,
-        )
+        );
     }
 }
 
