@@ -30,14 +30,21 @@ fn job(dir: &Path, base: &str, delay_ms: u64) -> PathBuf {
 
 /// [`job`], without the HTTP nodes when `service` is None.
 fn job_with(dir: &Path, service: Option<(&str, u64)>) -> PathBuf {
+    shaped_job(dir, 12, service, true)
+}
+
+/// Three input files of `rows` documents each and a pipeline over them with text nodes,
+/// then the HTTP nodes calling `service` (its base and each call's delay) when given, then
+/// an `embed` node (batches of 5 rows) when `embed`.
+fn shaped_job(dir: &Path, rows: usize, service: Option<(&str, u64)>, embed: bool) -> PathBuf {
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
     for (index, seed) in [3, 5, 7].into_iter().enumerate() {
-        docs_file(&input, &format!("part-{index}.parquet"), 12, seed);
+        docs_file(&input, &format!("part-{index}.parquet"), rows, seed);
     }
     let (columns, http_nodes) = match service {
         Some((base, delay_ms)) => (
-            r#""status", "body", "#,
+            r#", "status", "body""#,
             format!(
                 r#"
 [[nodes]]
@@ -62,6 +69,20 @@ output = "body""#
         ),
         None => ("", String::new()),
     };
+    let (embed_column, batch_size, embed_node) = match embed {
+        true => (
+            r#", "title_vector""#,
+            "batch_size = 5",
+            r#"
+[[nodes]]
+name = "embed_title"
+function = "embed"
+inputs = ["title"]
+output = "title_vector"
+batch_size = 4"#,
+        ),
+        false => ("", "", ""),
+    };
     let pipeline = dir.join("job.toml");
     std::fs::write(
         &pipeline,
@@ -72,11 +93,11 @@ name = "cluster_job"
 path = "{input}"
 [output]
 path = "out.parquet"
-columns = ["id", "clean_text", "words", {columns}"title_vector"]
+columns = ["id", "clean_text", "words"{columns}{embed_column}]
 mode = "overwrite"
 [defaults]
 partitions = 2
-batch_size = 5
+{batch_size}
 [[nodes]]
 name = "clean"
 function = "normalize_text"
@@ -86,13 +107,7 @@ output = "clean_text"
 name = "words"
 function = "word_count"
 inputs = ["clean_text"]
-output = "words"{http_nodes}
-[[nodes]]
-name = "embed_title"
-function = "embed"
-inputs = ["title"]
-output = "title_vector"
-batch_size = 4
+output = "words"{http_nodes}{embed_node}
 "#,
             input = input.display()
         ),
@@ -350,39 +365,7 @@ fn signal(pid: u32, signal: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_killed_while_its_rows_come_back_costs_a_rerun_not_a_row() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    for (index, seed) in [3, 5, 7].into_iter().enumerate() {
-        docs_file(&input, &format!("part-{index}.parquet"), 4_000, seed);
-    }
-    let pipeline = dir.path().join("job.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"
-name = "rows_back"
-[input]
-path = "{input}"
-[output]
-path = "out.parquet"
-mode = "overwrite"
-[defaults]
-partitions = 2
-[[nodes]]
-name = "clean"
-function = "normalize_text"
-inputs = ["text"]
-output = "clean_text"
-[[nodes]]
-name = "words"
-function = "word_count"
-inputs = ["clean_text"]
-output = "words"
-"#,
-            input = input.display()
-        ),
-    )
-    .unwrap();
+    let pipeline = shaped_job(dir.path(), 4_000, None, false);
     let local = finish(start_run(dir.path(), &pipeline, "local.parquet", None)).await;
     assert!(local.status.success(), "{}", stderr(&local));
 
