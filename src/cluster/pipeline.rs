@@ -14,9 +14,9 @@ use futures::FutureExt;
 use super::address::reach_scheduler;
 use super::job::ClusterJobExec;
 use super::session::with_cluster_codecs;
-use super::spread::{NodeOperatorsSent, PlanSent, spread, spread_writing};
+use super::spread::{PlanSent, spread, spread_writing};
 use super::submit::run_job;
-use crate::compile::{CompiledPipeline, chain_from_leaf};
+use crate::compile::CompiledPipeline;
 use crate::error::Result;
 use crate::run::{RemoteRunner, RowsBack};
 
@@ -33,17 +33,7 @@ pub async fn cluster_runner(url: &str, compiled: &CompiledPipeline) -> Result<Re
         Box::new(move |plan: Arc<dyn ExecutionPlan>| {
             let sent = match spread(&plan, parts, &node_operators)? {
                 Some(spread) => spread,
-                None => {
-                    let chain = chain_from_leaf(&plan);
-                    let nodes = node_operators
-                        .iter()
-                        .map(|node| NodeOperatorsSent {
-                            node: node.node.clone(),
-                            operators: chain.get(node.positions.clone()).unwrap_or(&[]).to_vec(),
-                        })
-                        .collect();
-                    PlanSent { plan, nodes }
-                }
+                None => PlanSent::as_compiled(plan, &node_operators),
             };
             let figures = Arc::default();
             let plan = Arc::new(ClusterJobExec::new(

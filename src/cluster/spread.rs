@@ -65,6 +65,21 @@ pub struct PlanSent {
     pub nodes: Vec<NodeOperatorsSent>,
 }
 
+impl PlanSent {
+    /// A compiled plan sent as it is, its nodes where `nodes` says (positions in its chain).
+    pub fn as_compiled(plan: Arc<dyn ExecutionPlan>, nodes: &[NodeOperators]) -> Self {
+        let chain = chain_from_leaf(&plan);
+        let nodes = nodes
+            .iter()
+            .map(|node| NodeOperatorsSent {
+                node: node.node.clone(),
+                operators: chain.get(node.positions.clone()).unwrap_or(&[]).to_vec(),
+            })
+            .collect();
+        Self { plan, nodes }
+    }
+}
+
 /// `plan` (a compiled pipeline's, from its scan up, whose nodes `nodes` says where they
 /// are) spread over at most `parts` parts of its input, merged back in input order, with
 /// the operators computing each node in it; `None` when it cannot be (its input is not
