@@ -12,9 +12,11 @@ use datafusion::common::config::{ConfigNonZeroUsize, TableParquetOptions};
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
+use datafusion::parquet::file::properties::WriterPropertiesBuilder;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions, collect,
@@ -25,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::compile::{CompiledPipeline, NodeOperators, chain_from_leaf};
 use crate::error::{Error, Result, ResultsLost};
 use crate::exec::{FirstFailure, RechunkExec, TUNED_BATCH_SIZE};
-use crate::io::{Location, Output, Staging, is_read_error};
+use crate::io::{CopiedColumns, CopyingSink, Location, Output, Staging, is_read_error};
 use crate::parts::PartsTarget;
 use crate::plan::{columns_to_write, plain_columns};
 
@@ -561,6 +563,34 @@ impl CompiledPipeline {
         Ok(())
     }
 
+    /// A sink for `output` that copies the columns it can from the input file
+    /// ([`CopiedColumns`]), writing the schema of `plain` into local `staging` with
+    /// `parquet`'s settings; `None` where it copies nothing (then DataFusion's sink writes).
+    fn copying_sink(
+        &self,
+        output: &Output,
+        staging: &Staging,
+        parquet: &TableParquetOptions,
+        plain: &LogicalPlan,
+    ) -> Result<Option<CopyingSink>> {
+        let Staging::Local(local) = staging else {
+            return Ok(None);
+        };
+        if parquet.crypto.file_encryption.is_some() {
+            return Ok(None);
+        }
+        let schema = Arc::new(plain.schema().as_arrow().clone());
+        let mut options = parquet.clone();
+        if !options.global.skip_arrow_metadata {
+            options.arrow_schema(&schema);
+        }
+        let properties = WriterPropertiesBuilder::try_from(&options)?.build();
+        Ok(
+            CopiedColumns::find(self.input(), output, &schema, &properties)
+                .map(|copied| CopyingSink::new(schema, local.write_path(), properties, copied)),
+        )
+    }
+
     /// DataFusion's Parquet sink for `output`, writing `plan` into `staging`.
     async fn sink_plan(
         &self,
@@ -572,18 +602,21 @@ impl CompiledPipeline {
         let mut parquet: TableParquetOptions = state.default_table_options().parquet;
         parquet.global.compression = Some(output.compression_name().to_lowercase());
         parquet.global.max_row_group_size = output.row_group_rows();
-        let file_type =
-            format_as_file_type(Arc::new(ParquetFormatFactory::new_with_options(parquet)));
-        let options = HashMap::from([(
-            "single_file_output".to_string(),
-            output.is_single_file().to_string(),
-        )]);
         // The sink writes the schema of the plan it is made from: plain types, as the rows
         // given to it are cast to.
         let empty = plain_columns(LogicalPlan::EmptyRelation(EmptyRelation {
             produce_one_row: false,
             schema: Arc::clone(self.logical_plan().schema()),
         }))?;
+        if let Some(sink) = self.copying_sink(output, staging, &parquet, &empty)? {
+            return Ok(Arc::new(DataSinkExec::new(plan, Arc::new(sink), None)));
+        }
+        let file_type =
+            format_as_file_type(Arc::new(ParquetFormatFactory::new_with_options(parquet)));
+        let options = HashMap::from([(
+            "single_file_output".to_string(),
+            output.is_single_file().to_string(),
+        )]);
         let copy = LogicalPlanBuilder::copy_to(
             empty,
             staging.write_path(),

@@ -5,6 +5,8 @@
 mod cache_directory;
 mod cleanup_now;
 mod commit_journal;
+mod copied_columns;
+mod copying_sink;
 mod file_units;
 mod input;
 mod json_lines;
@@ -29,6 +31,8 @@ mod url_tables;
 
 pub use cache_directory::cache_directory;
 pub use cleanup_now::cleanup_now;
+pub use copied_columns::CopiedColumns;
+pub use copying_sink::CopyingSink;
 pub use file_units::{FileUnit, file_units};
 pub use input::{FileFormat, Input};
 pub use lazy_object_stores::LazyObjectStores;

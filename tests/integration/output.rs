@@ -10,7 +10,9 @@ use crate::support::{column_text, docs_file, files_below};
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::parquet::record::Field;
 use nodefusion::{Input, Node, Output, Pipeline, WriteMode, new_context};
@@ -604,4 +606,105 @@ for name in ["run.parquet", "copy.parquet"]:
 print("plain")
 "#;
     assert_eq!(crate::support::python(dir.path(), script).trim(), "plain");
+}
+
+/// An input of `rows` rows (`id`, and a `text` with every seventh row NULL) in zstd row
+/// groups of `group_rows`.
+fn grouped_input(path: &Path, rows: i64, group_rows: usize) {
+    let schema = Arc::new(Schema::new(vec![
+        ArrowField::new("id", DataType::Int64, false),
+        ArrowField::new("text", DataType::Utf8, true),
+    ]));
+    let text: StringArray = (0..rows)
+        .map(|id| (id % 7 != 3).then(|| format!("Row {id}: Some WORDS, and more (#{})", id * 31)))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..rows)),
+            Arc::new(text),
+        ],
+    )
+    .unwrap();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(Default::default()))
+        .set_max_row_group_row_count(Some(group_rows))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// Each row group's rows and the compressed size of its column `name`.
+fn chunk_sizes(path: &Path, name: &str) -> Vec<(i64, i64)> {
+    let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    let leaf = (0..metadata.file_metadata().schema_descr().num_columns())
+        .find(|&leaf| metadata.file_metadata().schema_descr().column(leaf).name() == name)
+        .unwrap();
+    metadata
+        .row_groups()
+        .iter()
+        .map(|group| (group.num_rows(), group.column(leaf).compressed_size()))
+        .collect()
+}
+
+/// Every row of a Parquet file as text, read with the parquet crate's record API.
+fn record_lines(path: &Path) -> Vec<String> {
+    let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+    reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| row.unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn columns_passed_through_are_copied_from_the_input_as_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    grouped_input(&dir.path().join("in.parquet"), 2_500, 1_000);
+    let text = "[input]\npath = \"in.parquet\"\n[output]\npath = \"out.parquet\"\n\
+                columns = [\"id\", \"text\", \"clean\", \"words\"]\nmode = \"overwrite\"\n\
+                [[nodes]]\nname = \"clean\"\nfunction = \"normalize_text\"\ninputs = [\"text\"]\n\
+                [[nodes]]\nname = \"words\"\nfunction = \"word_count\"\ninputs = [\"clean\"]\n";
+    std::fs::write(dir.path().join("p.toml"), text).unwrap();
+    let run = |name: &str, settings: &[&str]| {
+        let mut args = vec!["run", "p.toml", "--quiet", "--output", name];
+        for setting in settings {
+            args.extend(["--set", setting]);
+        }
+        let run = crate::support::nodefusion(dir.path(), &args);
+        assert!(run.status.success(), "{}", crate::support::stderr(&run));
+        dir.path().join(name)
+    };
+    // Snappy differs from the input's codec: every column is encoded, as before.
+    let encoded = run("encoded.parquet", &["output.compression=\"snappy\""]);
+    let input = dir.path().join("in.parquet");
+    for (name, settings) in [
+        ("copied.parquet", vec![]),
+        (
+            "small_batches.parquet",
+            vec!["defaults.batch_size=300", "defaults.partitions=2"],
+        ),
+    ] {
+        let copied = run(name, &settings);
+        assert_eq!(record_lines(&copied), record_lines(&encoded), "{name}");
+        // The input's row groups, its `id` and `text` chunks byte for byte.
+        for column in ["id", "text"] {
+            assert_eq!(chunk_sizes(&copied, column), chunk_sizes(&input, column));
+        }
+        assert_ne!(
+            chunk_sizes(&copied, "clean"),
+            chunk_sizes(&encoded, "clean")
+        );
+    }
+    // Row groups smaller than the input's: encoded, in row groups of the size asked.
+    let regrouped = run("regrouped.parquet", &["output.row_group_size=600"]);
+    assert_eq!(record_lines(&regrouped), record_lines(&encoded));
+    let groups: Vec<i64> = chunk_sizes(&regrouped, "text")
+        .iter()
+        .map(|(rows, _)| *rows)
+        .collect();
+    assert_eq!(groups, [600, 600, 600, 600, 100]);
 }

@@ -1,10 +1,12 @@
 //! `lower`: DataFusion's function under its own name, with a faster path for string
 //! columns. DataFusion lowercases a column byte by byte only when every row of the batch
 //! is ASCII; one non-ASCII row sends the whole batch through `str::to_lowercase` with a
-//! string allocated per row. Here each row decides for itself: an ASCII row is copied and
-//! lowercased in place, any other goes through `str::to_lowercase`, as in DataFusion (so
-//! the answers, Greek final sigma included, are the same). Scalars and dictionaries are
-//! DataFusion's own implementation, called as it is.
+//! string allocated per row. Here every row is written straight into the result: its ASCII
+//! runs copied and lowercased in place, each other character lowercased by
+//! `char::to_lowercase`, which is what `str::to_lowercase` does for every character but
+//! the Greek capital sigma (its lowercase depends on the letters around it): a row holding
+//! one goes through `str::to_lowercase`, as in DataFusion, so the answers are the same.
+//! Scalars and dictionaries are DataFusion's own implementation, called as it is.
 
 use std::sync::Arc;
 
@@ -42,12 +44,28 @@ impl Default for Lower {
 /// Appends `text` lowercased as `str::to_lowercase` does to `out`.
 #[inline]
 fn lowercase_into(text: &str, out: &mut Vec<u8>) {
-    if text.is_ascii() {
-        let start = out.len();
-        out.extend_from_slice(text.as_bytes());
-        out[start..].make_ascii_lowercase();
-    } else {
+    if text.contains('Σ') {
         out.extend_from_slice(text.to_lowercase().as_bytes());
+        return;
+    }
+    let mut rest = text;
+    loop {
+        let ascii = rest
+            .bytes()
+            .position(|byte| !byte.is_ascii())
+            .unwrap_or(rest.len());
+        let start = out.len();
+        out.extend_from_slice(&rest.as_bytes()[..ascii]);
+        out[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        let Some(character) = rest.chars().next() else {
+            return;
+        };
+        let mut encoded = [0; 4];
+        for lower in character.to_lowercase() {
+            out.extend_from_slice(lower.encode_utf8(&mut encoded).as_bytes());
+        }
+        rest = &rest[character.len_utf8()..];
     }
 }
 
@@ -152,6 +170,25 @@ mod tests {
         assert_eq!(lowered.value(0), "abc def");
         assert!(lowered.is_null(1));
         assert_eq!(lowered.value(2), "σας ας");
+    }
+
+    #[test]
+    fn every_character_between_others_lowercases_as_to_lowercase_does() {
+        let mut lowered = Vec::new();
+        for character in (0..=0x10_ffff).filter_map(char::from_u32) {
+            for text in [
+                format!("{character}"),
+                format!("Ab{character}ÉΩ{character}x "),
+            ] {
+                lowered.clear();
+                lowercase_into(&text, &mut lowered);
+                assert_eq!(
+                    std::str::from_utf8(&lowered).unwrap(),
+                    text.to_lowercase(),
+                    "{text:?}"
+                );
+            }
+        }
     }
 
     #[test]
