@@ -13,19 +13,23 @@ use tokio::runtime::Runtime;
 /// How often a waiting call looks for a signal (Ctrl-C) to Python.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+/// The runtime, or why it could not start; built once, by the first caller, while any
+/// other waits (two built at once, the one not kept would be dropped where a node's task
+/// runs, which Tokio forbids).
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
 /// The package's multi-threaded Tokio runtime, started on first use.
 pub fn runtime() -> PyResult<&'static Runtime> {
-    if let Some(runtime) = RUNTIME.get() {
-        return Ok(runtime);
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("nodefusion")
-        .build()
-        .map_err(|error| PyRuntimeError::new_err(format!("cannot start the runtime: {error}")))?;
-    Ok(RUNTIME.get_or_init(|| runtime))
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("nodefusion")
+                .build()
+                .map_err(|error| error.to_string())
+        })
+        .as_ref()
+        .map_err(|error| PyRuntimeError::new_err(format!("cannot start the runtime: {error}")))
 }
 
 /// Runs `future` to its end on the runtime, detached from the interpreter; every
