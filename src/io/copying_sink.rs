@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -170,20 +170,12 @@ impl FileWriter {
                 offset += taken;
                 left -= taken;
                 if left == 0 {
-                    let mut row_group = writer.next_row_group()?;
-                    for (column, encoder) in std::mem::take(&mut encoders).into_iter().enumerate() {
-                        match self.copied.sources[column] {
-                            Some(leaf) => {
-                                row_group.append_column(&input, self.stored_chunk(group, leaf))?
-                            }
-                            None => {
-                                for leaf in encoder {
-                                    leaf.close()?.append_to_row_group(&mut row_group)?;
-                                }
-                            }
-                        }
-                    }
-                    row_group.close()?;
+                    self.write_row_group(
+                        &mut writer,
+                        group,
+                        std::mem::take(&mut encoders),
+                        &input,
+                    )?;
                     group += 1;
                     if group < groups.len() {
                         encoders = column_encoders(
@@ -199,6 +191,29 @@ impl FileWriter {
             return self.rows_differ();
         }
         writer.close()?;
+        Ok(())
+    }
+
+    /// Writes row group `group`: each column from its `encoders`, or copied from `input`.
+    fn write_row_group<W: Write + Send>(
+        &self,
+        writer: &mut SerializedFileWriter<W>,
+        group: usize,
+        encoders: Vec<Vec<ArrowColumnWriter>>,
+        input: &File,
+    ) -> Result<()> {
+        let mut row_group = writer.next_row_group()?;
+        for (column, encoder) in encoders.into_iter().enumerate() {
+            match self.copied.sources[column] {
+                Some(leaf) => row_group.append_column(input, self.stored_chunk(group, leaf))?,
+                None => {
+                    for leaf in encoder {
+                        leaf.close()?.append_to_row_group(&mut row_group)?;
+                    }
+                }
+            }
+        }
+        row_group.close()?;
         Ok(())
     }
 
