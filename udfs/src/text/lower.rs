@@ -1,11 +1,13 @@
 //! `lower`: DataFusion's function under its own name, with a faster path for string
 //! columns. DataFusion lowercases a column byte by byte only when every row of the batch
 //! is ASCII; one non-ASCII row sends the whole batch through `str::to_lowercase` with a
-//! string allocated per row. Here every row is written straight into the result: its ASCII
-//! runs copied and lowercased in place, each other character lowercased by
-//! `char::to_lowercase`, which is what `str::to_lowercase` does for every character but
-//! the Greek capital sigma (its lowercase depends on the letters around it): a row holding
-//! one goes through `str::to_lowercase`, as in DataFusion, so the answers are the same.
+//! string allocated per row. Here every row is written straight into the result: copied and
+//! lowercased in place as ASCII, which is the whole answer where no character beyond ASCII
+//! has a lowercase of its own (`é`, `東`, `🚀`); otherwise its ASCII runs so, each other
+//! character by `char::to_lowercase`, which is what `str::to_lowercase` does for every
+//! character but the Greek capital sigma (its lowercase depends on the letters around it): a
+//! row holding one goes through `str::to_lowercase`, as in DataFusion, so the answers are the
+//! same.
 //! Scalars and dictionaries are DataFusion's own implementation, called as it is.
 
 use std::sync::Arc;
@@ -44,6 +46,13 @@ impl Default for Lower {
 /// Appends `text` lowercased as `str::to_lowercase` does to `out`.
 #[inline]
 fn lowercase_into(text: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(text.as_bytes());
+    out[start..].make_ascii_lowercase();
+    if text.is_ascii() || !changes_beyond_ascii(text) {
+        return;
+    }
+    out.truncate(start);
     if text.contains('Σ') {
         out.extend_from_slice(text.to_lowercase().as_bytes());
         return;
@@ -67,6 +76,19 @@ fn lowercase_into(text: &str, out: &mut Vec<u8>) {
         }
         rest = &rest[character.len_utf8()..];
     }
+}
+
+/// Whether a character of `text` beyond ASCII lowercases to anything but itself (most do
+/// not: `é`, `東`, `🚀`).
+fn changes_beyond_ascii(text: &str) -> bool {
+    text.bytes().enumerate().any(|(index, byte)| {
+        // A byte from 0xC0 up leads a character of two to four bytes.
+        byte >= 0xC0 && {
+            let character = text[index..].chars().next().unwrap_or_default();
+            let mut lower = character.to_lowercase();
+            !(lower.len() == 1 && lower.next() == Some(character))
+        }
+    })
 }
 
 impl ScalarUDFImpl for Lower {
