@@ -17,6 +17,13 @@ import traceback
 
 import pyarrow as pa
 
+try:
+    import numpy  # noqa: F401 (only whether it is there: pyarrow's `to_numpy` needs it)
+
+    NUMPY = True
+except ImportError:
+    NUMPY = False
+
 # The frames of a traceback a message keeps, the last ones outside nodefusion.
 FRAMES = 3
 # Rows called between two looks at the cancel flag.
@@ -47,9 +54,15 @@ def exception_text(error, frames=FRAMES):
 
 
 def python_values(array):
-    """The values of `array` as Python objects, None for nulls."""
+    """The values of `array` as Python objects, None for nulls. Numbers without nulls go
+    through NumPy where it is installed (several times faster); the package does not
+    require it."""
     kind = array.type
-    if array.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+    if (
+        NUMPY
+        and array.null_count == 0
+        and (pa.types.is_integer(kind) or pa.types.is_floating(kind))
+    ):
         return array.to_numpy().tolist()
     return array.to_pylist()
 

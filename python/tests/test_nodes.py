@@ -307,3 +307,27 @@ def test_hypernodes_nodes_run_as_nodefusion_nodes():
     result = nodefusion.Pipeline([loud, lengths]).map({"text": ["ab", "c"]}).to_arrow()
     assert result.to_pydict() == {"text": ["ab", "c"], "loud": ["AB", "C"], "length": [2, 1]}
     assert result.schema.field("length").type == pa.int64()
+
+
+def test_row_nodes_over_numbers_run_without_numpy():
+    # The package requires pyarrow, not NumPy: a user who installed only what it requires
+    # (here, NumPy made unimportable in a fresh interpreter) still runs row-wise nodes over
+    # integers and floats, with and without nulls.
+    script = """
+import sys
+sys.modules["numpy"] = None
+import nodefusion
+
+@nodefusion.node
+def scaled(n: int, x: float) -> float:
+    return n * x
+
+rows = nodefusion.Pipeline([scaled]).map({"n": [1, 2, 3], "x": [0.5, None, 2.0]})
+print(rows.to_arrow().column("scaled").to_pylist())
+"""
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[0.5, None, 6.0]"
