@@ -501,7 +501,9 @@ impl CompiledPipeline {
             }
             None => (Arc::clone(&plan), None),
         };
-        let sink = self.sink_plan(Arc::clone(&last), output, &staging).await?;
+        let sink = self
+            .sink_plan(Arc::clone(&last), output, &staging, remote.is_none())
+            .await?;
         let task_ctx = in_order_sink_context(self.session_state())?;
         let run = SpawnedTask::spawn(collect(sink, task_ctx)).join();
         tokio::pin!(run);
@@ -591,12 +593,15 @@ impl CompiledPipeline {
         )
     }
 
-    /// DataFusion's Parquet sink for `output`, writing `plan` into `staging`.
+    /// The Parquet sink for `output`, writing `plan` into `staging`: a [`CopyingSink`] where
+    /// `may_copy` (the rows are this process's own run, in the input's order) and it copies
+    /// a column, else DataFusion's.
     async fn sink_plan(
         &self,
         plan: Arc<dyn ExecutionPlan>,
         output: &Output,
         staging: &Staging,
+        may_copy: bool,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let state = self.session_state();
         let mut parquet: TableParquetOptions = state.default_table_options().parquet;
@@ -608,7 +613,7 @@ impl CompiledPipeline {
             produce_one_row: false,
             schema: Arc::clone(self.logical_plan().schema()),
         }))?;
-        if let Some(sink) = self.copying_sink(output, staging, &parquet, &empty)? {
+        if may_copy && let Some(sink) = self.copying_sink(output, staging, &parquet, &empty)? {
             return Ok(Arc::new(DataSinkExec::new(plan, Arc::new(sink), None)));
         }
         let file_type =
