@@ -7,11 +7,13 @@
 //! spliced from the input file. A run whose rows do not add up to the input's row groups
 //! fails (and, written to staging, leaves nothing).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
@@ -23,7 +25,7 @@ use datafusion::datasource::sink::DataSink;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::parquet::arrow::ArrowSchemaConverter;
 use datafusion::parquet::arrow::arrow_writer::{
-    ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
 use datafusion::parquet::column::writer::ColumnCloseResult;
 use datafusion::parquet::file::properties::WriterProperties;
@@ -33,6 +35,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::CopiedColumns;
+use super::large_block_reads::{IO_BLOCK_BYTES, LargeBlockReads};
 
 /// Batches the reading side may hand ahead of the writer.
 const CHANNEL_CAPACITY: usize = 2;
@@ -130,7 +133,9 @@ struct FileWriter {
 }
 
 impl FileWriter {
-    /// Writes the batches `receiver` gives, then the footer.
+    /// Writes the batches `receiver` gives, then the footer. Each row group's encoded
+    /// columns are encoded on threads of their own while later row groups are already being
+    /// fed: at most [`row_groups_in_flight`] at once, written in order as they finish.
     fn write(self, mut receiver: mpsc::Receiver<RecordBatch>) -> Result<()> {
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(self.properties.coerce_types())
@@ -148,97 +153,121 @@ impl FileWriter {
             })
             .collect();
         let mut writer = SerializedFileWriter::new(
-            BufWriter::new(File::create(&self.file)?),
+            BufWriter::with_capacity(IO_BLOCK_BYTES, File::create(&self.file)?),
             parquet_schema.root_schema_ptr(),
             Arc::new(self.properties.clone()),
         )?;
         let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&self.schema));
-        let input = File::open(&self.copied.file)?;
+        let input = LargeBlockReads(File::open(&self.copied.file)?);
         let groups = self.copied.metadata.row_groups();
-        let group_rows = |group: usize| groups[group].num_rows() as usize;
-        let mut group = 0;
-        let mut encoders = column_encoders(factory.create_column_writers(0)?, &leaves_per_column);
-        let mut left = group_rows(0);
-        while let Some(batch) = receiver.blocking_recv() {
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                if group == groups.len() {
-                    return self.rows_differ();
-                }
-                let taken = left.min(batch.num_rows() - offset);
-                self.encode(&mut encoders, &batch.slice(offset, taken))?;
-                offset += taken;
-                left -= taken;
-                if left == 0 {
-                    self.write_row_group(
-                        &mut writer,
-                        group,
-                        std::mem::take(&mut encoders),
-                        &input,
-                    )?;
-                    group += 1;
-                    if group < groups.len() {
-                        encoders = column_encoders(
-                            factory.create_column_writers(group)?,
-                            &leaves_per_column,
-                        );
-                        left = group_rows(group);
+        let in_flight_limit = row_groups_in_flight();
+        std::thread::scope(|scope| {
+            let mut fed: VecDeque<RowGroupEncoding> = VecDeque::new();
+            let mut feeding: Option<RowGroupEncoding> = None;
+            let mut next_group = 0;
+            while let Some(batch) = receiver.blocking_recv() {
+                let mut offset = 0;
+                while offset < batch.num_rows() {
+                    let encoding = match &mut feeding {
+                        Some(encoding) => encoding,
+                        None => {
+                            if next_group == groups.len() {
+                                return self.rows_differ();
+                            }
+                            while fed.len() >= in_flight_limit
+                                && let Some(oldest) = fed.pop_front()
+                            {
+                                self.write_row_group(&mut writer, oldest, &input)?;
+                            }
+                            let writers = column_encoders(
+                                factory.create_column_writers(next_group)?,
+                                &leaves_per_column,
+                            );
+                            let group = next_group;
+                            next_group += 1;
+                            let rows = groups[group].num_rows() as usize;
+                            feeding.insert(self.start_row_group(scope, group, rows, writers))
+                        }
+                    };
+                    let taken = encoding.rows_left.min(batch.num_rows() - offset);
+                    encoding.feed(&batch.slice(offset, taken));
+                    offset += taken;
+                    if encoding.rows_left == 0 {
+                        fed.extend(feeding.take());
                     }
                 }
             }
-        }
-        if group < groups.len() {
-            return self.rows_differ();
-        }
+            if feeding.is_some() || next_group < groups.len() {
+                return self.rows_differ();
+            }
+            for encoding in fed {
+                self.write_row_group(&mut writer, encoding, &input)?;
+            }
+            Ok(())
+        })?;
         writer.close()?;
         Ok(())
     }
 
-    /// Writes row group `group`: each column from its `encoders`, or copied from `input`.
+    /// Starts encoding row group `group` of `rows` rows: a thread per encoded column, fed
+    /// by [`RowGroupEncoding::feed`].
+    fn start_row_group<'scope>(
+        &'scope self,
+        scope: &'scope Scope<'scope, '_>,
+        group: usize,
+        rows: usize,
+        writers: Vec<Vec<ArrowColumnWriter>>,
+    ) -> RowGroupEncoding<'scope> {
+        let columns = writers
+            .into_iter()
+            .zip(self.schema.fields().iter())
+            .zip(&self.copied.sources)
+            .map(|((mut writers, field), source)| {
+                if let Some(leaf) = *source {
+                    return ColumnSource::Copied(leaf);
+                }
+                let (sender, columns) = std::sync::mpsc::channel::<ArrayRef>();
+                let encoder = scope.spawn(move || {
+                    for column in columns {
+                        encode_column(&mut writers, field, &column)?;
+                    }
+                    writers
+                        .into_iter()
+                        .map(|writer| Ok(writer.close()?))
+                        .collect()
+                });
+                ColumnSource::Encoded(ColumnEncoding { sender, encoder })
+            })
+            .collect();
+        RowGroupEncoding {
+            group,
+            rows_left: rows,
+            columns,
+        }
+    }
+
+    /// Writes the row group `encoding` encodes (waiting for its encoders): each column
+    /// from its encoder, or copied from `input`.
     fn write_row_group<W: Write + Send>(
         &self,
         writer: &mut SerializedFileWriter<W>,
-        group: usize,
-        encoders: Vec<Vec<ArrowColumnWriter>>,
-        input: &File,
+        encoding: RowGroupEncoding,
+        input: &LargeBlockReads,
     ) -> Result<()> {
         let mut row_group = writer.next_row_group()?;
-        for (column, encoder) in encoders.into_iter().enumerate() {
-            match self.copied.sources[column] {
-                Some(leaf) => row_group.append_column(input, self.stored_chunk(group, leaf))?,
-                None => {
-                    for leaf in encoder {
-                        leaf.close()?.append_to_row_group(&mut row_group)?;
+        for column in encoding.columns {
+            match column {
+                ColumnSource::Copied(leaf) => {
+                    row_group.append_column(input, self.stored_chunk(encoding.group, leaf))?;
+                }
+                ColumnSource::Encoded(encoded) => {
+                    for chunk in encoded.finish()? {
+                        chunk.append_to_row_group(&mut row_group)?;
                     }
                 }
             }
         }
         row_group.close()?;
-        Ok(())
-    }
-
-    /// Encodes `batch` into the encoders of the columns not copied, a thread per column.
-    fn encode(&self, encoders: &mut [Vec<ArrowColumnWriter>], batch: &RecordBatch) -> Result<()> {
-        std::thread::scope(|scope| {
-            let running: Vec<_> = encoders
-                .iter_mut()
-                .zip(self.schema.fields().iter())
-                .zip(batch.columns())
-                .zip(&self.copied.sources)
-                .filter(|(_, source)| source.is_none())
-                .map(|(((encoder, field), column), _)| {
-                    scope.spawn(move || encode_column(encoder, field, column))
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|thread| {
-                    thread
-                        .join()
-                        .unwrap_or_else(|_| exec_err!("a Parquet column encoder panicked"))
-                })
-                .collect::<Result<Vec<()>>>()
-        })?;
         Ok(())
     }
 
@@ -270,6 +299,58 @@ impl FileWriter {
             self.copied.file.display()
         )
     }
+}
+
+/// A row group being encoded: its rows still to come, and for each output column, its
+/// encoder or the input's leaf column it is copied from.
+struct RowGroupEncoding<'scope> {
+    group: usize,
+    rows_left: usize,
+    columns: Vec<ColumnSource<'scope>>,
+}
+
+impl RowGroupEncoding<'_> {
+    /// Hands the rows of `batch` (no more than are left) to the encoders.
+    fn feed(&mut self, batch: &RecordBatch) {
+        self.rows_left -= batch.num_rows();
+        for (column, array) in self.columns.iter().zip(batch.columns()) {
+            if let ColumnSource::Encoded(encoding) = column {
+                // An encoder that stopped has failed: `finish` gives its error.
+                let _ = encoding.sender.send(Arc::clone(array));
+            }
+        }
+    }
+}
+
+/// Where a column of a row group comes from.
+enum ColumnSource<'scope> {
+    /// Copied from the input's leaf column.
+    Copied(usize),
+    /// Encoded on a thread of its own.
+    Encoded(ColumnEncoding<'scope>),
+}
+
+/// One column of a row group, encoded on a thread that takes its arrays from a channel and
+/// closes the column's writers when the channel does.
+struct ColumnEncoding<'scope> {
+    sender: std::sync::mpsc::Sender<ArrayRef>,
+    encoder: ScopedJoinHandle<'scope, Result<Vec<ArrowColumnChunk>>>,
+}
+
+impl ColumnEncoding<'_> {
+    /// The column's encoded chunks (one per leaf), once its encoder has them all.
+    fn finish(self) -> Result<Vec<ArrowColumnChunk>> {
+        drop(self.sender);
+        self.encoder
+            .join()
+            .unwrap_or_else(|_| exec_err!("a Parquet column encoder panicked"))
+    }
+}
+
+/// How many row groups are encoded at once: one per core, two to four (each holds its
+/// encoded columns and the rows queued for them in memory).
+fn row_groups_in_flight() -> usize {
+    std::thread::available_parallelism().map_or(2, |cores| cores.get().clamp(2, 4))
 }
 
 /// `writers` (one per leaf column) grouped by the output column they belong to.

@@ -10,6 +10,7 @@ mod copying_sink;
 mod file_units;
 mod input;
 mod json_lines;
+mod large_block_reads;
 mod lazy_object_stores;
 mod leftovers;
 mod listing_url;
