@@ -48,12 +48,20 @@ impl ByteClassReplacement {
 
     /// Appends `text` with every match replaced to `out`.
     pub fn replace_into(&self, text: &[u8], out: &mut Vec<u8>) {
+        self.replace_mapped_into(text, |byte| byte, out);
+    }
+
+    /// Appends `text` with each byte mapped by `map` and then every match replaced to
+    /// `out`. `map` takes ASCII to ASCII and leaves every other byte as it is (as
+    /// `u8::to_ascii_lowercase` does), so characters stay whole.
+    #[inline]
+    pub fn replace_mapped_into(&self, text: &[u8], map: impl Fn(u8) -> u8, out: &mut Vec<u8>) {
         if self.replacement.is_empty() {
-            self.delete_into(text, out);
+            self.delete_mapped_into(text, map, out);
             return;
         }
         let mut previous_matched = false;
-        for &byte in text {
+        for byte in text.iter().map(|&byte| map(byte)) {
             let matched = self.matches[usize::from(byte)];
             if !matched {
                 out.push(byte);
@@ -64,14 +72,15 @@ impl ByteClassReplacement {
         }
     }
 
-    /// [`ByteClassReplacement::replace_into`] for an empty replacement, branch-free: every
-    /// byte is written and only the kept ones move the end on.
-    fn delete_into(&self, text: &[u8], out: &mut Vec<u8>) {
+    /// [`ByteClassReplacement::replace_mapped_into`] for an empty replacement, branch-free:
+    /// every byte is written and only the kept ones move the end on.
+    #[inline]
+    fn delete_mapped_into(&self, text: &[u8], map: impl Fn(u8) -> u8, out: &mut Vec<u8>) {
         let start = out.len();
         out.resize(start + text.len(), 0);
         let buffer = &mut out[start..];
         let mut written = 0;
-        for &byte in text {
+        for byte in text.iter().map(|&byte| map(byte)) {
             buffer[written] = byte;
             written += usize::from(!self.matches[usize::from(byte)]);
         }

@@ -45,11 +45,11 @@ impl Default for Lower {
 
 /// Appends `text` lowercased as `str::to_lowercase` does to `out`.
 #[inline]
-fn lowercase_into(text: &str, out: &mut Vec<u8>) {
+pub(super) fn lowercase_into(text: &str, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(text.as_bytes());
     out[start..].make_ascii_lowercase();
-    if text.is_ascii() || !changes_beyond_ascii(text) {
+    if lowercases_as_ascii(text) {
         return;
     }
     out.truncate(start);
@@ -76,6 +76,13 @@ fn lowercase_into(text: &str, out: &mut Vec<u8>) {
         }
         rest = &rest[character.len_utf8()..];
     }
+}
+
+/// Whether `text` lowercased is `text` with its ASCII letters lowercased: no character
+/// beyond ASCII in it has a lowercase of its own.
+#[inline]
+pub(super) fn lowercases_as_ascii(text: &str) -> bool {
+    text.is_ascii() || !changes_beyond_ascii(text)
 }
 
 /// Whether a character of `text` beyond ASCII lowercases to anything but itself (most do

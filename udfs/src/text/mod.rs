@@ -6,6 +6,7 @@ mod ascii_space;
 mod byte_class_replacement;
 mod chunk_text;
 mod lower;
+mod lowered_class_replacement;
 mod normalize_text;
 mod regexp_replace;
 mod rewritten_rows;
@@ -18,6 +19,7 @@ use datafusion::logical_expr::ScalarUDF;
 
 pub use chunk_text::{ChunkText, chunk};
 pub use lower::Lower;
+pub use lowered_class_replacement::LoweredClassReplacement;
 pub use normalize_text::{NormalizeText, normalize};
 pub use regexp_replace::RegexpReplace;
 pub use token_count::TokenCount;
