@@ -663,3 +663,73 @@ async fn a_missing_input_file_is_an_error_naming_it() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_lowered_class_replacement_node_answers_as_the_two_calls_in_sql() {
+    // A node `regexp_replace(lower(text), class, ...)` runs as one pass per row; SQL runs the
+    // two calls one after the other. Generated documents (mixed scripts, emoji, NULLs), and
+    // rows whose lowercase is not their ASCII lowercase (final sigma, dotted I, Kelvin sign).
+    let dir = tempfile::tempdir().unwrap();
+    let docs = docs_file(dir.path(), "docs.parquet", 300, 5);
+    let tricky = dir.path().join("tricky.parquet");
+    crate::support::parquet_from_sql(
+        &tricky,
+        "SELECT column1 AS id, column2 AS text FROM (VALUES (1, 'ΟΔΟΣ, ΣΑΣ!'), \
+         (2, 'İstanbul \u{212a}elvin ẞ Ǆ'), (3, NULL), (4, ''), (5, 'Plain ASCII, OK?'), \
+         (6, 'Café 東京 😀 NAÏVE'))",
+    )
+    .await;
+    let expressions = [
+        "regexp_replace(lower(text), '[^a-z0-9 ]', '', 'g')",
+        "regexp_replace(lower(text), '[^a-z ]+', '_', 'g')",
+        "upper(regexp_replace(lower(text), '[aeiou]', '*', 'g'))",
+    ];
+    let ctx = new_context().unwrap();
+    for input in [&docs, &tricky] {
+        let path = input.to_string_lossy();
+        let select: Vec<String> = expressions
+            .iter()
+            .enumerate()
+            .map(|(index, expression)| format!("{expression} AS n{index}"))
+            .collect();
+        let expected = ctx
+            .sql(&format!(
+                "SELECT id, {} FROM '{path}' ORDER BY id",
+                select.join(", ")
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        for (batch_size, partitions) in [(8192, 1), (7, 2)] {
+            let pipeline = expressions.iter().enumerate().fold(
+                Pipeline::new("lowered").partitions(partitions),
+                |pipeline, (index, expression)| {
+                    pipeline.node(
+                        Node::sql(format!("n{index}"), *expression)
+                            .output(format!("n{index}"))
+                            .batch_size(batch_size),
+                    )
+                },
+            );
+            let out = pipeline
+                .compile(&ctx, &Input::path(path.clone()))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            assert_eq!(ids(&out), ids(&expected), "{path}");
+            for index in 0..expressions.len() {
+                let name = format!("n{index}");
+                assert_eq!(
+                    column_text(&out, &name),
+                    column_text(&expected, &name),
+                    "{} over {path}, batches of {batch_size}",
+                    expressions[index]
+                );
+            }
+        }
+    }
+}
