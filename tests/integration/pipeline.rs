@@ -721,13 +721,12 @@ async fn a_lowered_class_replacement_node_answers_as_the_two_calls_in_sql() {
                 .await
                 .unwrap();
             assert_eq!(ids(&out), ids(&expected), "{path}");
-            for index in 0..expressions.len() {
+            for (index, expression) in expressions.iter().enumerate() {
                 let name = format!("n{index}");
                 assert_eq!(
                     column_text(&out, &name),
                     column_text(&expected, &name),
-                    "{} over {path}, batches of {batch_size}",
-                    expressions[index]
+                    "{expression} over {path}, batches of {batch_size}"
                 );
             }
         }

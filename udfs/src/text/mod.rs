@@ -1,6 +1,7 @@
 //! Text functions: `normalize_text`, `word_count`, `chunk_text`, the stateful
 //! `token_count`, and DataFusion's `regexp_replace` and `lower` under their own names with
-//! faster paths (character classes; ASCII rows).
+//! faster paths (character classes; ASCII rows), and the two together in one pass
+//! ([`LoweredClassReplacement`], for the expressions of pipeline nodes).
 
 mod ascii_space;
 mod byte_class_replacement;
