@@ -2,7 +2,8 @@
 //!
 //! `nodefusion_runner` reads one JSON request per line on stdin, runs that workload case
 //! once and answers one JSON line on stdout: `{"seconds", "rows", "checksum"}`, plus
-//! `"latencies"` (seconds per batch) and `"probe"` (the first vector) for `embed`. The
+//! `"latencies"` (seconds per batch) and `"probe"` (the first vector) for `embed`, and
+//! `"peak_memory_mb"` (the command's own) for `text_builtins`. The
 //! harness keeps one runner alive per system and sends it warm-ups and repeats in turn
 //! with the other systems, so the timed region is the work alone: no process start, no
 //! model load (as for a loaded Python model).
@@ -265,21 +266,39 @@ async fn builtins_job(ctx: &SessionContext, request: &Value) -> Outcome {
 }
 
 /// A pipeline file run by the `nodefusion` command over the request's input into its
-/// output: the whole process timed, as a user runs it.
+/// output: the whole process timed, as a user runs it, and its own peak memory (the
+/// runner's would say nothing of it).
 fn command_job(request: &Value) -> Outcome {
     let output = text(request, "output")?;
     let started = Instant::now();
-    let finished = std::process::Command::new(text(request, "nodefusion")?)
+    let mut child = std::process::Command::new(text(request, "nodefusion")?)
         .args(["run", text(request, "pipeline")?, "--quiet"])
         .args(["--input", text(request, "input")?, "--output", output])
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|error| format!("cannot start nodefusion: {error}"))?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value, which wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes only into the two locals it is given; the child is ours and
+    // not waited for anywhere else.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let seconds = started.elapsed().as_secs_f64();
-    if !finished.status.success() {
-        return Err(String::from_utf8_lossy(&finished.stderr).into_owned());
+    if waited < 0 {
+        return Err(format!("waiting for nodefusion: {}", std::io::Error::last_os_error()));
     }
-    Ok(json!({"seconds": seconds, "output": output}))
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            std::io::Read::read_to_string(&mut pipe, &mut stderr).ok();
+        }
+        return Err(format!("nodefusion failed (wait status {status}): {stderr}"));
+    }
+    // ru_maxrss: kibibytes on Linux.
+    let peak_memory_mb = usage.ru_maxrss as f64 / 1024.0;
+    Ok(json!({"seconds": seconds, "output": output, "peak_memory_mb": peak_memory_mb}))
 }
 
 /// Compiles `pipeline` over the request's input and writes it to the request's output.
