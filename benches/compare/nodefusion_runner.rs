@@ -287,14 +287,19 @@ fn command_job(request: &Value) -> Outcome {
     let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let seconds = started.elapsed().as_secs_f64();
     if waited < 0 {
-        return Err(format!("waiting for nodefusion: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "waiting for nodefusion: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr.take() {
             std::io::Read::read_to_string(&mut pipe, &mut stderr).ok();
         }
-        return Err(format!("nodefusion failed (wait status {status}): {stderr}"));
+        return Err(format!(
+            "nodefusion failed (wait status {status}): {stderr}"
+        ));
     }
     // ru_maxrss: kibibytes on Linux.
     let peak_memory_mb = usage.ru_maxrss as f64 / 1024.0;
