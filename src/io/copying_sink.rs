@@ -3,8 +3,9 @@
 //!
 //! The rows arrive in the input's order (a pipeline keeps it); the sink cuts them at the
 //! input's row group boundaries, encodes each encoded column of a row group on a thread of
-//! its own, then writes the row group: encoded columns from their encoders, copied ones
-//! spliced from the input file. A run whose rows do not add up to the input's row groups
+//! its own (the next row group's while earlier ones are still being compressed, up to one
+//! per core), then writes the row groups in order: encoded columns from their encoders,
+//! copied ones spliced from the input file. A run whose rows do not add up to the input's row groups
 //! fails (and, written to staging, leaves nothing).
 
 use std::collections::VecDeque;
