@@ -1,6 +1,7 @@
 //! A DataFusion session ready for nodefusion: every nodefusion function registered, the
 //! node operator for stateful and async functions in SQL (the [`LiftNodeCalls`] rule and
-//! nodefusion's planner), the `nodefusion.*` session options, files queryable by path or URL
+//! nodefusion's planner), the fused forms of SQL's calls where they apply ([`FuseCalls`]),
+//! the `nodefusion.*` session options, files queryable by path or URL
 //! (`SELECT * FROM 'data/docs.parquet'`, `FROM 's3://bucket/in/*.parquet'`: object stores
 //! are built from the environment on first use), one partition per core.
 
@@ -9,12 +10,14 @@ use std::sync::Arc;
 use datafusion::catalog::DynamicFileCatalog;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_session::SessionStore;
 
 use crate::error::Result;
 use crate::io::{LazyObjectStores, UrlTables};
-pub use crate::plan::{LiftNodeCalls, NodefusionQueryPlanner};
+pub use crate::plan::{FuseCalls, LiftNodeCalls, NodefusionQueryPlanner};
 use crate::settings::SessionOptions;
 
 /// Adds every nodefusion function, scalar and table, to a user's own `ctx`. The same as
@@ -54,6 +57,7 @@ pub fn new_context_with_config(config: SessionConfig) -> Result<SessionContext> 
         .with_config(config)
         .with_runtime_env(runtime)
         .with_query_planner(Arc::new(NodefusionQueryPlanner::default()))
+        .with_physical_optimizer_rules(physical_rules())
         .build();
     let tables = Arc::new(UrlTables::new(SessionStore::new()));
     let catalogs = Arc::new(DynamicFileCatalog::new(
@@ -69,4 +73,11 @@ pub fn new_context_with_config(config: SessionConfig) -> Result<SessionContext> 
     ctx.add_analyzer_rule(Arc::new(LiftNodeCalls));
     register_functions(&ctx)?;
     Ok(ctx)
+}
+
+/// DataFusion's physical rules, after [`FuseCalls`].
+fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> = vec![Arc::new(FuseCalls)];
+    rules.extend(PhysicalOptimizer::new().rules);
+    rules
 }

@@ -84,9 +84,11 @@ impl LogicalExtensionCodec for NodefusionLogicalCodec {
                     Exchange::try_from(&message)?,
                 ))
             }
-            Body::NodeExec(_) | Body::TopK(_) | Body::NodeExpression(_) | Body::PartWriter(_) => {
-                plan_err!("a physical plan node in a logical plan")
-            }
+            Body::NodeExec(_)
+            | Body::TopK(_)
+            | Body::NodeExpression(_)
+            | Body::FusedCalls(_)
+            | Body::PartWriter(_) => plan_err!("a physical plan node in a logical plan"),
         }
     }
 

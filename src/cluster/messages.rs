@@ -19,7 +19,7 @@ use crate::settings::{NodeSettings, RunSettings};
 #[derive(Clone, PartialEq, Message)]
 pub struct Envelope {
     /// What it holds.
-    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub body: Option<Body>,
 }
 
@@ -47,7 +47,15 @@ pub enum Body {
     /// A `PartWriterExec`.
     #[prost(message, tag = "7")]
     PartWriter(PartWriterMessage),
+    /// Calls evaluated in their fused form (`LoweredClassReplacement`): the calls travel as
+    /// its child, and are fused again where they are decoded.
+    #[prost(message, tag = "8")]
+    FusedCalls(FusedCallsMessage),
 }
+
+/// Fused calls have nothing of their own to encode: their calls are their child.
+#[derive(Clone, PartialEq, Message)]
+pub struct FusedCallsMessage {}
 
 /// A node setting as text.
 #[derive(Clone, PartialEq, Message)]

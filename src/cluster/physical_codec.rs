@@ -1,6 +1,7 @@
 //! [`NodefusionPhysicalCodec`]: nodefusion's operators ([`NodeExec`], [`RechunkExec`],
 //! [`ScatterExec`], [`GatherExec`], [`PartWriterExec`]) and `top_k`'s as bytes, around Ballista's own physical
-//! codec, which keeps everything else (its shuffle writers and readers).
+//! codec, which keeps everything else (its shuffle writers and readers). Of expressions, a
+//! node's ([`NodeExpression`]) and fused calls ([`LoweredClassReplacement`]) are ours.
 //!
 //! A node's function travels by name and is found again in the registry of the process
 //! that decodes it: a cluster's processes all register every nodefusion function.
@@ -22,10 +23,11 @@ use datafusion_proto::physical_plan::{
 use datafusion_proto::protobuf;
 use nodefusion_function::{InitOptions, OperatorFunction, operator_function};
 use nodefusion_udfs::retrieval::{decode_top_k_exec, encode_top_k_exec};
+use nodefusion_udfs::text::LoweredClassReplacement;
 
 use super::messages::{
-    Body, ConstantMessage, Envelope, ExchangeMessage, NodeExecMessage, PartWriterMessage,
-    run_settings, settings_message,
+    Body, ConstantMessage, Envelope, ExchangeMessage, FusedCallsMessage, NodeExecMessage,
+    PartWriterMessage, run_settings, settings_message,
 };
 use super::part_writer::PartWriterExec;
 use crate::exec::{GatherExec, NodeExec, NodeExpression, NodeSpec, RechunkExec, ScatterExec};
@@ -217,7 +219,9 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
                 message.writer(only_input("a part writer", inputs)?),
             )),
             Body::NodeCall(_) => plan_err!("a logical plan node in a physical plan"),
-            Body::NodeExpression(_) => plan_err!("an expression where a plan node was expected"),
+            Body::NodeExpression(_) | Body::FusedCalls(_) => {
+                plan_err!("an expression where a plan node was expected")
+            }
         }
     }
 
@@ -231,6 +235,12 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
             Body::NodeExpression(node) => match inputs {
                 [inner] => Ok(Arc::new(NodeExpression::new(node, Arc::clone(inner)))),
                 _ => plan_err!("node '{node}': its expression has one child"),
+            },
+            Body::FusedCalls(_) => match inputs {
+                [calls] => {
+                    Ok(LoweredClassReplacement::fuse(calls).unwrap_or_else(|| Arc::clone(calls)))
+                }
+                _ => plan_err!("fused calls have one child, got {}", inputs.len()),
             },
             Body::Ballista(bytes) => self.ballista.try_decode_expr(&bytes, inputs, ctx),
             _ => plan_err!("a plan node where an expression was expected"),
@@ -246,6 +256,9 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
         if let Some(expression) = node.downcast_ref::<NodeExpression>() {
             let body = Body::NodeExpression(expression.node().to_string());
             return Envelope::encode_body(body, buf);
+        }
+        if node.downcast_ref::<LoweredClassReplacement>().is_some() {
+            return Envelope::encode_body(Body::FusedCalls(FusedCallsMessage {}), buf);
         }
         let mut bytes = Vec::new();
         self.ballista.try_encode_expr(node, &mut bytes, ctx)?;

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{FieldRef, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
@@ -34,14 +33,7 @@ pub struct NodeExpression {
 impl NodeExpression {
     /// `inner`, the expression of the node `node`.
     pub fn new(node: impl Into<String>, inner: Arc<dyn PhysicalExpr>) -> Self {
-        let evaluated = Arc::clone(&inner)
-            .transform_up(|expression| {
-                Ok(match LoweredClassReplacement::fuse(&expression) {
-                    Some(fused) => Transformed::yes(fused),
-                    None => Transformed::no(expression),
-                })
-            })
-            .map_or_else(|_| Arc::clone(&inner), |fused| fused.data);
+        let evaluated = LoweredClassReplacement::fuse_within(&inner).data;
         Self {
             node: node.into(),
             inner,

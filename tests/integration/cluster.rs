@@ -20,7 +20,9 @@ use nodefusion::config::{Overrides, load};
 use nodefusion::{CompiledPipeline, new_context};
 
 use crate::support::cluster::{Cluster, EXECUTOR_TIMEOUT_SECONDS};
-use crate::support::{docs_file, nodefusion, parquet_rows, rows_text, service, stderr};
+use crate::support::{
+    docs_file, fused_calls, nodefusion, parquet_rows, rows_text, service, stderr,
+};
 
 /// Three input files and a pipeline over them with text nodes, a stateful node (`embed`)
 /// and an async HTTP node calling `base` (each call `delay_ms` long, two in flight).
@@ -219,11 +221,12 @@ async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
     assert!(summary.contains("instances"), "{summary}");
     assert_eq!(rows.len(), 36);
 
-    // SQL: a node call lifted out of the query (logical codec), text functions, and
-    // `top_k` over the pipeline's vectors (its table and operator through the codecs).
+    // SQL: a node call lifted out of the query (logical codec), text functions (one pair
+    // fused), and `top_k` over the pipeline's vectors (its table and operator through the
+    // codecs).
     let queries = [
-        "SELECT id, word_count(text) AS words, vector_norm(embed(title)) > 0.99 AS unit \
-         FROM 'in' ORDER BY id, words",
+        "SELECT id, word_count(text) AS words, vector_norm(embed(title)) > 0.99 AS unit, \
+         regexp_replace(lower(text), '[^a-z ]', '', 'g') AS norm FROM 'in' ORDER BY id, words",
         "SELECT query_id, passage_id, rank FROM top_k('local.parquet', 'title_vector', \
          'local.parquet', 'title_vector', 2) ORDER BY query_id, rank",
     ];
@@ -535,7 +538,18 @@ async fn every_plan_node_round_trips_through_the_codecs() {
         .create_physical_plan()
         .await
         .unwrap();
-    for plan in [compiled.instance().unwrap(), top_k_plan] {
+    let fused_plan = ctx
+        .sql(&format!(
+            "SELECT id, regexp_replace(lower(title), '[^a-z ]', '', 'g') AS t FROM '{}'",
+            dir.path().join("in").display()
+        ))
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    assert_eq!(fused_calls(&fused_plan), 1);
+    for plan in [compiled.instance().unwrap(), top_k_plan, fused_plan] {
         let bytes =
             physical_plan_to_bytes_with_extension_codec(plan.clone(), &physical_codec).unwrap();
         let decoded =
@@ -545,6 +559,7 @@ async fn every_plan_node_round_trips_through_the_codecs() {
             displayable(plan.as_ref()).indent(false).to_string()
         };
         assert_eq!(shown(&decoded), shown(&plan));
+        assert_eq!(fused_calls(&decoded), fused_calls(&plan));
         let expected = rows_text(&collect(plan, ctx.task_ctx()).await.unwrap());
         let actual = rows_text(&collect(decoded, ctx.task_ctx()).await.unwrap());
         assert_eq!(actual, expected);

@@ -14,6 +14,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::ProjectionExec;
+use nodefusion_udfs::text::LoweredClassReplacement;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -248,4 +255,43 @@ pub fn parquet_rows(path: &Path) -> Vec<String> {
         .unwrap()
         .map(|row| row.unwrap().to_string())
         .collect()
+}
+
+/// How many fused calls (`LoweredClassReplacement`) the expressions of `plan` hold: its
+/// projections' and those its file scans took in.
+pub fn fused_calls(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    let mut expressions: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+    plan.apply(|node| {
+        if let Some(projection) = node.downcast_ref::<ProjectionExec>() {
+            expressions.extend(
+                projection
+                    .expr()
+                    .iter()
+                    .map(|projected| Arc::clone(&projected.expr)),
+            );
+        }
+        if let Some(files) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+            && let Some(projection) = files.file_source().projection()
+        {
+            expressions.extend(
+                projection
+                    .iter()
+                    .map(|projected| Arc::clone(&projected.expr)),
+            );
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    let mut fused = 0;
+    for expression in &expressions {
+        expression
+            .apply(|part| {
+                fused += usize::from(part.downcast_ref::<LoweredClassReplacement>().is_some());
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+    }
+    fused
 }

@@ -4,7 +4,8 @@
 //! It applies where the replacement has a byte table ([`ByteClassReplacement`]) and a row
 //! lowercases as ASCII (most rows: no character beyond ASCII with a lowercase of its own);
 //! other rows are lowercased first, then replaced, as the two calls do. The answers are the
-//! two calls' answers; the expression shows, prints and travels as the two calls.
+//! two calls' answers; the expression shows, prints and travels as the two calls. Pipeline
+//! nodes and SQL's projections are evaluated with it wherever it applies.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::expressions::{CastExpr, Literal};
@@ -67,6 +69,19 @@ impl LoweredClassReplacement {
             text: Arc::clone(text),
             replacement,
         }))
+    }
+
+    /// `expression` with each of its parts that [`Self::fuse`] takes evaluated in one pass,
+    /// the rest as it is; `transformed` says whether any part was.
+    pub fn fuse_within(expression: &Arc<dyn PhysicalExpr>) -> Transformed<Arc<dyn PhysicalExpr>> {
+        Arc::clone(expression)
+            .transform_up(|part| {
+                Ok(match Self::fuse(&part) {
+                    Some(fused) => Transformed::yes(fused),
+                    None => Transformed::no(part),
+                })
+            })
+            .unwrap_or_else(|_| Transformed::no(Arc::clone(expression)))
     }
 }
 
