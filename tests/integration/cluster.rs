@@ -226,7 +226,7 @@ async fn a_pipeline_and_sql_on_two_executors_equal_a_local_run() {
     // codecs).
     let queries = [
         "SELECT id, word_count(text) AS words, vector_norm(embed(title)) > 0.99 AS unit, \
-         regexp_replace(lower(text), '[^a-z ]', '', 'g') AS norm FROM 'in' ORDER BY id, words",
+         regexp_replace(lower(text), '[^a-z ]', '', 'g') AS norm FROM 'in' ORDER BY id, words, norm",
         "SELECT query_id, passage_id, rank FROM top_k('local.parquet', 'title_vector', \
          'local.parquet', 'title_vector', 2) ORDER BY query_id, rank",
     ];
