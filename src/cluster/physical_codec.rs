@@ -237,9 +237,7 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
                 _ => plan_err!("node '{node}': its expression has one child"),
             },
             Body::FusedCalls(_) => match inputs {
-                [calls] => {
-                    Ok(LoweredClassReplacement::fuse(calls).unwrap_or_else(|| Arc::clone(calls)))
-                }
+                [calls] => Ok(LoweredClassReplacement::fuse_within(calls).data),
                 _ => plan_err!("fused calls have one child, got {}", inputs.len()),
             },
             Body::Ballista(bytes) => self.ballista.try_decode_expr(&bytes, inputs, ctx),
